@@ -1,0 +1,406 @@
+//! Configuration: one TOML file plus `WARDGATE_<SECTION>__<KEY>` environment overrides.
+//!
+//! Every key has a default, so an empty file (or no file at all, when running the demo) is a
+//! valid configuration. Each section lives next to the code that uses it (`camera::CameraConfig`,
+//! `door::DoorConfig`, …) and is only aggregated here, so a module owns its own knobs.
+//! The reference of every key with its default is `docs/configuration.md`; a unit test keeps that
+//! file and [`Config::default`] in step.
+//!
+//! Why env overrides with a double underscore: section and key names contain single
+//! underscores (`embedding_dim`), so `__` is the only unambiguous separator.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Where the configuration is read from when `--config` is not given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/wardgate/wardgate.toml";
+
+/// The prefix of environment overrides.
+pub const ENV_PREFIX: &str = "WARDGATE_";
+
+/// The whole effective configuration.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub api: ApiConfig,
+    pub auth: AuthConfig,
+    pub vision: crate::vision::VisionConfig,
+    pub matching: MatchingConfig,
+    pub access: crate::access::AccessConfig,
+    pub events: EventsConfig,
+    pub camera: crate::camera::CameraConfig,
+    pub door: crate::door::DoorConfig,
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH?mode=rwc` (embedded default) or `mysql://user:pass@host:3306/db`.
+    pub url: String,
+    /// Upper bound of pooled connections.
+    pub max_connections: u32,
+    /// Seconds to wait for a connection before the store reports itself unavailable.
+    pub connect_timeout_secs: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://wardgate.db?mode=rwc".into(),
+            max_connections: 8,
+            connect_timeout_secs: 5,
+        }
+    }
+}
+
+/// `[api]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Address the REST/WebSocket API and the web UI listen on.
+    pub listen: SocketAddr,
+    /// Largest accepted request body, bytes (a base64 photo must fit).
+    pub max_body_bytes: usize,
+    /// Largest accepted WebSocket message on `/ws/auth`, bytes; larger closes with 1008.
+    pub ws_max_message_bytes: usize,
+    /// Largest page size of list endpoints.
+    pub max_page_size: u32,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: 8 * 1024 * 1024,
+            ws_max_message_bytes: 256 * 1024,
+            max_page_size: 500,
+        }
+    }
+}
+
+/// `[auth]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// File holding the token pepper (HMAC key for stored token hashes). Empty: tokens are hashed
+    /// with SHA-256 only, which is still safe because tokens carry 256 random bits.
+    pub token_pepper_file: Option<PathBuf>,
+    /// Bootstrap admin token, read once from this file at start-up and stored hashed when no
+    /// admin token exists yet (systemd `LoadCredential=`). Useful for unattended provisioning.
+    pub bootstrap_admin_token_file: Option<PathBuf>,
+}
+
+/// `[matching]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MatchingConfig {
+    /// Cosine similarity at or above which a probe matches an enrolled subject.
+    pub threshold: f32,
+    /// How many candidates the gallery returns for diagnostics (`top_k` ≥ 1).
+    pub top_k: usize,
+}
+
+impl Default for MatchingConfig {
+    fn default() -> Self {
+        Self {
+            threshold: 0.55,
+            top_k: 3,
+        }
+    }
+}
+
+/// `[events]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventsConfig {
+    /// Directory where events are spooled while the database is unreachable.
+    pub spool_dir: PathBuf,
+    /// Seconds between attempts to flush the spool back into the database.
+    pub flush_interval_secs: u64,
+    /// Capacity of the live broadcast feeding `/ws/events`; slow subscribers skip ahead.
+    pub broadcast_capacity: usize,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            spool_dir: PathBuf::from("var/spool"),
+            flush_interval_secs: 5,
+            broadcast_capacity: 1024,
+        }
+    }
+}
+
+/// A configuration problem, naming the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+    #[error("invalid value for `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+impl Config {
+    /// Loads `path` (a missing file is an error only if `required`), applies environment
+    /// overrides from `env`, and validates.
+    pub fn load(
+        path: &Path,
+        required: bool,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => String::new(),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })
+            }
+        };
+        let mut doc: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        apply_env(&mut doc, env)?;
+        let cfg: Config =
+            Config::deserialize(toml::Value::Table(doc)).map_err(|e| ConfigError::Parse {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Parses a TOML string with no overrides (tests, examples).
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::from("<string>"),
+            message: e.to_string(),
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks values that types alone cannot (ranges, schemes, consistency).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, message: &str| {
+            Err(ConfigError::Invalid {
+                key: key.into(),
+                message: message.into(),
+            })
+        };
+        let url = &self.database.url;
+        if !(url.starts_with("sqlite:") || url.starts_with("mysql:") || url.starts_with("mariadb:"))
+        {
+            return bad(
+                "database.url",
+                "must start with sqlite:, mysql: or mariadb:",
+            );
+        }
+        if self.database.max_connections == 0 {
+            return bad("database.max_connections", "must be at least 1");
+        }
+        if !(self.matching.threshold.is_finite()
+            && self.matching.threshold > -1.0
+            && self.matching.threshold <= 1.0)
+        {
+            return bad("matching.threshold", "must be a cosine similarity in (-1, 1]");
+        }
+        if self.matching.top_k == 0 {
+            return bad("matching.top_k", "must be at least 1");
+        }
+        if self.api.max_body_bytes < 1024 {
+            return bad("api.max_body_bytes", "must be at least 1024");
+        }
+        if self.api.ws_max_message_bytes < 1024 {
+            return bad("api.ws_max_message_bytes", "must be at least 1024");
+        }
+        if self.api.max_page_size == 0 {
+            return bad("api.max_page_size", "must be at least 1");
+        }
+        if self.events.broadcast_capacity == 0 {
+            return bad("events.broadcast_capacity", "must be at least 1");
+        }
+        self.vision.validate()?;
+        self.access.validate()?;
+        self.camera.validate()?;
+        self.door.validate()?;
+        Ok(())
+    }
+
+    /// The effective configuration as TOML with secrets redacted (`check-config`).
+    pub fn to_redacted_toml(&self) -> String {
+        let mut shown = self.clone();
+        shown.database.url = redact_url(&shown.database.url);
+        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}
+
+/// Hides the password of a `scheme://user:password@host/…` URL.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+/// Applies `WARDGATE_SECTION__KEY=value` overrides. Values are parsed as TOML scalars or arrays
+/// (`8`, `0.6`, `true`, `[1, 2]`) and fall back to a plain string, so
+/// `WARDGATE_DATABASE__URL=mysql://…` needs no quoting.
+fn apply_env(
+    doc: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), ConfigError> {
+    for (var, raw) in env {
+        let Some(path) = var.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        let parts: Vec<String> = path.split("__").map(str::to_lowercase).collect();
+        if parts.len() < 2 || parts.iter().any(String::is_empty) {
+            // WARDGATE_CONFIG and friends are not overrides.
+            continue;
+        }
+        let value = parse_env_value(&raw);
+        let mut table = &mut *doc;
+        for section in &parts[..parts.len() - 1] {
+            let entry = table
+                .entry(section.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            table = match entry {
+                toml::Value::Table(t) => t,
+                _ => {
+                    return Err(ConfigError::Env {
+                        var,
+                        message: format!("`{section}` is not a section"),
+                    })
+                }
+            };
+        }
+        table.insert(parts[parts.len() - 1].clone(), value);
+    }
+    Ok(())
+}
+
+fn parse_env_value(raw: &str) -> toml::Value {
+    let probe = format!("v = {raw}");
+    match toml::from_str::<toml::Table>(&probe) {
+        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.into())),
+        Err(_) => toml::Value::String(raw.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn missing_optional_file_gives_defaults() {
+        let cfg = Config::load(Path::new("/nonexistent/wardgate.toml"), false, env(&[])).unwrap();
+        assert_eq!(cfg, Config::default());
+        assert_eq!(cfg.vision.embedding_dim, 192);
+    }
+
+    #[test]
+    fn missing_required_file_is_an_error() {
+        let err = Config::load(Path::new("/nonexistent/wardgate.toml"), true, env(&[]));
+        assert!(matches!(err, Err(ConfigError::Read { .. })));
+    }
+
+    #[test]
+    fn env_overrides_file_values_and_types() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.toml");
+        std::fs::write(
+            &path,
+            "[matching]\nthreshold = 0.4\n[api]\nlisten = \"0.0.0.0:9000\"\n",
+        )
+        .unwrap();
+        let cfg = Config::load(
+            &path,
+            true,
+            env(&[
+                ("WARDGATE_MATCHING__THRESHOLD", "0.61"),
+                ("WARDGATE_DATABASE__URL", "mysql://u:secret@db:3306/w"),
+                ("WARDGATE_CONFIG", "/ignored"),
+                ("OTHER", "x"),
+            ]),
+        )
+        .unwrap();
+        assert!((cfg.matching.threshold - 0.61).abs() < 1e-6);
+        assert_eq!(cfg.api.listen.port(), 9000);
+        assert_eq!(cfg.database.url, "mysql://u:secret@db:3306/w");
+        let shown = cfg.to_redacted_toml();
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(shown.contains("mysql://u:***@db:3306/w"));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key() {
+        let err = Config::from_toml("[matching]\nthreshhold = 0.5\n").unwrap_err();
+        assert!(err.to_string().contains("threshhold"), "{err}");
+        let err = Config::from_toml("[matching]\nthreshold = 1.5\n").unwrap_err();
+        assert!(err.to_string().contains("matching.threshold"), "{err}");
+        let err = Config::from_toml("[database]\nurl = \"postgres://x\"\n").unwrap_err();
+        assert!(err.to_string().contains("database.url"), "{err}");
+        let err = Config::load(
+            Path::new("/nonexistent"),
+            false,
+            env(&[("WARDGATE_VISION__EMBEDDING_DIM", "zero")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("embedding_dim"), "{err}");
+    }
+
+    #[test]
+    fn every_key_is_documented() {
+        let doc = include_str!("../docs/configuration.md");
+        let rendered = toml::to_string(&Config::default()).unwrap();
+        let table: toml::Table = toml::from_str(&rendered).unwrap();
+        let mut missing = Vec::new();
+        for (section, value) in &table {
+            if let toml::Value::Table(keys) = value {
+                for key in keys.keys() {
+                    let needle = format!("`{section}.{key}`");
+                    if !doc.contains(&needle) {
+                        missing.push(needle);
+                    }
+                }
+            }
+        }
+        // Option keys that default to None are not rendered; they are listed explicitly.
+        for key in [
+            "`auth.token_pepper_file`",
+            "`auth.bootstrap_admin_token_file`",
+        ] {
+            if !doc.contains(key) {
+                missing.push(key.to_owned());
+            }
+        }
+        assert!(missing.is_empty(), "undocumented keys: {missing:?}");
+    }
+}

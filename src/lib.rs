@@ -1,0 +1,37 @@
+//! # Wardgate — face-recognition door controller firmware
+//!
+//! One process (`wardgate run`) sees through a V4L2 camera, recognises faces with TFLite
+//! models, decides with the access policy, drives the door relay over GPIO and serves a local
+//! REST + WebSocket API backed by MySQL (hospital deployments) or SQLite (single door, demo).
+//!
+//! # Layout
+//!
+//! | module | what lives there |
+//! |---|---|
+//! | [`config`] | TOML file + `WARDGATE_<SECTION>__<KEY>` overrides, defaults, validation |
+//! | [`model`] | the domain types shared by store, API and policy (subjects, grants, doors, …) |
+//! | [`store`] | repository over sqlx (`Any` driver): one query set for MySQL and SQLite |
+//! | [`gallery`] | in-memory 1:N search over L2-normalised templates; the door decides from it |
+//! | [`access`] | the pure access policy (`decide`) and the doctor→patient two-person rule |
+//! | [`audit`] | SHA-256 hash chain over decision events; verification |
+//! | [`events`] | event sink: store + broadcast, spooled to disk while the database is down |
+//! | [`api`] | axum router: `/api/v1`, the original `/register_face`, `/create_access`, `/ws/auth` |
+//! | [`vision`] | LiteRT models: detect → align → embed, liveness, quality |
+//! | [`camera`] | `FrameSource`: V4L2 capture and replay |
+//! | [`door`] | relay/inputs over GPIO and the door controller state machine |
+//! | [`app`] | wiring, start-up (migrate, bootstrap), shutdown |
+//! | [`logging`] | journald when under systemd, stderr otherwise |
+
+pub mod access;
+pub mod api;
+pub mod app;
+pub mod audit;
+pub mod camera;
+pub mod config;
+pub mod door;
+pub mod events;
+pub mod gallery;
+pub mod logging;
+pub mod model;
+pub mod store;
+pub mod vision;
