@@ -37,7 +37,7 @@ impl EventBackend for Store {
 }
 
 enum Cmd {
-    Store(Event),
+    Store(Box<Event>),
     Flush(oneshot::Sender<FlushReport>),
 }
 
@@ -114,7 +114,7 @@ impl EventSink {
     pub async fn emit_sealed(&self, draft: EventDraft) -> Option<Event> {
         let mut chain = self.chain.lock().await;
         let e = chain.seal(draft, now_ms());
-        if self.tx.send(Cmd::Store(e.clone())).await.is_err() {
+        if self.tx.send(Cmd::Store(Box::new(e.clone()))).await.is_err() {
             log::error!("event sink stopped; event {} not stored", e.id);
             return None;
         }
@@ -188,7 +188,7 @@ impl<B: EventBackend> Actor<B> {
         flushes: &mut Vec<oneshot::Sender<FlushReport>>,
     ) {
         match cmd {
-            Cmd::Store(e) => batch.push(e),
+            Cmd::Store(e) => batch.push(*e),
             Cmd::Flush(reply) => flushes.push(reply),
         }
     }

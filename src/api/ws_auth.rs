@@ -308,7 +308,6 @@ pub async fn authenticate(
                 "staff_similarity": outcome.staff.as_ref().map(|(_, s)| *s),
                 "patient_similarity": outcome.patient.as_ref().map(|(_, s)| *s),
             }),
-            ..Default::default()
         })
         .await;
     if let Some(e) = &event {
