@@ -596,3 +596,20 @@ async fn dropping_every_handle_also_drives_the_safe_state() {
     while events.recv().await.is_some() {}
     assert!(!sim.relay_energised());
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_configured_sim_backend_runs_without_faults() {
+    let cfg = DoorConfig {
+        backend: crate::door::Backend::Sim,
+        ..wired(LockType::FailSafe)
+    };
+    let hw = crate::door::open_hardware(&cfg).unwrap();
+    let (door, mut events) = spawn(cfg, hw);
+    sleep(Duration::from_secs(1)).await;
+    let st = door.pulse().await.unwrap();
+    assert!(st.fault.is_none(), "{st:?}");
+    assert!(!st.locked);
+    while let Ok(ev) = events.try_recv() {
+        assert_ne!(ev.kind(), "hardware_fault", "{ev:?}");
+    }
+}

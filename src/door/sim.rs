@@ -31,6 +31,9 @@ struct Shared {
 pub struct SimDoor {
     shared: Arc<Mutex<Shared>>,
     rx: Option<mpsc::UnboundedReceiver<InputChange>>,
+    /// Keeps the input stream open while the door exists, even when nobody holds a
+    /// [`SimControl`] (the demo): a closed stream would be reported as a hardware fault.
+    _keep_open: mpsc::UnboundedSender<InputChange>,
 }
 
 /// The outside world's side: drive inputs, inspect the relay.
@@ -73,6 +76,7 @@ impl SimDoor {
             SimDoor {
                 shared: Arc::clone(&shared),
                 rx: Some(rx),
+                _keep_open: tx.clone(),
             },
             SimControl { shared, tx },
         )
