@@ -86,13 +86,19 @@ impl Converter {
         }
     }
 
-    /// Converts one captured buffer into `out` (resized to `width * height * 3`).
+    /// Converts one captured buffer into `out`, which must hold exactly `width * height * 3`
+    /// bytes (the caller owns the buffer so it can be reused frame after frame).
     ///
     /// YUV input is taken as BT.601 limited range, which is what UVC webcams and vivid deliver
     /// by default.
-    pub fn convert(&self, src: &[u8], out: &mut Vec<u8>) -> Result<(), CameraError> {
+    pub fn convert(&self, src: &[u8], out: &mut [u8]) -> Result<(), CameraError> {
         let (w, h) = (self.width, self.height);
-        out.resize(rgb_len(w, h), 0);
+        if out.len() != rgb_len(w, h) {
+            return Err(self.err(format!(
+                "output buffer of {} bytes for {w}x{h} RGB8",
+                out.len()
+            )));
+        }
         match self.format {
             PixelFormat::Yuyv => {
                 let stride = if self.stride == 0 { w * 2 } else { self.stride };
@@ -173,7 +179,7 @@ pub(crate) fn decode_jpeg_into(
     src: &[u8],
     width: u32,
     height: u32,
-    out: &mut Vec<u8>,
+    out: &mut [u8],
 ) -> Result<(), String> {
     let options = DecoderOptions::default()
         .jpeg_set_out_colorspace(ColorSpace::RGB)
@@ -189,7 +195,6 @@ pub(crate) fn decode_jpeg_into(
     if (dw, dh) != (width as usize, height as usize) {
         return Err(format!("JPEG is {dw}x{dh}, expected {width}x{height}"));
     }
-    out.resize(rgb_len(width, height), 0);
     decoder
         .decode_into(out)
         .map_err(|e| format!("bad JPEG data: {e:?}"))
@@ -221,13 +226,12 @@ mod tests {
     #[test]
     fn yuyv_known_colours() {
         let c = Converter::new(PixelFormat::Yuyv, 4, 2, 0);
+        let mut out = vec![0; 24];
         // Row 0: grey; row 1: red (Y=81, U=90, V=240).
         let src = [
             126, 128, 126, 128, 126, 128, 126, 128, 81, 90, 81, 240, 81, 90, 81, 240,
         ];
-        let mut out = Vec::new();
         c.convert(&src, &mut out).unwrap();
-        assert_eq!(out.len(), 24);
         for px in out[..12].chunks(3) {
             for &v in px {
                 assert!((v as i32 - 128).abs() <= 3, "grey came out {px:?}");
@@ -246,7 +250,7 @@ mod tests {
         let c = Converter::new(PixelFormat::Nv12, 2, 2, 0);
         // Y plane all 81, one UV pair (90, 240): red.
         let src = [81, 81, 81, 81, 90, 240];
-        let mut out = Vec::new();
+        let mut out = vec![0; 12];
         c.convert(&src, &mut out).unwrap();
         for px in out.chunks(3) {
             assert!(
@@ -258,7 +262,7 @@ mod tests {
 
     #[test]
     fn short_buffers_are_errors_not_panics() {
-        let mut out = Vec::new();
+        let mut out = vec![0; 640 * 480 * 3];
         for f in [
             PixelFormat::Yuyv,
             PixelFormat::Nv12,
@@ -270,12 +274,16 @@ mod tests {
                 .unwrap_err();
             assert!(err.to_string().contains(f.name()), "{err}");
         }
+        let err = Converter::new(PixelFormat::Yuyv, 640, 480, 0)
+            .convert(&[0; 640 * 480 * 2], &mut out[..10])
+            .unwrap_err();
+        assert!(err.to_string().contains("output buffer"), "{err}");
     }
 
     #[test]
     fn rgb24_honours_stride() {
         let c = Converter::new(PixelFormat::Rgb24, 1, 2, 4);
-        let mut out = Vec::new();
+        let mut out = vec![0; 6];
         c.convert(&[1, 2, 3, 99, 4, 5, 6], &mut out).unwrap();
         assert_eq!(out, [1, 2, 3, 4, 5, 6]);
     }
@@ -293,7 +301,7 @@ mod tests {
         image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 95)
             .encode(&rgb, w, h, image::ExtendedColorType::Rgb8)
             .unwrap();
-        let mut out = Vec::new();
+        let mut out = vec![0; rgb_len(w, h)];
         Converter::new(PixelFormat::Mjpeg, w, h, 0)
             .convert(&jpeg, &mut out)
             .unwrap();
@@ -305,7 +313,7 @@ mod tests {
             / rgb.len() as f64;
         assert!(mae < 4.0, "JPEG round trip MAE {mae}");
         let err = Converter::new(PixelFormat::Mjpeg, 32, 48, 0)
-            .convert(&jpeg, &mut out)
+            .convert(&jpeg, &mut out[..rgb_len(32, 48)])
             .unwrap_err();
         assert!(err.to_string().contains("expected 32x48"), "{err}");
     }

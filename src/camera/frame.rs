@@ -57,6 +57,38 @@ impl Frame {
     }
 }
 
+/// Reuses RGB buffers once every consumer has dropped the frame that carried them.
+///
+/// Why: a fresh 1 MB allocation per frame is an `mmap` plus a page fault per 4 KiB page, which
+/// on a small board (and under QEMU) costs more than the colour conversion itself. The pool
+/// keeps a clone of each buffer it hands out; a buffer whose only owner is the pool is free.
+#[derive(Debug, Default)]
+pub(crate) struct BufferPool {
+    bufs: Vec<Arc<[u8]>>,
+}
+
+impl BufferPool {
+    /// Most buffers kept: the handoff slot, a consumer or two, the one being filled.
+    const KEEP: usize = 4;
+
+    /// A buffer of `len` bytes that nobody else holds, and so can be written.
+    pub(crate) fn take(&mut self, len: usize) -> Arc<[u8]> {
+        self.bufs.retain(|b| b.len() == len);
+        match self.bufs.iter_mut().position(|b| Arc::get_mut(b).is_some()) {
+            Some(i) => self.bufs.swap_remove(i),
+            None => Arc::from(vec![0u8; len]),
+        }
+    }
+
+    /// Remembers a buffer just handed out in a frame, for reuse once the frame is dropped.
+    pub(crate) fn keep(&mut self, buf: &Arc<[u8]>) {
+        if self.bufs.len() >= Self::KEEP {
+            self.bufs.remove(0);
+        }
+        self.bufs.push(Arc::clone(buf));
+    }
+}
+
 /// Bytes of a tightly packed RGB8 image.
 pub(crate) fn rgb_len(width: u32, height: u32) -> usize {
     width as usize * height as usize * 3
@@ -80,6 +112,26 @@ mod tests {
         let f = Frame::new(4, 2, (0..24).collect(), Duration::ZERO, 0).unwrap();
         assert_eq!(f.pixel(1, 1), Some([15, 16, 17]));
         assert_eq!(f.pixel(4, 0), None);
+    }
+
+    #[test]
+    fn pool_reuses_only_released_buffers() {
+        let mut pool = BufferPool::default();
+        let mut a = pool.take(12);
+        Arc::get_mut(&mut a).unwrap()[0] = 7;
+        pool.keep(&a);
+        // `a` is still held (by a consumer): the pool must not hand it out again.
+        let b = pool.take(12);
+        assert!(!Arc::ptr_eq(&a, &b));
+        let a_ptr = Arc::as_ptr(&a);
+        drop(a);
+        let mut c = pool.take(12);
+        assert_eq!(Arc::as_ptr(&c), a_ptr, "released buffer is reused");
+        assert!(Arc::get_mut(&mut c).is_some());
+        // A size change drops the old buffers.
+        pool.keep(&c);
+        drop(c);
+        assert_eq!(pool.take(24).len(), 24);
     }
 
     #[test]

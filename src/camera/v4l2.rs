@@ -4,6 +4,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use v4l::buffer::{Flags as BufFlags, Type};
@@ -16,6 +17,7 @@ use v4l::video::Capture as _;
 use v4l::{Device, Format, FourCC, Fraction};
 
 use super::convert::{Converter, PixelFormat};
+use super::frame::{rgb_len, BufferPool};
 use super::{monotonic_now, CameraConfig, CameraError, Frame, FrameSource, PixelFormatChoice};
 
 /// Where stable camera names live; they survive re-enumeration after a USB replug.
@@ -115,6 +117,7 @@ pub struct V4l2Source {
     timeout: Duration,
     last_driver_seq: Option<u32>,
     dropped: u64,
+    pool: BufferPool,
 }
 
 impl V4l2Source {
@@ -198,6 +201,7 @@ impl V4l2Source {
             timeout,
             last_driver_seq: None,
             dropped: 0,
+            pool: BufferPool::default(),
         })
     }
 
@@ -230,8 +234,15 @@ impl FrameSource for V4l2Source {
             let ts = Duration::from_secs(u64::try_from(meta.timestamp.sec).unwrap_or(0))
                 + Duration::from_micros(u64::try_from(meta.timestamp.usec).unwrap_or(0));
             let timestamp = if ts.is_zero() { monotonic_now() } else { ts };
-            let mut rgb = Vec::new();
-            match self.converter.convert(&buf[..used], &mut rgb) {
+            let (w, h) = (self.converter.width, self.converter.height);
+            let mut rgb = self.pool.take(rgb_len(w, h));
+            let Some(out) = Arc::get_mut(&mut rgb) else {
+                return Err(CameraError::Convert {
+                    format: self.converter.format.name().into(),
+                    message: "frame buffer still shared".into(),
+                });
+            };
+            match self.converter.convert(&buf[..used], out) {
                 Ok(()) => {}
                 Err(e) if self.converter.format == PixelFormat::Mjpeg => {
                     // A corrupt JPEG happens on marginal USB links; skip it, count it.
@@ -241,13 +252,14 @@ impl FrameSource for V4l2Source {
                 }
                 Err(e) => return Err(e),
             }
-            return Frame::new(
-                self.converter.width,
-                self.converter.height,
-                rgb,
+            self.pool.keep(&rgb);
+            return Ok(Frame {
+                width: w,
+                height: h,
+                data: rgb,
                 timestamp,
-                u64::from(meta.sequence),
-            );
+                sequence: u64::from(meta.sequence),
+            });
         }
     }
 
