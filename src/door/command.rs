@@ -15,7 +15,7 @@ use super::events::AlarmKind;
 /// A command, as JSON: `{"command":"pulse"}`, `{"command":"hold","minutes":15}`,
 /// `{"command":"lockdown"}`, `{"command":"release_lockdown"}`,
 /// `{"command":"ack_alarm"}` or `{"command":"ack_alarm","alarm":"forced_open"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "command", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Command {
     /// Test pulse: unlock for `door.unlock_pulse_ms`.
@@ -35,7 +35,9 @@ pub enum Command {
 }
 
 /// The roles that matter for door commands (the API maps its own roles onto these).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum DoorRole {
     /// May read door state only.
@@ -197,6 +199,25 @@ mod tests {
         assert_eq!(err.http_status(), StatusCode::FORBIDDEN);
         assert!(err.to_string().contains("admin"), "{err}");
         assert!(authorize(&Command::ReleaseLockdown, DoorRole::Technician).is_err());
+    }
+
+    #[test]
+    fn request_and_response_types_have_json_schemas_for_openapi() {
+        let cmd = serde_json::to_value(schemars::schema_for!(Command)).unwrap();
+        let text = cmd.to_string();
+        for name in [
+            "pulse",
+            "hold",
+            "lockdown",
+            "release_lockdown",
+            "ack_alarm",
+            "minutes",
+        ] {
+            assert!(text.contains(name), "{name} missing from {text}");
+        }
+        let status = serde_json::to_value(schemars::schema_for!(DoorStatus)).unwrap();
+        assert!(status["properties"]["alarms"].is_object(), "{status}");
+        assert_eq!(status["properties"]["unlocked_until"]["type"][0], "string");
     }
 
     #[tokio::test(start_paused = true)]

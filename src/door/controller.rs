@@ -31,7 +31,7 @@ use super::{ContactType, DoorConfig, LockType};
 const RELAY_RETRY: Duration = Duration::from_secs(1);
 
 /// The door's summary state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DoorState {
     /// Closed and locked.
@@ -47,7 +47,7 @@ pub enum DoorState {
 }
 
 /// Door leaf position from the contact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DoorPosition {
     Open,
@@ -57,9 +57,10 @@ pub enum DoorPosition {
 }
 
 /// One active (or latched) alarm.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AlarmStatus {
     pub alarm: AlarmKind,
+    #[schemars(with = "String")]
     pub raised_at: DateTime<Utc>,
     pub acknowledged: bool,
     /// Whether the condition still holds (a forced-open alarm stays latched after the door
@@ -68,7 +69,7 @@ pub struct AlarmStatus {
 }
 
 /// The door as `GET /api/v1/doors/{id}` shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DoorStatus {
     pub id: String,
     pub state: DoorState,
@@ -81,6 +82,7 @@ pub struct DoorStatus {
     /// Why it is unlocked, when it is.
     pub unlock_reason: Option<UnlockReason>,
     /// When the running unlock (pulse or hold) ends.
+    #[schemars(with = "Option<String>")]
     pub unlocked_until: Option<DateTime<Utc>>,
     pub lockdown: bool,
     pub fire_alarm: bool,

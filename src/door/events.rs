@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::controller::DoorState;
 
 /// Why the door is unlocked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UnlockReason {
     /// A granted face (the access policy said yes).
@@ -25,7 +25,7 @@ pub enum UnlockReason {
 }
 
 /// Alarm kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AlarmKind {
     /// The door has been open longer than `door.held_open_prealarm_secs` (a local warning).
@@ -37,11 +37,12 @@ pub enum AlarmKind {
 }
 
 /// One door event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DoorEvent {
     /// `door.id`.
     pub door: String,
     /// Wall-clock time the controller saw it.
+    #[schemars(with = "String")]
     pub at: DateTime<Utc>,
     #[serde(flatten)]
     pub event: DoorEventKind,
@@ -67,7 +68,7 @@ impl DoorEvent {
 }
 
 /// What happened.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum DoorEventKind {
     /// The summary state changed.
@@ -111,6 +112,7 @@ pub enum DoorEventKind {
     LockdownReleased,
     HoldStarted {
         minutes: u32,
+        #[schemars(with = "String")]
         until: DateTime<Utc>,
     },
     HoldEnded,

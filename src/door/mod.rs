@@ -49,7 +49,7 @@ pub enum Backend {
 }
 
 /// What the lock does without power; decides which relay level is the safe state.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LockType {
     /// Power to lock (magnetic lock): relay released = unlocked. Required on escape routes.
