@@ -60,7 +60,45 @@ pub async fn build_state(
         events,
         auth,
         encoder,
+        door: None,
     })
+}
+
+/// Starts the door controller on its configured hardware, records its events in the audit log,
+/// and registers the door in the store when it is not there yet (mode `staff`; an admin can
+/// change it).
+pub async fn start_door(state: &mut AppState) -> anyhow::Result<()> {
+    let cfg = state.cfg.door.clone();
+    let hw = crate::door::open_hardware(&cfg)
+        .with_context(|| format!("opening door hardware ({:?})", cfg.backend))?;
+    let (handle, mut events) = crate::door::spawn(cfg.clone(), hw);
+    let sink = state.events.clone();
+    tokio::spawn(async move {
+        while let Some(ev) = events.recv().await {
+            let kind = if ev.is_alarm() { "alarm" } else { "door" };
+            sink.emit(crate::audit::EventDraft {
+                kind: kind.into(),
+                door_id: Some(ev.door.clone()),
+                reason: ev.kind().into(),
+                details: serde_json::to_value(&ev).unwrap_or_default(),
+                ..Default::default()
+            })
+            .await;
+        }
+    });
+    if let Err(crate::store::StoreError::NotFound { .. }) = state.store.get_door(&cfg.id).await {
+        state
+            .store
+            .create_door(&cfg.id, &cfg.id, crate::model::DoorMode::Staff)
+            .await?;
+        state
+            .refresh_directory()
+            .await
+            .map_err(|e| anyhow::anyhow!(e.detail))?;
+        log::info!("registered door {} (mode staff) in the store", cfg.id);
+    }
+    state.door = Some(handle);
+    Ok(())
 }
 
 /// Installs the admin token from `auth.bootstrap_admin_token_file` when no admin token exists.
@@ -138,7 +176,9 @@ pub async fn shutdown_signal() {
 /// `wardgate run`.
 pub async fn run(cfg: Config, encoder: Option<Arc<dyn FaceEncoder>>) -> anyhow::Result<()> {
     let listen = cfg.api.listen;
-    let state = build_state(cfg, encoder).await?;
+    let mut state = build_state(cfg, encoder).await?;
+    start_door(&mut state).await?;
+    let door = state.door.clone();
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding api.listen {listen}"))?;
@@ -151,5 +191,10 @@ pub async fn run(cfg: Config, encoder: Option<Arc<dyn FaceEncoder>>) -> anyhow::
         snap.gallery.len(),
         state.store.backend(),
     );
-    serve(state, listener, shutdown_signal()).await
+    let result = serve(state, listener, shutdown_signal()).await;
+    if let Some(d) = door {
+        // Drive the lock to its safe state before exiting.
+        d.shutdown().await;
+    }
+    result
 }

@@ -273,7 +273,7 @@ pub async fn authenticate(
             return bad_request(st, caller, req.request_id, req.door, &e, channel).await
         }
     };
-    let outcome = match st
+    let mut outcome = match st
         .catalog
         .decide(&req.door, &staff, patient.as_deref(), now_ms())
     {
@@ -290,6 +290,21 @@ pub async fn authenticate(
             similarity: *sim,
         })
     };
+    // A grant at the door this controller drives opens it (unless it is in lockdown).
+    if outcome.decision.granted {
+        if let Some(door) = st.door.as_ref().filter(|d| d.id() == req.door) {
+            if let Err(e) = door
+                .unlock_for_access(&format!("{channel}:{}", req.request_id))
+                .await
+            {
+                log::warn!("granted decision at {} not executed: {e}", req.door);
+                outcome.decision = crate::access::policy::Decision {
+                    granted: false,
+                    reason: Reason::Lockdown,
+                };
+            }
+        }
+    }
     let door_known = outcome.decision.reason != Reason::UnknownDoor;
     let event = st
         .events
