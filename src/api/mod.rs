@@ -121,6 +121,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", v1)
         .route("/api/openapi.json", get(openapi::serve))
         .route("/healthz", get(health::healthz))
+        .route("/", get(ui))
         .route("/register_face", post(compat::register_face))
         .route("/create_access", post(compat::create_access))
         .route("/ws/auth", get(ws_auth::upgrade))
@@ -179,4 +180,17 @@ pub(crate) fn ws_upgrade(
             format!("this is a WebSocket endpoint: {e}"),
         )
     })
+}
+
+/// The technician console: one self-contained page, embedded in the binary so the appliance
+/// needs no web root. It holds no data: everything it shows comes from the API with the
+/// technician's own token.
+async fn ui() -> impl axum::response::IntoResponse {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (axum::http::header::CONTENT_SECURITY_POLICY, "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'"),
+        ],
+        include_str!("../../web/index.html"),
+    )
 }
