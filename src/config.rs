@@ -216,7 +216,10 @@ impl Config {
             && self.matching.threshold > -1.0
             && self.matching.threshold <= 1.0)
         {
-            return bad("matching.threshold", "must be a cosine similarity in (-1, 1]");
+            return bad(
+                "matching.threshold",
+                "must be a cosine similarity in (-1, 1]",
+            );
         }
         if self.matching.top_k == 0 {
             return bad("matching.top_k", "must be at least 1");
@@ -302,7 +305,9 @@ fn apply_env(
 fn parse_env_value(raw: &str) -> toml::Value {
     let probe = format!("v = {raw}");
     match toml::from_str::<toml::Table>(&probe) {
-        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.into())),
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.into())),
         Err(_) => toml::Value::String(raw.to_owned()),
     }
 }

@@ -21,6 +21,7 @@
 //! | [`door`] | relay/inputs over GPIO and the door controller state machine |
 //! | [`app`] | wiring, start-up (migrate, bootstrap), shutdown |
 //! | [`logging`] | journald when under systemd, stderr otherwise |
+//! | [`service`] | systemd integration: `sd_notify` READY/STATUS/STOPPING, watchdog over component heartbeats |
 
 pub mod access;
 pub mod api;
@@ -33,5 +34,6 @@ pub mod events;
 pub mod gallery;
 pub mod logging;
 pub mod model;
+pub mod service;
 pub mod store;
 pub mod vision;
