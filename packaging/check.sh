@@ -1,0 +1,205 @@
+#!/usr/bin/env bash
+# All packaging checks, for CI and by hand: `bash packaging/check.sh`.
+#   - systemd units: `systemd-analyze verify` and the `security` exposure (target <= 2.0)
+#   - the Debian package: builds, lists its files, installs into a fresh Debian root (chroot),
+#     creates the user, enables the unit, puts every file where the unit expects it, purges
+#   - the Yocto layer: crate list in step with Cargo.lock, oelint-adv clean, pins consistent
+# Ends with `packaging: N passed, M failed`; exits 1 if any check failed.
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+CACHE="$ROOT/vendor/packaging"
+ROOTFS_TAR="$CACHE/rootfs/debian-bookworm-minbase-systemd.tar"
+EXPOSURE_MAX="2.0"
+PASSED=0
+FAILED=0
+FAILED_NAMES=()
+LOG="$(mktemp -d /tmp/wardgate-packaging.XXXXXX)"
+DEBROOT="$LOG/debian-root"
+
+cleanup() {
+  if mountpoint -q "$DEBROOT/proc" 2>/dev/null; then umount "$DEBROOT/proc"; fi
+  rm -rf "$LOG"
+}
+trap cleanup EXIT
+
+# check NAME COMMAND...: runs the command, prints ok/FAIL with its output on failure.
+check() {
+  local name="$1"; shift
+  local out="$LOG/check.out"
+  if "$@" >"$out" 2>&1; then
+    PASSED=$((PASSED + 1))
+    echo "ok    $name"
+  else
+    FAILED=$((FAILED + 1))
+    FAILED_NAMES+=("$name")
+    echo "FAIL  $name"
+    sed 's/^/      /' "$out" | tail -25
+  fi
+}
+
+in_root() { chroot "$DEBROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "$@"; }
+
+# --- tools -------------------------------------------------------------------------------------
+if ! "$ROOT/packaging/setup-tools.sh"; then
+  echo "packaging: setup failed"
+  echo "packaging: 0 passed, 1 failed"
+  exit 1
+fi
+
+# --- Debian package ----------------------------------------------------------------------------
+DEB=""
+build_deb() {
+  DEB="$("$ROOT/packaging/build-deb.sh" | tail -1)"
+  [ -f "$DEB" ] || { echo "no .deb produced (got '$DEB')"; return 1; }
+  echo "$DEB"
+}
+check "deb: builds (cargo-deb)" build_deb
+DEB="$(ls -t "$CACHE"/deb/wardgate_*.deb 2>/dev/null | head -1)"
+
+deb_lists_files() {
+  dpkg-deb --info "$DEB" | sed -n '/Package:/,$p'
+  dpkg-deb --contents "$DEB" | awk '{print $1, $2, $6}' | tee "$LOG/contents"
+  local want missing=0
+  for want in ./usr/bin/wardgate ./usr/lib/wardgate/libLiteRt.so \
+      ./usr/share/wardgate/models/SHA256SUMS ./etc/wardgate/wardgate.toml \
+      ./usr/lib/systemd/system/wardgate.service ./usr/lib/sysusers.d/wardgate.conf \
+      ./usr/lib/tmpfiles.d/wardgate.conf ./usr/lib/udev/rules.d/60-wardgate-gpio.rules; do
+    grep -q " $want\$" "$LOG/contents" || { echo "missing from the package: $want"; missing=1; }
+  done
+  grep -q '\./usr/share/wardgate/models/.*\.tflite$' "$LOG/contents" || { echo "no models"; missing=1; }
+  dpkg-deb --info "$DEB" postinst >/dev/null || { echo "no postinst"; missing=1; }
+  return "$missing"
+}
+check "deb: lists its files at the install layout" deb_lists_files
+
+fresh_root() {
+  rm -rf "$DEBROOT" && mkdir -p "$DEBROOT" && tar -C "$DEBROOT" -xf "$ROOTFS_TAR"
+}
+
+install_into_root() {
+  fresh_root || return 1
+  cp "$DEB" "$DEBROOT/tmp/wardgate.deb"
+  mount -t proc proc "$DEBROOT/proc"
+  # apt resolves the dependencies from the root's own (cached) package state; all of them are
+  # in a minbase+systemd root, so dpkg alone must succeed.
+  in_root dpkg -i /tmp/wardgate.deb
+}
+check "deb: installs into a fresh Debian bookworm root" install_into_root
+
+user_created() {
+  in_root id wardgate
+  local groups
+  groups="$(in_root id -nG wardgate)"
+  for g in video gpio; do
+    [[ " $groups " == *" $g "* ]] || { echo "wardgate is not in group $g ($groups)"; return 1; }
+  done
+  in_root getent passwd wardgate | grep -q ':/var/lib/wardgate:/usr/sbin/nologin$'
+}
+check "deb: postinst created user wardgate (groups video, gpio)" user_created
+
+unit_enabled() {
+  local link="$DEBROOT/etc/systemd/system/multi-user.target.wants/wardgate.service"
+  [ -L "$link" ] || { echo "not enabled: $link missing"; return 1; }
+  readlink "$link"
+}
+check "deb: postinst enabled wardgate.service" unit_enabled
+
+files_where_unit_expects() {
+  local bad=0
+  stat_is() { # PATH OWNER:GROUP MODE
+    local got
+    got="$(in_root stat -c '%U:%G %a' "$1")" || { echo "missing: $1"; bad=1; return; }
+    [ "$got" = "$2 $3" ] || { echo "$1: $got, want $2 $3"; bad=1; }
+  }
+  exec_path="$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$DEBROOT/usr/lib/systemd/system/wardgate.service")"
+  [ -x "$DEBROOT$exec_path" ] || { echo "ExecStart $exec_path is not executable"; bad=1; }
+  config="$(sed -n 's/^ExecStart=.*--config \([^ ]*\).*/\1/p' "$DEBROOT/usr/lib/systemd/system/wardgate.service")"
+  stat_is "$config" root:wardgate 640
+  stat_is /var/lib/wardgate wardgate:wardgate 750
+  stat_is /var/lib/wardgate/spool wardgate:wardgate 750
+  stat_is /etc/wardgate/credentials root:root 700
+  stat_is /usr/lib/wardgate/libLiteRt.so root:root 644
+  # The config points the state where StateDirectory= is.
+  grep -q '^url = "sqlite:///var/lib/wardgate/' "$DEBROOT$config" || { echo "database.url not under /var/lib/wardgate"; bad=1; }
+  grep -q '^spool_dir = "/var/lib/wardgate/spool"' "$DEBROOT$config" || { echo "events.spool_dir not under /var/lib/wardgate"; bad=1; }
+  # Models intact.
+  (cd "$DEBROOT/usr/share/wardgate/models" && sha256sum -c --quiet SHA256SUMS) || bad=1
+  # Every shared library the binary needs resolves inside the root (libLiteRt.so by RUNPATH).
+  if in_root ldd /usr/bin/wardgate | tee "$LOG/ldd" | grep -q 'not found'; then
+    cat "$LOG/ldd"; bad=1
+  fi
+  if readelf -d "$DEBROOT/usr/bin/wardgate" | grep -q 'libLiteRt.so'; then
+    grep -q '/usr/lib/wardgate/libLiteRt.so' "$LOG/ldd" || { echo "libLiteRt.so not taken from /usr/lib/wardgate"; cat "$LOG/ldd"; bad=1; }
+  fi
+  in_root /usr/bin/wardgate --help >/dev/null || { echo "wardgate --help failed in the root"; bad=1; }
+  return "$bad"
+}
+check "deb: files, owners and modes where the unit expects them" files_where_unit_expects
+
+verify_units() {
+  # Verified where they were installed, against that root's systemd units and binaries.
+  systemd-analyze verify --man=no --root="$DEBROOT" wardgate.service
+  local out
+  out="$(systemd-analyze verify --man=no --root="$DEBROOT" wardgate.service 2>&1)"
+  [ -z "$out" ] || { echo "$out"; return 1; }
+  SYSTEMD_LOG_LEVEL=err in_root systemd-sysusers --dry-run wardgate.conf
+  in_root systemd-tmpfiles --dry-run --create wardgate.conf 2>/dev/null || in_root systemd-tmpfiles --create wardgate.conf
+}
+check "units: systemd-analyze verify (installed root), sysusers, tmpfiles" verify_units
+
+EXPOSURE=""
+security_score() {
+  systemd-analyze security --no-pager --offline=true --root="$DEBROOT" wardgate.service >"$LOG/security" 2>&1
+  grep '✗' "$LOG/security" | sed 's/  */ /g'
+  EXPOSURE="$(sed -n 's/.*Overall exposure level for wardgate.service: \([0-9.]*\).*/\1/p' "$LOG/security")"
+  echo "exposure: $EXPOSURE (target <= $EXPOSURE_MAX)"
+  [ -n "$EXPOSURE" ] && awk -v e="$EXPOSURE" -v m="$EXPOSURE_MAX" 'BEGIN { exit !(e <= m) }'
+}
+check "units: systemd-analyze security exposure <= $EXPOSURE_MAX" security_score
+EXPOSURE="$(sed -n 's/.*Overall exposure level for wardgate.service: \(.*\)$/\1/p' "$LOG/security" 2>/dev/null)"
+
+purge_cleans() {
+  in_root dpkg --purge wardgate
+  for p in /usr/bin/wardgate /usr/lib/wardgate /var/lib/wardgate /etc/wardgate/wardgate.toml \
+      /etc/systemd/system/multi-user.target.wants/wardgate.service; do
+    [ ! -e "$DEBROOT$p" ] || { echo "left behind after purge: $p"; return 1; }
+  done
+}
+check "deb: purge removes files, state and the enablement" purge_cleans
+if mountpoint -q "$DEBROOT/proc"; then umount "$DEBROOT/proc"; fi
+
+# --- Yocto layer -------------------------------------------------------------------------------
+check "yocto: wardgate-crates.inc in step with Cargo.lock" python3 packaging/gen-yocto-crates.py --check
+
+oelint() {
+  local files
+  mapfile -t files < <(find yocto/meta-wardgate -name '*.bb' -o -name '*.bbappend' -o -name '*.inc' | sort)
+  (cd yocto && "$CACHE/venv/bin/oelint-adv" --quiet --release wrynose "${files[@]#yocto/}") 2>"$LOG/oelint" || true
+  local n_err n_warn n_info
+  n_err=$(grep -c ':error:' "$LOG/oelint"); n_warn=$(grep -c ':warning:' "$LOG/oelint"); n_info=$(grep -c ':info:' "$LOG/oelint")
+  grep -v ':info:' "$LOG/oelint"
+  echo "oelint-adv: $n_err errors, $n_warn warnings, $n_info infos"
+  [ "$n_err" -eq 0 ] && [ "$n_warn" -eq 0 ]
+}
+check "yocto: oelint-adv (no errors, no warnings)" oelint
+
+pins_agree() {
+  local recipe=yocto/meta-wardgate/recipes-support/litert-runtime/litert-runtime_2.1.4.bb
+  local sha
+  sha="$(sed -n 's/^SRC_URI\[sha256sum\] = "\(.*\)"/\1/p' "$recipe")"
+  [ -n "$sha" ] || { echo "no sha256 in $recipe"; return 1; }
+  if [ -f scripts/setup-litert.sh ]; then
+    grep -q "\[aarch64\]=\"$sha\"" scripts/setup-litert.sh || { echo "$recipe pins $sha, scripts/setup-litert.sh another wheel"; return 1; }
+    grep -q 'VERSION="2.1.4"' scripts/setup-litert.sh || { echo "LiteRT version differs from the recipe (2.1.4)"; return 1; }
+  fi
+  grep -q "^LAYERSERIES_COMPAT_wardgate = \"wrynose\"" yocto/meta-wardgate/conf/layer.conf
+}
+check "yocto: LiteRT wheel pin agrees with scripts/setup-litert.sh" pins_agree
+
+echo
+[ -n "$EXPOSURE" ] && echo "systemd-analyze security wardgate.service: $EXPOSURE"
+[ "$FAILED" -gt 0 ] && echo "failed: ${FAILED_NAMES[*]}"
+echo "packaging: $PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
