@@ -73,6 +73,7 @@ deb_lists_files() {
   return "$missing"
 }
 check "deb: lists its files at the install layout" deb_lists_files
+[ -f "$LOG/contents" ] && awk '$3 !~ /\/$/ {print "      " $0}' "$LOG/contents"
 
 fresh_root() {
   rm -rf "$DEBROOT" && mkdir -p "$DEBROOT" && tar -C "$DEBROOT" -xf "$ROOTFS_TAR"
@@ -169,6 +170,18 @@ purge_cleans() {
 }
 check "deb: purge removes files, state and the enablement" purge_cleans
 if mountpoint -q "$DEBROOT/proc"; then umount "$DEBROOT/proc"; fi
+
+mdwe_probe() {
+  # The wrapper must bite (a W+X mapping refused), and every model must still run under it.
+  python3 -c 'import mmap; mmap.mmap(-1, 4096, prot=7)' || { echo "W+X refused even without MDWE?"; return 1; }
+  if packaging/mdwe-run.py python3 -c 'import mmap; mmap.mmap(-1, 4096, prot=7)' 2>/dev/null; then
+    echo "PR_SET_MDWE did not refuse a writable+executable mapping"; return 1
+  fi
+  packaging/mdwe-run.py "$CACHE/litert-venv/bin/python" packaging/mdwe-litert-probe.py models 2>&1 \
+    | grep -v '^INFO: \|^WARNING: All log' | tee "$LOG/mdwe"
+}
+check "units: MemoryDenyWriteExecute=yes holds (every model runs under PR_SET_MDWE)" mdwe_probe
+[ -f "$LOG/mdwe" ] && sed 's/^/      /' "$LOG/mdwe"
 
 # --- Yocto layer -------------------------------------------------------------------------------
 check "yocto: wardgate-crates.inc in step with Cargo.lock" python3 packaging/gen-yocto-crates.py --check

@@ -3,6 +3,7 @@
 #   - Debian packages: debootstrap (fresh Debian root), systemd (systemd-analyze), dpkg-dev
 #   - cargo-deb (crates.io, pinned) in vendor/packaging/tools/bin
 #   - oelint-adv (PyPI, pinned) in the venv vendor/packaging/venv
+#   - ai-edge-litert (PyPI, pinned) in vendor/packaging/litert-venv for the MDWE probe
 #   - a Debian bookworm root (debootstrap minbase + systemd) as vendor/packaging/rootfs/*.tar
 # Idempotent, and silent when everything is already in place.
 set -euo pipefail
@@ -47,6 +48,18 @@ install_oelint() {
   touch "$stamp"
 }
 
+# LiteRT's Python wheel (same version as the firmware's libLiteRt.so) for the
+# MemoryDenyWriteExecute probe, packaging/mdwe-litert-probe.py.
+install_litert_probe() {
+  local venv="$CACHE/litert-venv" stamp="$CACHE/litert-venv/.ai-edge-litert-2.1.4"
+  [ -f "$stamp" ] && return 0
+  say "installing ai-edge-litert==2.1.4 into vendor/packaging/litert-venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "ai-edge-litert==2.1.4" "numpy>=1.23.2,<3"
+  touch "$stamp"
+}
+
 make_rootfs() {
   [ -s "$ROOTFS_TAR" ] && return 0
   local tmp
@@ -68,5 +81,6 @@ make_rootfs() {
 mkdir -p "$CACHE"
 apt_install debootstrap:debootstrap systemd-analyze:systemd dpkg-deb:dpkg python3:python3 unshare:util-linux
 install_oelint
+install_litert_probe
 install_cargo_deb
 make_rootfs
