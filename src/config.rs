@@ -117,6 +117,9 @@ impl Default for MatchingConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct EventsConfig {
+    /// Name of this controller in the audit log; each node keeps its own hash chain, so give
+    /// every controller sharing one MySQL database a different name.
+    pub node: String,
     /// Directory where events are spooled while the database is unreachable.
     pub spool_dir: PathBuf,
     /// Seconds between attempts to flush the spool back into the database.
@@ -128,6 +131,7 @@ pub struct EventsConfig {
 impl Default for EventsConfig {
     fn default() -> Self {
         Self {
+            node: "door-controller".into(),
             spool_dir: PathBuf::from("var/spool"),
             flush_interval_secs: 5,
             broadcast_capacity: 1024,
@@ -232,6 +236,9 @@ impl Config {
         }
         if self.api.max_page_size == 0 {
             return bad("api.max_page_size", "must be at least 1");
+        }
+        if self.events.node.is_empty() || self.events.node.len() > 64 {
+            return bad("events.node", "must be 1 to 64 characters");
         }
         if self.events.broadcast_capacity == 0 {
             return bad("events.broadcast_capacity", "must be at least 1");

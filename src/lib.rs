@@ -11,6 +11,7 @@
 //! | [`config`] | TOML file + `WARDGATE_<SECTION>__<KEY>` overrides, defaults, validation |
 //! | [`model`] | the domain types shared by store, API and policy (subjects, grants, doors, …) |
 //! | [`store`] | repository over sqlx (`Any` driver): one query set for MySQL and SQLite |
+//! | [`catalog`] | the snapshot (directory + gallery) the door decides from, swapped on change |
 //! | [`gallery`] | in-memory 1:N search over L2-normalised templates; the door decides from it |
 //! | [`access`] | the pure access policy (`decide`) and the doctor→patient two-person rule |
 //! | [`audit`] | SHA-256 hash chain over decision events; verification |
@@ -28,6 +29,7 @@ pub mod api;
 pub mod app;
 pub mod audit;
 pub mod camera;
+pub mod catalog;
 pub mod config;
 pub mod door;
 pub mod events;

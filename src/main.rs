@@ -1,1 +1,262 @@
-fn main() {}
+//! `wardgate`: the door controller and its maintenance commands.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use wardgate::config::{Config, DEFAULT_CONFIG_PATH};
+use wardgate::model::TokenRole;
+use wardgate::store::Store;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "wardgate",
+    version,
+    about = "Face-recognition door controller for hospitals",
+    long_about = "Wardgate recognises faces at a door, applies the access policy (staff door grants; \
+doctor + patient two-person check for patient rooms), drives the door relay and records every \
+decision in a tamper-evident audit log. Configuration: a TOML file (--config) plus \
+WARDGATE_<SECTION>__<KEY> environment overrides; see docs/configuration.md."
+)]
+struct Cli {
+    /// Configuration file [env: WARDGATE_CONFIG] [default: /etc/wardgate/wardgate.toml; defaults
+    /// apply when that file is absent]
+    #[arg(long, short = 'c', global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// More log output (-v debug, -vv trace)
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the door controller: API, event log, and (when configured) camera and door.
+    Run,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Validate the configuration and print the effective values (secrets redacted).
+    CheckConfig,
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        action: TokenCmd,
+    },
+    /// Audit log tools.
+    Audit {
+        #[command(subcommand)]
+        action: AuditCmd,
+    },
+    /// Measure the gallery search on synthetic templates (no database needed).
+    Bench {
+        /// Templates in the gallery.
+        #[arg(long, default_value_t = 100_000)]
+        templates: usize,
+        /// Searches to time.
+        #[arg(long, default_value_t = 200)]
+        queries: usize,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenCmd {
+    /// Create a token and print it once (only its hash is stored).
+    Create {
+        /// admin, sync, terminal or technician
+        #[arg(long)]
+        role: String,
+        /// What the token is for (shown in listings).
+        #[arg(long)]
+        label: String,
+    },
+    /// List tokens (never the tokens themselves).
+    List,
+    /// Revoke a token by id.
+    Revoke { id: String },
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCmd {
+    /// Verify the hash chain of every node (or one) in the database.
+    Verify {
+        #[arg(long)]
+        node: Option<String>,
+    },
+}
+
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    let (path, required) = match (&cli.config, std::env::var_os("WARDGATE_CONFIG")) {
+        (Some(p), _) => (p.clone(), true),
+        (None, Some(p)) => (PathBuf::from(p), true),
+        (None, None) => (PathBuf::from(DEFAULT_CONFIG_PATH), false),
+    };
+    Ok(Config::load(&path, required, std::env::vars())?)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    wardgate::logging::init(cli.verbose);
+    match real_main(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wardgate: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main(cli: Cli) -> anyhow::Result<()> {
+    let cfg = load_config(&cli)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async move {
+        match cli.command {
+            Command::Run => wardgate::app::run(cfg, None).await,
+            Command::Migrate => {
+                let store = Store::connect(&cfg.database).await?;
+                store.migrate().await?;
+                println!("migrations applied ({:?})", store.backend());
+                Ok(())
+            }
+            Command::CheckConfig => {
+                print!("{}", cfg.to_redacted_toml());
+                eprintln!("configuration is valid");
+                Ok(())
+            }
+            Command::Token { action } => token(cfg, action).await,
+            Command::Audit {
+                action: AuditCmd::Verify { node },
+            } => audit_verify(cfg, node).await,
+            Command::Bench { templates, queries } => {
+                bench(cfg.vision.embedding_dim, templates, queries);
+                Ok(())
+            }
+        }
+    })
+}
+
+async fn token(cfg: Config, action: TokenCmd) -> anyhow::Result<()> {
+    let store = Store::connect(&cfg.database).await?;
+    store.migrate().await?;
+    let auth = wardgate::api::TokenAuth::from_config(&cfg.auth)?;
+    match action {
+        TokenCmd::Create { role, label } => {
+            let role = TokenRole::parse(&role).with_context(|| {
+                format!("--role {role:?}: expected admin, sync, terminal or technician")
+            })?;
+            let label = label.trim();
+            anyhow::ensure!(
+                !label.is_empty() && label.len() <= 128,
+                "--label must be 1 to 128 characters"
+            );
+            let (token, rec) = auth.create(&store, label, role).await?;
+            eprintln!(
+                "created {} token {} ({}); it is shown only once:",
+                role.as_str(),
+                rec.id,
+                rec.label
+            );
+            println!("{token}");
+        }
+        TokenCmd::List => {
+            for t in store.list_tokens().await? {
+                println!(
+                    "{}  {:<10} {:<24} {}",
+                    t.id,
+                    t.role.as_str(),
+                    t.label,
+                    if t.revoked_ms.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    }
+                );
+            }
+        }
+        TokenCmd::Revoke { id } => {
+            store.revoke_token(&id).await?;
+            println!("revoked {id}");
+        }
+    }
+    Ok(())
+}
+
+async fn audit_verify(cfg: Config, node: Option<String>) -> anyhow::Result<()> {
+    let store = Store::connect(&cfg.database).await?;
+    let nodes = match node {
+        Some(n) => vec![n],
+        None => store.event_nodes().await?,
+    };
+    let mut broken = 0;
+    for n in nodes {
+        let mut v = wardgate::audit::Verifier::default();
+        let mut after = 0;
+        let result = loop {
+            let page = store.chain_page(&n, after, 1000).await?;
+            if page.is_empty() {
+                break Ok(());
+            }
+            after = page.last().map_or(after, |e| e.seq);
+            if let Some(err) = page.iter().find_map(|e| v.push(e).err()) {
+                break Err(err);
+            }
+        };
+        match result {
+            Ok(()) => println!("node {n}: {} events, chain intact", v.checked),
+            Err(e) => {
+                broken += 1;
+                println!("node {n}: BROKEN after {} good events: {e}", v.checked);
+            }
+        }
+    }
+    anyhow::ensure!(broken == 0, "{broken} chain(s) broken");
+    Ok(())
+}
+
+fn bench(dim: usize, templates: usize, queries: usize) {
+    use rand::{Rng, SeedableRng};
+    use wardgate::store::StoredTemplate;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let vec = |rng: &mut rand::rngs::StdRng| {
+        (0..dim)
+            .map(|_| rng.gen_range(-1.0f32..1.0))
+            .collect::<Vec<_>>()
+    };
+    let t: Vec<StoredTemplate> = (0..templates)
+        .map(|i| StoredTemplate {
+            face_id: format!("f{i}"),
+            subject_id: format!("s{}", i / 2),
+            vector: vec(&mut rng),
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let (g, _) = wardgate::gallery::Gallery::build("bench", dim, t);
+    eprintln!(
+        "built gallery of {} templates × {dim} in {:?}",
+        g.len(),
+        started.elapsed()
+    );
+    let probes: Vec<Vec<f32>> = (0..queries).map(|_| vec(&mut rng)).collect();
+    type Search = fn(
+        &wardgate::gallery::Gallery,
+        &[f32],
+    )
+        -> Result<Option<wardgate::gallery::Match>, wardgate::gallery::VectorError>;
+    let variants: [(&str, Search); 2] = [
+        ("slices", wardgate::gallery::Gallery::search),
+        ("ndarray", wardgate::gallery::Gallery::search_ndarray),
+    ];
+    for (name, f) in variants {
+        let started = std::time::Instant::now();
+        for p in &probes {
+            std::hint::black_box(f(&g, p).ok());
+        }
+        let per = started.elapsed() / u32::try_from(queries.max(1)).unwrap_or(u32::MAX);
+        println!("{name:<8} {templates} templates: {per:?} per search");
+    }
+}

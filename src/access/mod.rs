@@ -1,6 +1,8 @@
 //! Access policy: who may open which door, including the doctor→patient two-person check.
 
+pub mod directory;
 pub mod policy;
+pub mod two_person;
 
 use serde::{Deserialize, Serialize};
 

@@ -1,1 +1,162 @@
-//! HTTP API.
+//! The HTTP API: REST under `/api/v1`, the original `/register_face`, `/create_access` and
+//! `/ws/auth`, the live `/ws/events` feed, `/healthz` and `/api/openapi.json`.
+//!
+//! One [`AppState`] carries everything a handler needs; each resource has its own file. Every
+//! error leaves as problem+json (see [`problem`]), unknown paths and methods included.
+
+pub mod auth;
+mod compat;
+mod doors;
+mod events;
+mod grants;
+mod health;
+pub mod openapi;
+pub mod problem;
+mod subjects;
+mod sync;
+mod tokens;
+pub mod views;
+pub mod ws_auth;
+mod ws_events;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use axum::Router;
+
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::events::EventSink;
+use crate::store::Store;
+use crate::vision::FaceEncoder;
+
+pub use auth::{Caller, TokenAuth};
+pub use problem::{ApiError, ApiResult};
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub cfg: Arc<Config>,
+    pub store: Store,
+    pub catalog: Arc<Catalog>,
+    pub events: EventSink,
+    pub auth: Arc<TokenAuth>,
+    /// The photo → embedding path; `None` when the models are not loaded (the API then refuses
+    /// `image` inputs with 503 and keeps working on embeddings).
+    pub encoder: Option<Arc<dyn FaceEncoder>>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("store", &self.store)
+            .field(
+                "encoder",
+                &self.encoder.as_ref().map(|e| e.model_id().to_owned()),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// After a write to subjects, doors or grants.
+    pub async fn refresh_directory(&self) -> ApiResult<()> {
+        self.catalog
+            .reload_directory(&self.store)
+            .await
+            .map_err(ApiError::from)
+    }
+
+    /// After a write to face templates (or to subject status, which filters templates).
+    pub async fn refresh_all(&self) -> ApiResult<()> {
+        self.catalog
+            .reload_all(&self.store)
+            .await
+            .map_err(ApiError::from)
+    }
+}
+
+/// Builds the router.
+pub fn router(state: AppState) -> Router {
+    let limit = state.cfg.api.max_body_bytes;
+    let v1 = Router::new()
+        .route("/subjects", get(subjects::list).post(subjects::create))
+        .route(
+            "/subjects/{id}",
+            get(subjects::get_one)
+                .patch(subjects::update)
+                .delete(subjects::delete),
+        )
+        .route(
+            "/subjects/{id}/faces",
+            get(subjects::list_faces).post(subjects::add_face),
+        )
+        .route(
+            "/subjects/{id}/faces/{face_id}",
+            axum::routing::delete(subjects::delete_face),
+        )
+        .route("/doors", get(doors::list).post(doors::create))
+        .route(
+            "/doors/{id}",
+            get(doors::get_one)
+                .patch(doors::update)
+                .delete(doors::delete),
+        )
+        .route("/grants", get(grants::list).post(grants::create))
+        .route("/grants/{id}", get(grants::get_one).delete(grants::revoke))
+        .route("/events", get(events::list))
+        .route("/events/{id}", get(events::get_one))
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{id}", axum::routing::delete(tokens::revoke))
+        .route("/sync/grants", put(sync::grants))
+        .route("/sync/subjects", put(sync::subjects))
+        .route("/decisions", post(ws_auth::decide_http));
+    Router::new()
+        .nest("/api/v1", v1)
+        .route("/api/openapi.json", get(openapi::serve))
+        .route("/healthz", get(health::healthz))
+        .route("/register_face", post(compat::register_face))
+        .route("/create_access", post(compat::create_access))
+        .route("/ws/auth", get(ws_auth::upgrade))
+        .route("/ws/events", get(ws_events::upgrade))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such path")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this path",
+    )
+}
+
+/// Records an administrative change in the audit log (who, what; never biometric data).
+pub(crate) async fn admin_event(
+    st: &AppState,
+    caller: &Caller,
+    action: &str,
+    details: serde_json::Value,
+) {
+    let mut details = details;
+    if let Some(obj) = details.as_object_mut() {
+        obj.insert("token_id".into(), caller.token_id.clone().into());
+        obj.insert("role".into(), caller.role.as_str().into());
+    }
+    st.events
+        .emit(crate::audit::EventDraft {
+            kind: "admin".into(),
+            reason: action.to_owned(),
+            details,
+            ..Default::default()
+        })
+        .await;
+}

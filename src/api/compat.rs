@@ -1,0 +1,219 @@
+//! The original endpoints, kept at their paths: `POST /register_face`, `POST /create_access`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use base64::Engine as _;
+
+use super::grants::window;
+use super::problem::{check_text, ApiJson};
+use super::subjects::encode_photo;
+use super::views::{
+    embedding_f32, AccessAction, AccessResult, CreateAccess, GrantView, RegisterFace,
+    RegisteredFace,
+};
+use super::{admin_event, ApiError, ApiResult, AppState, Caller};
+use crate::model::{now_ms, GrantTarget, Role, Subject, TokenRole, ADMIN_SOURCE};
+
+const ROLES: &[TokenRole] = &[TokenRole::Sync];
+
+/// Largest decoded photo accepted in JSON (the body limit applies to the base64 first).
+pub const MAX_IMAGE_BYTES: usize = 6 * 1024 * 1024;
+
+/// Embedding from either `embedding` or base64 `image` (exactly one).
+pub(crate) async fn probe_vector(
+    st: &AppState,
+    field: &str,
+    embedding: Option<&[f64]>,
+    image: Option<&str>,
+) -> ApiResult<(Vec<f32>, String)> {
+    match (embedding, image) {
+        (Some(e), None) => Ok((
+            embedding_f32(&format!("{field}embedding"), e, st.catalog.dim())?,
+            st.catalog.model_id().to_owned(),
+        )),
+        (None, Some(b64)) => {
+            let f = format!("{field}image");
+            if b64.len() > MAX_IMAGE_BYTES / 3 * 4 + 4 {
+                return Err(ApiError::invalid(
+                    &f,
+                    format!("larger than {MAX_IMAGE_BYTES} bytes"),
+                ));
+            }
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .map_err(|e| ApiError::invalid(&f, format!("not base64: {e}")))?;
+            encode_photo(st, &f, &bytes).await
+        }
+        (Some(_), Some(_)) => Err(ApiError::invalid(
+            format!("{field}image"),
+            "give either `embedding` or `image`, not both",
+        )),
+        (None, None) => Err(ApiError::invalid(
+            format!("{field}embedding"),
+            "one of `embedding` and `image` is required",
+        )),
+    }
+}
+
+/// Creates a subject with its first face, or (with `subject_id`) adds a face.
+pub async fn register_face(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiJson(b): ApiJson<RegisterFace>,
+) -> ApiResult<(StatusCode, Json<RegisteredFace>)> {
+    caller.require(ROLES)?;
+    let (subject_id, face_id) = if let Some(sid) = &b.subject_id {
+        for (present, f) in [
+            (b.name.is_some(), "name"),
+            (b.role.is_some(), "role"),
+            (b.external_id.is_some(), "external_id"),
+        ] {
+            if present {
+                return Err(ApiError::invalid(
+                    f,
+                    "not allowed together with `subject_id`",
+                ));
+            }
+        }
+        st.store.get_subject(sid).await?;
+        let (v, model) = probe_vector(&st, "", b.embedding.as_deref(), b.image.as_deref()).await?;
+        let face = st.store.add_face(sid, &model, &v).await?;
+        (sid.clone(), face.id)
+    } else {
+        let name = check_text(
+            "name",
+            b.name
+                .as_deref()
+                .ok_or_else(|| ApiError::invalid("name", "required (or give `subject_id`)"))?,
+            255,
+        )?;
+        let role = b.role.ok_or_else(|| {
+            ApiError::invalid("role", "required: doctor, nurse, other or patient")
+        })?;
+        let ext = check_text(
+            "external_id",
+            b.external_id.as_deref().ok_or_else(|| {
+                ApiError::invalid("external_id", "required (staff number or MRN)")
+            })?,
+            128,
+        )?;
+        // Validate the whole body before writing anything.
+        let (v, model) = probe_vector(&st, "", b.embedding.as_deref(), b.image.as_deref()).await?;
+        let (s, face) = st
+            .store
+            .register_subject_with_face(&ext, &name, role, &model, &v)
+            .await?;
+        (s.id, face.id)
+    };
+    st.refresh_all().await?;
+    admin_event(
+        &st,
+        &caller,
+        "face_registered",
+        serde_json::json!({"subject_id": subject_id, "face_id": face_id}),
+    )
+    .await;
+    Ok((
+        StatusCode::CREATED,
+        Json(RegisteredFace {
+            subject_id,
+            face_id,
+        }),
+    ))
+}
+
+/// Finds a subject by id, or else by external id (hospital systems know the latter).
+async fn subject_ref(st: &AppState, field: &str, value: &str) -> ApiResult<Subject> {
+    match st.store.get_subject(value).await {
+        Ok(s) => Ok(s),
+        Err(crate::store::StoreError::NotFound { .. }) => st
+            .store
+            .subject_by_external_id(value)
+            .await?
+            .ok_or_else(|| ApiError::not_found("subject").with_field(field)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Grants or revokes a staff member's access to a patient.
+pub async fn create_access(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiJson(b): ApiJson<CreateAccess>,
+) -> ApiResult<(StatusCode, Json<AccessResult>)> {
+    caller.require(ROLES)?;
+    let staff = subject_ref(&st, "staff_id", &b.staff_id).await?;
+    let patient = subject_ref(&st, "patient_id", &b.patient_id).await?;
+    if staff.role == Role::Patient {
+        return Err(ApiError::invalid(
+            "staff_id",
+            "subject is a patient, not staff",
+        ));
+    }
+    if patient.role != Role::Patient {
+        return Err(ApiError::invalid(
+            "patient_id",
+            "subject is staff, not a patient",
+        ));
+    }
+    let target = GrantTarget::Patient(patient.id.clone());
+    match b.action {
+        AccessAction::Grant => {
+            let (_, until) = window(None, b.valid_until.as_deref(), "valid_from", "valid_until")?;
+            if until.is_some_and(|u| u <= now_ms()) {
+                return Err(ApiError::invalid("valid_until", "is in the past"));
+            }
+            let g = st
+                .store
+                .grant(&staff.id, &target, None, until, ADMIN_SOURCE)
+                .await?;
+            st.refresh_directory().await?;
+            admin_event(
+                &st,
+                &caller,
+                "grant_created",
+                serde_json::json!({"grant_id": g.id}),
+            )
+            .await;
+            Ok((
+                StatusCode::CREATED,
+                Json(AccessResult {
+                    action: "grant".into(),
+                    grant: Some(GrantView::new(g, now_ms())),
+                    revoked: None,
+                }),
+            ))
+        }
+        AccessAction::Revoke => {
+            if b.valid_until.is_some() {
+                return Err(ApiError::invalid(
+                    "valid_until",
+                    "not allowed with action `revoke`",
+                ));
+            }
+            let n = st.store.revoke_between(&staff.id, &target).await?;
+            if n == 0 {
+                return Err(ApiError::not_found(
+                    "active grant between this staff member and patient",
+                ));
+            }
+            st.refresh_directory().await?;
+            admin_event(
+                &st,
+                &caller,
+                "grant_revoked",
+                serde_json::json!({"staff_id": staff.id, "patient_id": patient.id, "count": n}),
+            )
+            .await;
+            Ok((
+                StatusCode::OK,
+                Json(AccessResult {
+                    action: "revoke".into(),
+                    grant: None,
+                    revoked: Some(n),
+                }),
+            ))
+        }
+    }
+}

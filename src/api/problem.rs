@@ -1,0 +1,317 @@
+//! RFC 9457 problem details for every 4xx/5xx, and extractors that turn malformed input into
+//! problems naming the offending field instead of axum's plain-text rejections.
+
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{header, request::Parts, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::gallery::VectorError;
+use crate::store::StoreError;
+
+/// An API error rendered as `application/problem+json`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    /// Short machine-readable code, also the last segment of `type`.
+    pub code: &'static str,
+    pub detail: String,
+    /// The offending input field (JSON path like `grants[2].staff`), when there is one.
+    pub field: Option<String>,
+}
+
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct ProblemBody {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+            field: None,
+        }
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    /// 422 for a field whose value is not acceptable.
+    pub fn invalid(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        let field = field.into();
+        let detail = format!("`{field}`: {}", detail.into());
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", detail).with_field(field)
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", detail)
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
+    }
+
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
+    }
+
+    /// A 500 that says nothing about internals; the cause is logged instead.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        log::error!("internal error: {cause}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the controller's log",
+        )
+    }
+
+    pub fn vector(field: &str, e: &VectorError) -> Self {
+        Self::invalid(field, e.to_string())
+    }
+
+    pub fn body(&self) -> ProblemBody {
+        ProblemBody {
+            type_: format!("https://wardgate.invalid/problems/{}", self.code),
+            title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+            field: self.field.clone(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_vec(&self.body()).unwrap_or_default();
+        (
+            self.status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            body,
+        )
+            .into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound { entity } => ApiError::not_found(entity),
+            StoreError::Conflict { field, message } => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", message).with_field(field)
+            }
+            StoreError::Invalid { field, message } => ApiError::invalid(field, message),
+            e if e.is_unavailable() => {
+                log::warn!("database unavailable: {e}");
+                ApiError::unavailable("the database is unreachable; try again shortly")
+            }
+            e => ApiError::internal(&e),
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Parses JSON with the path of the first offending field.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::bad_request(format!("malformed JSON: {inner}"))
+        } else {
+            // Missing fields are reported by serde at the enclosing path; the message names them.
+            let field = if path == "." { "body".to_owned() } else { path };
+            ApiError::invalid(field, inner.to_string())
+        }
+    })
+}
+
+/// JSON body extractor: 415 without a JSON content type, 413 over the body limit, 400 for
+/// malformed JSON, 422 naming the field for wrong types or missing fields.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| {
+                let ct = ct
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
+                ct == "application/json" || ct.ends_with("+json")
+            });
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "expected Content-Type: application/json",
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(body_rejection)?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+pub fn body_rejection(e: BytesRejection) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "request body exceeds api.max_body_bytes",
+        )
+    } else {
+        ApiError::bad_request(format!("cannot read body: {e}"))
+    }
+}
+
+/// Query-string extractor with problem+json rejections.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| ApiQuery(q.0))
+            .map_err(|e: QueryRejection| {
+                let text = e.body_text();
+                let field = text
+                    .split(": ")
+                    .nth(1)
+                    .filter(|f| !f.contains(' '))
+                    .unwrap_or("query")
+                    .to_owned();
+                ApiError::invalid(field, text)
+            })
+    }
+}
+
+/// Checks a required free-text field: trimmed, non-empty, at most `max` characters, no control
+/// characters.
+pub fn check_text(field: &str, value: &str, max: usize) -> ApiResult<String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(ApiError::invalid(field, "must not be empty"));
+    }
+    if v.chars().count() > max {
+        return Err(ApiError::invalid(
+            field,
+            format!("longer than {max} characters"),
+        ));
+    }
+    if v.chars().any(char::is_control) {
+        return Err(ApiError::invalid(field, "contains control characters"));
+    }
+    Ok(v.to_owned())
+}
+
+/// Checks an identifier-like field: 1–64 of `[A-Za-z0-9._:-]`.
+pub fn check_slug(field: &str, value: &str) -> ApiResult<String> {
+    let ok = !value.is_empty()
+        && value.len() <= 64
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'));
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        Err(ApiError::invalid(
+            field,
+            "must be 1 to 64 characters of A-Z a-z 0-9 . _ : -",
+        ))
+    }
+}
+
+/// Parses an RFC 3339 time into milliseconds.
+pub fn parse_time(field: &str, value: &str) -> ApiResult<i64> {
+    chrono::DateTime::parse_from_rfc3339(value)
+        .map(|t| t.timestamp_millis())
+        .map_err(|e| ApiError::invalid(field, format!("not an RFC 3339 time: {e}")))
+}
+
+/// Formats milliseconds as RFC 3339 UTC.
+pub fn fmt_time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Inner {
+        staff: String,
+    }
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Outer {
+        grants: Vec<Inner>,
+    }
+
+    #[test]
+    fn json_errors_name_the_field() {
+        let e = parse_json::<Outer>(br#"{"grants":[{"staff":"a"},{"staff":5}]}"#).unwrap_err();
+        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e.field.as_deref(), Some("grants[1].staff"));
+        let e = parse_json::<Outer>(b"{\"grants\":[").unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn text_and_slug_checks() {
+        assert_eq!(check_text("name", "  Ann  ", 10).unwrap(), "Ann");
+        assert!(check_text("name", " ", 10).is_err());
+        assert!(check_text("name", "a\u{0}b", 10).is_err());
+        assert!(check_text("name", "abcdefghijk", 10).is_err());
+        assert!(check_slug("id", "ward-3.north").is_ok());
+        assert!(check_slug("id", "ward 3").is_err());
+        assert!(check_slug("id", "").is_err());
+    }
+
+    #[test]
+    fn times_round_trip() {
+        let ms = parse_time("t", "2026-01-02T03:04:05.678Z").unwrap();
+        assert_eq!(fmt_time(ms), "2026-01-02T03:04:05.678Z");
+        assert!(parse_time("t", "yesterday").is_err());
+    }
+}

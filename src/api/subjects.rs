@@ -1,0 +1,244 @@
+//! `/api/v1/subjects` and their face templates.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::Json;
+
+use super::problem::{body_rejection, check_text, parse_json, ApiJson, ApiQuery};
+use super::views::{
+    embedding_f32, AddFace, CreateSubject, FaceView, Page, Paging, SubjectQuery, SubjectView,
+    UpdateSubject,
+};
+use super::{admin_event, ApiError, ApiResult, AppState, Caller};
+use crate::model::{SubjectStatus, TokenRole, ADMIN_SOURCE};
+use crate::store::{SubjectFilter, SubjectPatch};
+
+const READERS: &[TokenRole] = &[TokenRole::Sync, TokenRole::Technician];
+const WRITERS: &[TokenRole] = &[TokenRole::Sync];
+
+pub async fn list(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<SubjectQuery>,
+) -> ApiResult<Json<Page<SubjectView>>> {
+    caller.require(READERS)?;
+    let (limit, offset) = Paging {
+        limit: q.limit,
+        offset: q.offset,
+    }
+    .resolve(st.cfg.api.max_page_size)?;
+    let (items, total) = st
+        .store
+        .list_subjects(&SubjectFilter {
+            kind: q.kind,
+            role: q.role,
+            status: q.status,
+            limit,
+            offset,
+        })
+        .await?;
+    Ok(Json(Page {
+        items: items.into_iter().map(Into::into).collect(),
+        total,
+        limit,
+        offset,
+    }))
+}
+
+pub async fn create(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiJson(b): ApiJson<CreateSubject>,
+) -> ApiResult<(StatusCode, Json<SubjectView>)> {
+    caller.require(WRITERS)?;
+    let ext = check_text("external_id", &b.external_id, 128)?;
+    let name = check_text("name", &b.name, 255)?;
+    let s = st
+        .store
+        .create_subject(
+            &ext,
+            &name,
+            b.role,
+            b.status.unwrap_or(SubjectStatus::Active),
+            ADMIN_SOURCE,
+        )
+        .await?;
+    st.refresh_directory().await?;
+    admin_event(
+        &st,
+        &caller,
+        "subject_created",
+        serde_json::json!({"subject_id": s.id}),
+    )
+    .await;
+    Ok((StatusCode::CREATED, Json(s.into())))
+}
+
+pub async fn get_one(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<SubjectView>> {
+    caller.require(READERS)?;
+    Ok(Json(st.store.get_subject(&id).await?.into()))
+}
+
+pub async fn update(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<UpdateSubject>,
+) -> ApiResult<Json<SubjectView>> {
+    caller.require(WRITERS)?;
+    let patch = SubjectPatch {
+        external_id: b
+            .external_id
+            .as_deref()
+            .map(|v| check_text("external_id", v, 128))
+            .transpose()?,
+        name: b
+            .name
+            .as_deref()
+            .map(|v| check_text("name", v, 255))
+            .transpose()?,
+        role: b.role,
+        status: b.status,
+    };
+    let s = st.store.update_subject(&id, &patch).await?;
+    st.refresh_all().await?;
+    admin_event(
+        &st,
+        &caller,
+        "subject_updated",
+        serde_json::json!({"subject_id": s.id}),
+    )
+    .await;
+    Ok(Json(s.into()))
+}
+
+pub async fn delete(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require(WRITERS)?;
+    let purged = st.store.delete_subject(&id).await?;
+    st.refresh_all().await?;
+    admin_event(
+        &st,
+        &caller,
+        "subject_deleted",
+        serde_json::json!({"subject_id": id, "templates_purged": purged}),
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn list_faces(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<FaceView>>> {
+    caller.require(WRITERS)?;
+    let faces = st.store.list_faces(&id).await?;
+    Ok(Json(faces.into_iter().map(Into::into).collect()))
+}
+
+/// Adds a template from `{"embedding": [...]}` (JSON) or from a photo (`image/jpeg`,
+/// `image/png` body) through the face encoder.
+pub async fn add_face(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    req: Request,
+) -> ApiResult<(StatusCode, Json<FaceView>)> {
+    caller.require(WRITERS)?;
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let bytes = Bytes::from_request(req, &())
+        .await
+        .map_err(body_rejection)?;
+    let (vector, model_id) = match ct.as_str() {
+        "application/json" => {
+            let b: AddFace = parse_json(&bytes)?;
+            (
+                embedding_f32("embedding", &b.embedding, st.catalog.dim())?,
+                st.catalog.model_id().to_owned(),
+            )
+        }
+        "image/jpeg" | "image/png" => encode_photo(&st, "body", &bytes).await?,
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send application/json with an embedding, or an image/jpeg or image/png photo",
+            ))
+        }
+    };
+    let face = st.store.add_face(&id, &model_id, &vector).await?;
+    st.refresh_all().await?;
+    admin_event(
+        &st,
+        &caller,
+        "face_added",
+        serde_json::json!({"subject_id": id, "face_id": face.id}),
+    )
+    .await;
+    Ok((StatusCode::CREATED, Json(face.into())))
+}
+
+pub async fn delete_face(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path((id, face_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    caller.require(WRITERS)?;
+    st.store.delete_face(&id, &face_id).await?;
+    st.refresh_all().await?;
+    admin_event(
+        &st,
+        &caller,
+        "face_deleted",
+        serde_json::json!({"subject_id": id, "face_id": face_id}),
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Runs the face encoder on a photo off the async threads; 503 when no models are loaded,
+/// 422 naming `field` when the photo is refused (no face, several faces, poor quality, …).
+pub async fn encode_photo(
+    st: &AppState,
+    field: &str,
+    image: &[u8],
+) -> ApiResult<(Vec<f32>, String)> {
+    let Some(enc) = st.encoder.clone() else {
+        return Err(ApiError::unavailable(
+            "face images need the vision models, which are not loaded on this controller",
+        ));
+    };
+    let model_id = enc.model_id().to_owned();
+    if model_id != st.catalog.model_id() {
+        return Err(ApiError::internal(&format!(
+            "encoder model {model_id} differs from vision.embedder {}",
+            st.catalog.model_id()
+        )));
+    }
+    let image = image.to_vec();
+    let v = tokio::task::spawn_blocking(move || enc.encode_image(&image))
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .map_err(|r| ApiError::invalid(field, r.to_string()))?;
+    let v = crate::gallery::normalized(&v, st.catalog.dim())
+        .map_err(|e| ApiError::vector(field, &e))?;
+    Ok((v, model_id))
+}

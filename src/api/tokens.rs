@@ -1,0 +1,66 @@
+//! `/api/v1/tokens` (admin only).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+
+use super::problem::{check_text, ApiJson};
+use super::views::{CreateToken, CreatedToken, TokenView};
+use super::{admin_event, ApiError, ApiResult, AppState, Caller};
+
+pub async fn list(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<TokenView>>> {
+    caller.require(&[])?;
+    Ok(Json(
+        st.store
+            .list_tokens()
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+    ))
+}
+
+pub async fn create(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiJson(b): ApiJson<CreateToken>,
+) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
+    caller.require(&[])?;
+    let label = check_text("label", &b.label, 128)?;
+    let (token, rec) = st.auth.create(&st.store, &label, b.role).await?;
+    admin_event(
+        &st,
+        &caller,
+        "token_created",
+        serde_json::json!({"new_token_id": rec.id, "new_role": rec.role.as_str()}),
+    )
+    .await;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedToken {
+            token,
+            info: rec.into(),
+        }),
+    ))
+}
+
+pub async fn revoke(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<TokenView>> {
+    caller.require(&[])?;
+    if id == caller.token_id {
+        return Err(ApiError::invalid("id", "a token cannot revoke itself"));
+    }
+    let t = st.store.revoke_token(&id).await?;
+    st.auth.reload(&st.store).await?;
+    admin_event(
+        &st,
+        &caller,
+        "token_revoked",
+        serde_json::json!({"revoked_token_id": id}),
+    )
+    .await;
+    Ok(Json(t.into()))
+}

@@ -1,0 +1,348 @@
+//! `GET /ws/auth`: remote terminals send faces, the controller answers decisions.
+//!
+//! Client → server (text frames, JSON):
+//! `{"type":"authenticate","request_id":"…","door":"<door id>","staff":{"embedding":[…]},
+//!   "patient":{"embedding":[…]}}` — `image` (base64) may replace `embedding`; `patient` only at
+//! `staff_with_patient` doors. Server → client: `{"type":"decision",…}` (see [`DecisionReply`]) or
+//! `{"type":"error",…}` for a message that is not a request at all; the connection stays open.
+//! A message over `api.ws_max_message_bytes` closes the socket with 1008 (policy violation).
+//! Every decision, including `bad_request`, is an audit event.
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::Response;
+use axum::Json;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::compat::probe_vector;
+use super::problem::{parse_json, ApiJson};
+use super::{ApiError, ApiResult, AppState, Caller};
+use crate::access::policy::Reason;
+use crate::audit::EventDraft;
+use crate::model::{now_ms, TokenRole};
+
+/// WebSocket close code for a policy violation (RFC 6455 §7.4.1).
+pub const CLOSE_POLICY: u16 = 1008;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FaceInput {
+    pub embedding: Option<Vec<f64>>,
+    /// Base64 JPEG/PNG with one face.
+    pub image: Option<String>,
+}
+
+/// One authentication request (the WebSocket message, or the body of `POST /api/v1/decisions`).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthRequest {
+    /// Always `authenticate` (required on the WebSocket, optional over HTTP).
+    #[serde(rename = "type")]
+    pub type_: Option<String>,
+    /// Echoed in the reply, so a terminal can pipeline requests (at most 128 characters).
+    pub request_id: String,
+    pub door: String,
+    pub staff: FaceInput,
+    pub patient: Option<FaceInput>,
+}
+
+#[derive(Debug, Serialize, JsonSchema, Clone)]
+pub struct PersonReply {
+    pub subject_id: String,
+    pub name: String,
+    pub similarity: f32,
+}
+
+#[derive(Debug, Serialize, JsonSchema, Clone)]
+pub struct DecisionReply {
+    /// `decision`
+    #[serde(rename = "type")]
+    pub type_: &'static str,
+    pub request_id: String,
+    /// Id of the audit event recording this decision.
+    pub decision_id: String,
+    pub door: String,
+    pub granted: bool,
+    pub reason: Reason,
+    /// For `bad_request`: what was wrong and in which field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    pub staff: Option<PersonReply>,
+    pub patient: Option<PersonReply>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ErrorReply {
+    /// `error`
+    #[serde(rename = "type")]
+    pub type_: &'static str,
+    pub request_id: Option<String>,
+    pub code: &'static str,
+    pub detail: String,
+    pub field: Option<String>,
+}
+
+const TERMINALS: &[TokenRole] = &[TokenRole::Terminal];
+
+pub async fn upgrade(
+    State(st): State<AppState>,
+    caller: Caller,
+    ws: WebSocketUpgrade,
+) -> ApiResult<Response> {
+    caller.require(TERMINALS)?;
+    let limit = st.cfg.api.ws_max_message_bytes;
+    // The transport allows a little more than the limit so an oversized message is seen and
+    // answered with 1008, rather than dropped by the protocol layer without a close code.
+    let transport = limit.saturating_mul(2).max(limit + 65536);
+    Ok(ws
+        .max_message_size(transport)
+        .max_frame_size(transport)
+        .on_upgrade(move |socket| session(st, caller, socket, limit)))
+}
+
+async fn session(st: AppState, caller: Caller, mut socket: WebSocket, limit: usize) {
+    while let Some(msg) = socket.recv().await {
+        let text = match msg {
+            Ok(Message::Text(t)) => t,
+            Ok(Message::Binary(b)) if b.len() <= limit => {
+                let reply = error_reply(None, "bad_request", "send JSON text frames", None);
+                if socket.send(Message::Text(reply.into())).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            Ok(Message::Close(_)) => return,
+            Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+            Ok(Message::Binary(_)) | Err(_) => {
+                // Oversized (or broken) input: close with policy violation.
+                let _ = socket
+                    .send(Message::Close(Some(CloseFrame {
+                        code: CLOSE_POLICY,
+                        reason: "message too large".into(),
+                    })))
+                    .await;
+                return;
+            }
+        };
+        if text.len() > limit {
+            let _ = socket
+                .send(Message::Close(Some(CloseFrame {
+                    code: CLOSE_POLICY,
+                    reason: "message too large".into(),
+                })))
+                .await;
+            return;
+        }
+        let reply = handle_text(&st, &caller, text.as_str()).await;
+        if socket.send(Message::Text(reply.into())).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn error_reply(
+    request_id: Option<String>,
+    code: &'static str,
+    detail: &str,
+    field: Option<String>,
+) -> String {
+    serde_json::to_string(&ErrorReply {
+        type_: "error",
+        request_id,
+        code,
+        detail: detail.to_owned(),
+        field,
+    })
+    .unwrap_or_default()
+}
+
+/// Answers one text message.
+pub async fn handle_text(st: &AppState, caller: &Caller, text: &str) -> String {
+    // A message that is not even an object with a request id is not a request: error reply.
+    let loose: serde_json::Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => return error_reply(None, "malformed_json", &e.to_string(), None),
+    };
+    let request_id = loose
+        .get("request_id")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned);
+    if loose.get("type").and_then(|v| v.as_str()) != Some("authenticate") {
+        return error_reply(
+            request_id,
+            "unknown_type",
+            "expected \"type\": \"authenticate\"",
+            Some("type".into()),
+        );
+    }
+    let Some(rid) = request_id.filter(|r| !r.is_empty() && r.len() <= 128) else {
+        return error_reply(
+            None,
+            "bad_request",
+            "`request_id` (1 to 128 characters) is required",
+            Some("request_id".into()),
+        );
+    };
+    let reply = match parse_json::<AuthRequest>(text.as_bytes()) {
+        Ok(req) => authenticate(st, caller, req, "ws").await,
+        Err(e) => {
+            let door = loose
+                .get("door")
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_owned();
+            bad_request(st, caller, rid, door, &e, "ws").await
+        }
+    };
+    serde_json::to_string(&reply).unwrap_or_default()
+}
+
+async fn bad_request(
+    st: &AppState,
+    caller: &Caller,
+    request_id: String,
+    door: String,
+    e: &ApiError,
+    channel: &str,
+) -> DecisionReply {
+    let door = door.chars().take(64).collect::<String>();
+    let event = st
+        .events
+        .emit_sealed(EventDraft {
+            kind: "decision".into(),
+            door_id: (!door.is_empty()).then(|| door.clone()),
+            granted: Some(false),
+            reason: Reason::BadRequest.as_str().into(),
+            details: serde_json::json!({
+                "request_id": request_id,
+                "channel": channel,
+                "token_id": caller.token_id,
+                "field": e.field,
+            }),
+            ..Default::default()
+        })
+        .await;
+    DecisionReply {
+        type_: "decision",
+        request_id,
+        decision_id: event.map(|e| e.id).unwrap_or_default(),
+        door,
+        granted: false,
+        reason: Reason::BadRequest,
+        detail: Some(e.detail.clone()),
+        field: e.field.clone(),
+        staff: None,
+        patient: None,
+    }
+}
+
+/// Recognises, decides, records. Never fails: every outcome is a decision.
+pub async fn authenticate(
+    st: &AppState,
+    caller: &Caller,
+    req: AuthRequest,
+    channel: &str,
+) -> DecisionReply {
+    let staff = probe_vector(
+        st,
+        "staff.",
+        req.staff.embedding.as_deref(),
+        req.staff.image.as_deref(),
+    )
+    .await;
+    let patient = match &req.patient {
+        Some(p) => {
+            Some(probe_vector(st, "patient.", p.embedding.as_deref(), p.image.as_deref()).await)
+        }
+        None => None,
+    };
+    let (staff, patient) = match (staff, patient.transpose()) {
+        (Ok((s, _)), Ok(p)) => (s, p.map(|(v, _)| v)),
+        (Err(e), _) | (_, Err(e)) => {
+            return bad_request(st, caller, req.request_id, req.door, &e, channel).await
+        }
+    };
+    let outcome = match st
+        .catalog
+        .decide(&req.door, &staff, patient.as_deref(), now_ms())
+    {
+        Ok(o) => o,
+        Err((field, e)) => {
+            let err = ApiError::vector(field, &e);
+            return bad_request(st, caller, req.request_id, req.door, &err, channel).await;
+        }
+    };
+    let person = |p: &Option<(crate::model::Subject, f32)>| {
+        p.as_ref().map(|(s, sim)| PersonReply {
+            subject_id: s.id.clone(),
+            name: s.name.clone(),
+            similarity: *sim,
+        })
+    };
+    let door_known = outcome.decision.reason != Reason::UnknownDoor;
+    let event = st
+        .events
+        .emit_sealed(EventDraft {
+            kind: "decision".into(),
+            door_id: door_known.then(|| req.door.clone()),
+            subject_id: outcome.staff.as_ref().map(|(s, _)| s.id.clone()),
+            patient_id: outcome.patient.as_ref().map(|(s, _)| s.id.clone()),
+            granted: Some(outcome.decision.granted),
+            reason: outcome.decision.reason.as_str().into(),
+            details: serde_json::json!({
+                "request_id": req.request_id,
+                "channel": channel,
+                "token_id": caller.token_id,
+                "door": if door_known { serde_json::Value::Null } else { req.door.chars().take(64).collect::<String>().into() },
+                "staff_similarity": outcome.staff.as_ref().map(|(_, s)| *s),
+                "patient_similarity": outcome.patient.as_ref().map(|(_, s)| *s),
+            }),
+            ..Default::default()
+        })
+        .await;
+    if let Some(e) = &event {
+        log::info!(
+            target: "wardgate::decision",
+            door = req.door.as_str(), decision = outcome.decision.granted, reason = outcome.decision.reason.as_str(),
+            subject_id = e.subject_id.as_deref().unwrap_or("");
+            "decision {} at {}: {}", e.id, req.door, outcome.decision.reason.as_str()
+        );
+    }
+    DecisionReply {
+        type_: "decision",
+        request_id: req.request_id,
+        decision_id: event.map(|e| e.id).unwrap_or_default(),
+        door: req.door,
+        granted: outcome.decision.granted,
+        reason: outcome.decision.reason,
+        detail: None,
+        field: None,
+        staff: person(&outcome.staff),
+        patient: person(&outcome.patient),
+    }
+}
+
+/// `POST /api/v1/decisions`: the same request over HTTP, for terminals without WebSocket.
+pub async fn decide_http(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<AuthRequest>,
+) -> ApiResult<Json<DecisionReply>> {
+    caller.require(TERMINALS)?;
+    if req.type_.as_deref().is_some_and(|t| t != "authenticate") {
+        return Err(ApiError::invalid(
+            "type",
+            "must be `authenticate` when given",
+        ));
+    }
+    if req.request_id.is_empty() || req.request_id.len() > 128 {
+        return Err(ApiError::invalid(
+            "request_id",
+            "must be 1 to 128 characters",
+        ));
+    }
+    Ok(Json(authenticate(&st, &caller, req, "http").await))
+}

@@ -1,0 +1,191 @@
+//! The append-only event log.
+
+use sqlx::any::AnyRow;
+
+use super::{col, Store, StoreError, StoreResult};
+use crate::model::{Event, Millis};
+
+const EVENT_COLS: &str = "id, node, seq, ts_ms, kind, door_id, subject_id, patient_id, granted, \
+                          reason, details, prev_hash, hash";
+
+fn event_from_row(row: &AnyRow) -> StoreResult<Event> {
+    let granted: Option<i64> = col(row, "granted")?;
+    let details: String = col(row, "details")?;
+    Ok(Event {
+        id: col(row, "id")?,
+        node: col(row, "node")?,
+        seq: col(row, "seq")?,
+        ts_ms: col(row, "ts_ms")?,
+        kind: col(row, "kind")?,
+        door_id: col(row, "door_id")?,
+        subject_id: col(row, "subject_id")?,
+        patient_id: col(row, "patient_id")?,
+        granted: granted.map(|g| g != 0),
+        reason: col(row, "reason")?,
+        details: serde_json::from_str(&details)
+            .map_err(|e| StoreError::Corrupt(format!("event details: {e}")))?,
+        prev_hash: col(row, "prev_hash")?,
+        hash: col(row, "hash")?,
+    })
+}
+
+/// Filters of `list_events`; times are inclusive-exclusive `[from, to)`.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub door_id: Option<String>,
+    pub subject_id: Option<String>,
+    pub kind: Option<String>,
+    pub from_ms: Option<Millis>,
+    pub to_ms: Option<Millis>,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+impl Store {
+    /// Appends a batch in one transaction. An event already stored (same id) is skipped, so a
+    /// spool replayed after a crash between insert and spool truncation does not duplicate.
+    pub async fn append_events(&self, events: &[Event]) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        for e in events {
+            let dup = sqlx::query("SELECT id FROM events WHERE id = ?")
+                .bind(e.id.clone())
+                .fetch_optional(&mut *tx)
+                .await?;
+            if dup.is_some() {
+                continue;
+            }
+            sqlx::query(
+                "INSERT INTO events (id, node, seq, ts_ms, kind, door_id, subject_id, patient_id, \
+                 granted, reason, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(e.id.clone())
+            .bind(e.node.clone())
+            .bind(e.seq)
+            .bind(e.ts_ms)
+            .bind(e.kind.clone())
+            .bind(e.door_id.clone())
+            .bind(e.subject_id.clone())
+            .bind(e.patient_id.clone())
+            .bind(e.granted.map(i64::from))
+            .bind(e.reason.clone())
+            .bind(e.details.to_string())
+            .bind(e.prev_hash.clone())
+            .bind(e.hash.clone())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Newest first, with the total matching the filter.
+    pub async fn list_events(&self, f: &EventFilter) -> StoreResult<(Vec<Event>, i64)> {
+        let mut clauses: Vec<&str> = Vec::new();
+        let mut text: Vec<String> = Vec::new();
+        let mut ints: Vec<i64> = Vec::new();
+        if let Some(d) = &f.door_id {
+            clauses.push("door_id = ?");
+            text.push(d.clone());
+        }
+        if let Some(s) = &f.subject_id {
+            clauses.push("(subject_id = ? OR patient_id = ?)");
+            text.push(s.clone());
+            text.push(s.clone());
+        }
+        if let Some(k) = &f.kind {
+            clauses.push("kind = ?");
+            text.push(k.clone());
+        }
+        // Integer conditions come after the text ones so binds stay in order.
+        if let Some(from) = f.from_ms {
+            clauses.push("ts_ms >= ?");
+            ints.push(from);
+        }
+        if let Some(to) = f.to_ms {
+            clauses.push("ts_ms < ?");
+            ints.push(to);
+        }
+        let wh = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", clauses.join(" AND "))
+        };
+        let count_sql = format!("SELECT COUNT(*) AS n FROM events{wh}");
+        let mut q = sqlx::query(&count_sql);
+        for t in &text {
+            q = q.bind(t.clone());
+        }
+        for i in &ints {
+            q = q.bind(*i);
+        }
+        let total: i64 = col(&q.fetch_one(&self.pool).await?, "n")?;
+        let sql = format!(
+            "SELECT {EVENT_COLS} FROM events{wh} ORDER BY ts_ms DESC, node, seq DESC LIMIT ? OFFSET ?"
+        );
+        let mut q = sqlx::query(&sql);
+        for t in &text {
+            q = q.bind(t.clone());
+        }
+        for i in &ints {
+            q = q.bind(*i);
+        }
+        let rows = q
+            .bind(i64::from(f.limit))
+            .bind(i64::try_from(f.offset).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await?;
+        let items = rows
+            .iter()
+            .map(event_from_row)
+            .collect::<StoreResult<_>>()?;
+        Ok((items, total))
+    }
+
+    pub async fn get_event(&self, id: &str) -> StoreResult<Event> {
+        let sql = format!("SELECT {EVENT_COLS} FROM events WHERE id = ?");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound { entity: "event" })?;
+        event_from_row(&row)
+    }
+
+    /// The newest event of a node's chain.
+    pub async fn last_event(&self, node: &str) -> StoreResult<Option<Event>> {
+        let sql =
+            format!("SELECT {EVENT_COLS} FROM events WHERE node = ? ORDER BY seq DESC LIMIT 1");
+        let row = sqlx::query(&sql)
+            .bind(node)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(event_from_row).transpose()
+    }
+
+    /// A node's chain in order, `limit` events after `after_seq` (for verification).
+    pub async fn chain_page(
+        &self,
+        node: &str,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Event>> {
+        let sql = format!(
+            "SELECT {EVENT_COLS} FROM events WHERE node = ? AND seq > ? ORDER BY seq LIMIT ?"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(node)
+            .bind(after_seq)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    /// The nodes that have events.
+    pub async fn event_nodes(&self) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query("SELECT DISTINCT node FROM events ORDER BY node")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| col(r, "node")).collect()
+    }
+}

@@ -1,0 +1,167 @@
+//! Face templates: embeddings tagged with the model that produced them.
+
+use sqlx::any::AnyRow;
+
+use super::subjects::insert_subject;
+use super::{col, decode_vector, encode_vector, Store, StoreError, StoreResult};
+use crate::model::{new_id, now_ms, FaceTemplate, Role, Subject, SubjectStatus};
+
+fn face_from_row(row: &AnyRow) -> StoreResult<FaceTemplate> {
+    let dim: i64 = col(row, "dim")?;
+    Ok(FaceTemplate {
+        id: col(row, "id")?,
+        subject_id: col(row, "subject_id")?,
+        model_id: col(row, "model_id")?,
+        dim: usize::try_from(dim).map_err(|_| StoreError::Corrupt(format!("dim {dim}")))?,
+        created_ms: col(row, "created_ms")?,
+    })
+}
+
+/// One template with its vector, as loaded into the gallery.
+#[derive(Debug, Clone)]
+pub struct StoredTemplate {
+    pub face_id: String,
+    pub subject_id: String,
+    pub vector: Vec<f32>,
+}
+
+impl Store {
+    /// Adds a template to an existing subject.
+    pub async fn add_face(
+        &self,
+        subject_id: &str,
+        model_id: &str,
+        vector: &[f32],
+    ) -> StoreResult<FaceTemplate> {
+        let mut tx = self.begin_write().await?;
+        let exists = sqlx::query("SELECT id FROM subjects WHERE id = ?")
+            .bind(subject_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound { entity: "subject" });
+        }
+        let face = insert_face(&mut tx, subject_id, model_id, vector).await?;
+        tx.commit().await?;
+        Ok(face)
+    }
+
+    /// Creates a subject and its first template atomically (`POST /register_face`).
+    pub async fn register_subject_with_face(
+        &self,
+        external_id: &str,
+        name: &str,
+        role: Role,
+        model_id: &str,
+        vector: &[f32],
+    ) -> StoreResult<(Subject, FaceTemplate)> {
+        let mut tx = self.begin_write().await?;
+        let subject = insert_subject(
+            &mut tx,
+            external_id,
+            name,
+            role,
+            SubjectStatus::Active,
+            crate::model::ADMIN_SOURCE,
+        )
+        .await?;
+        let face = insert_face(&mut tx, &subject.id, model_id, vector).await?;
+        tx.commit().await?;
+        Ok((subject, face))
+    }
+
+    pub async fn list_faces(&self, subject_id: &str) -> StoreResult<Vec<FaceTemplate>> {
+        self.get_subject(subject_id).await?;
+        let rows = sqlx::query(
+            "SELECT id, subject_id, model_id, dim, created_ms FROM faces WHERE subject_id = ? \
+             ORDER BY created_ms, id",
+        )
+        .bind(subject_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(face_from_row).collect()
+    }
+
+    pub async fn delete_face(&self, subject_id: &str, face_id: &str) -> StoreResult<()> {
+        let n = sqlx::query("DELETE FROM faces WHERE id = ? AND subject_id = ?")
+            .bind(face_id)
+            .bind(subject_id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound { entity: "face" });
+        }
+        Ok(())
+    }
+
+    /// Every template of `model_id` with dimension `dim`, whatever its subject's status (so a
+    /// suspended person is recognised as such and denied as `subject_inactive`, never mistaken
+    /// for someone else). Templates of other models are never loaded.
+    pub async fn templates_for_model(
+        &self,
+        model_id: &str,
+        dim: usize,
+    ) -> StoreResult<Vec<StoredTemplate>> {
+        let rows = sqlx::query(
+            "SELECT f.id, f.subject_id, f.vector FROM faces f JOIN subjects s ON s.id = f.subject_id \
+             WHERE f.model_id = ? AND f.dim = ? ORDER BY f.id",
+        )
+        .bind(model_id)
+        .bind(i64::try_from(dim).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let face_id: String = col(row, "id")?;
+                let bytes: Vec<u8> = col(row, "vector")?;
+                let vector = decode_vector(&bytes, dim)
+                    .ok_or_else(|| StoreError::Corrupt(format!("face {face_id}: vector length")))?;
+                Ok(StoredTemplate {
+                    face_id,
+                    subject_id: col(row, "subject_id")?,
+                    vector,
+                })
+            })
+            .collect()
+    }
+}
+
+async fn insert_face(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    subject_id: &str,
+    model_id: &str,
+    vector: &[f32],
+) -> StoreResult<FaceTemplate> {
+    let face = FaceTemplate {
+        id: new_id(),
+        subject_id: subject_id.to_owned(),
+        model_id: model_id.to_owned(),
+        dim: vector.len(),
+        created_ms: now_ms(),
+    };
+    sqlx::query(
+        "INSERT INTO faces (id, subject_id, model_id, dim, vector, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(face.id.clone())
+    .bind(face.subject_id.clone())
+    .bind(face.model_id.clone())
+    .bind(i64::try_from(face.dim).unwrap_or(i64::MAX))
+    .bind(encode_vector(vector))
+    .bind(face.created_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(face)
+}
+
+impl Store {
+    /// The in-memory gallery of one embedder (what `identify` and the door search).
+    pub async fn load_gallery(
+        &self,
+        model_id: &str,
+        dim: usize,
+    ) -> StoreResult<crate::gallery::Gallery> {
+        let templates = self.templates_for_model(model_id, dim).await?;
+        Ok(crate::gallery::Gallery::build(model_id, dim, templates).0)
+    }
+}
