@@ -151,5 +151,21 @@ pub async fn run(cfg: Config, encoder: Option<Arc<dyn FaceEncoder>>) -> anyhow::
         snap.gallery.len(),
         state.store.backend(),
     );
-    serve(state, listener, shutdown_signal()).await
+    // --- systemd: READY once migrated and listening, watchdog, STOPPING (src/service.rs) ---
+    // Components (camera, inference, door actor) register with `health` as they are wired;
+    // the watchdog pings only while every registered one beats.
+    let health = crate::service::Health::new();
+    let watchdog = crate::service::Watchdog::spawn(health);
+    crate::service::notify_ready(&format!(
+        "ready: api listening on {}",
+        listener.local_addr()?
+    ));
+    let shutdown = async move {
+        shutdown_signal().await;
+        crate::service::notify_stopping("stopping: draining the API");
+        // The unit promises an exit within 5 s of SIGTERM, whatever hangs.
+        crate::service::exit_after(Duration::from_secs(5));
+        watchdog.stop().await;
+    };
+    serve(state, listener, shutdown).await
 }

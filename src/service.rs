@@ -28,8 +28,8 @@
 //! });
 //! // … migrate the store, bind the API …
 //! let watchdog = Watchdog::spawn(health.clone());
-//! service::notify_ready("api listening");
-//! service::shutdown_signal().await;
+//! service::notify_ready("ready: api listening on 127.0.0.1:8080");
+//! wardgate::app::shutdown_signal().await;
 //! service::notify_stopping("SIGTERM: locking the door");
 //! watchdog.stop().await;
 //! // … put the door into its safe state, drain the API …
@@ -72,20 +72,6 @@ pub fn notify_status(status: &str) {
 /// Sends `STOPPING=1`: systemd then expects the exit and stops watching the watchdog.
 pub fn notify_stopping(status: &str) {
     EnvNotifier.send(&[NotifyState::Stopping, NotifyState::Status(status)]);
-}
-
-/// Resolves on SIGTERM (systemd stop) or SIGINT (Ctrl-C when run by hand).
-///
-/// # Panics
-/// Only if the signal handlers cannot be installed, which happens only outside a Tokio runtime.
-pub async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("install SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => log::info!("SIGTERM received, shutting down"),
-        _ = int.recv() => log::info!("SIGINT received, shutting down"),
-    }
 }
 
 /// Arms a last-resort exit: if the process is still alive `grace` from now, it exits with
