@@ -60,5 +60,6 @@ fi
 cargo build --quiet --release --locked "${target_args[@]}"
 out="$ROOT/vendor/packaging/deb"
 mkdir -p "$out"
-# --no-build: the build above; --no-strip: keep line tables for crash reports (profile.release).
-"$CARGO_DEB" --no-build --no-strip --output "$out" "${target_args[@]}" 2>/dev/null | tail -1
+# --no-build: the build above. --dbgsym: the board gets a stripped binary; the line tables
+# (profile.release) go to wardgate-dbgsym_*.ddeb, beside the .deb, for reading crash reports.
+"$CARGO_DEB" --no-build --dbgsym --output "$out" "${target_args[@]}" 2>/dev/null | tail -1

@@ -139,6 +139,19 @@ files_where_unit_expects() {
 }
 check "deb: files, owners and modes where the unit expects them" files_where_unit_expects
 
+runs_as_service_user() {
+  # The shipped config is accepted, and the service user can create its database where the
+  # config and StateDirectory= put it.
+  in_root /usr/bin/wardgate --config /etc/wardgate/wardgate.toml check-config >/dev/null || return 1
+  in_root setpriv --reuid wardgate --regid wardgate --init-groups \
+    /usr/bin/wardgate --config /etc/wardgate/wardgate.toml migrate || return 1
+  local got
+  got="$(in_root stat -c '%U %s' /var/lib/wardgate/wardgate.db)" || return 1
+  echo "database: $got"
+  [ "${got%% *}" = wardgate ]
+}
+check "deb: shipped config valid; 'wardgate migrate' as user wardgate creates /var/lib/wardgate/wardgate.db" runs_as_service_user
+
 verify_units() {
   # Verified where they were installed, against that root's systemd units and binaries.
   systemd-analyze verify --man=no --root="$DEBROOT" wardgate.service
@@ -159,6 +172,8 @@ security_score() {
   [ -n "$EXPOSURE" ] && awk -v e="$EXPOSURE" -v m="$EXPOSURE_MAX" 'BEGIN { exit !(e <= m) }'
 }
 check "units: systemd-analyze security exposure <= $EXPOSURE_MAX" security_score
+# The whole table, as CI's record of what the unit allows.
+[ -f "$LOG/security" ] && sed 's/^/      /' "$LOG/security"
 EXPOSURE="$(sed -n 's/.*Overall exposure level for wardgate.service: \(.*\)$/\1/p' "$LOG/security" 2>/dev/null)"
 
 purge_cleans() {
