@@ -19,6 +19,7 @@ LOG="$(mktemp -d /tmp/wardgate-packaging.XXXXXX)"
 DEBROOT="$LOG/debian-root"
 
 cleanup() {
+  stop_container 2>/dev/null
   if mountpoint -q "$DEBROOT/proc" 2>/dev/null; then umount "$DEBROOT/proc"; fi
   rm -rf "$LOG"
 }
@@ -121,6 +122,8 @@ files_where_unit_expects() {
   stat_is /var/lib/wardgate wardgate:wardgate 750
   stat_is /var/lib/wardgate/spool wardgate:wardgate 750
   stat_is /etc/wardgate/credentials root:root 700
+  stat_is /etc/wardgate/credentials/token_pepper root:root 600
+  stat_is /etc/wardgate/credentials/admin_token root:root 600
   stat_is /usr/lib/wardgate/libLiteRt.so root:root 644
   # The config points the state where StateDirectory= is.
   grep -q '^url = "sqlite:///var/lib/wardgate/' "$DEBROOT$config" || { echo "database.url not under /var/lib/wardgate"; bad=1; }
@@ -154,9 +157,9 @@ check "deb: shipped config valid; 'wardgate migrate' as user wardgate creates /v
 
 verify_units() {
   # Verified where they were installed, against that root's systemd units and binaries.
-  systemd-analyze verify --man=no --root="$DEBROOT" wardgate.service
+  systemd-analyze verify --man=no --root="$DEBROOT" wardgate.service wardgate-credentials.service
   local out
-  out="$(systemd-analyze verify --man=no --root="$DEBROOT" wardgate.service 2>&1)"
+  out="$(systemd-analyze verify --man=no --root="$DEBROOT" wardgate.service wardgate-credentials.service 2>&1)"
   [ -z "$out" ] || { echo "$out"; return 1; }
   SYSTEMD_LOG_LEVEL=err in_root systemd-sysusers --dry-run wardgate.conf
   in_root systemd-tmpfiles --dry-run --create wardgate.conf 2>/dev/null || in_root systemd-tmpfiles --create wardgate.conf
@@ -175,6 +178,69 @@ check "units: systemd-analyze security exposure <= $EXPOSURE_MAX" security_score
 # The whole table, as CI's record of what the unit allows.
 [ -f "$LOG/security" ] && sed 's/^/      /' "$LOG/security"
 EXPOSURE="$(sed -n 's/.*Overall exposure level for wardgate.service: \(.*\)$/\1/p' "$LOG/security" 2>/dev/null)"
+
+# --- the service under a real systemd: boot the Debian root in systemd-nspawn -------------------
+NSPAWN_PID=""
+BOOTROOT="$LOG/boot-root"
+stop_container() {
+  if [ -n "$NSPAWN_PID" ] && kill -0 "$NSPAWN_PID" 2>/dev/null; then
+    kill "$NSPAWN_PID" 2>/dev/null
+    for _ in $(seq 50); do kill -0 "$NSPAWN_PID" 2>/dev/null || break; sleep 0.2; done
+    kill -9 "$NSPAWN_PID" 2>/dev/null
+  fi
+  NSPAWN_PID=""
+}
+in_container() {
+  local init
+  init="$(pgrep -P "$NSPAWN_PID" | head -1)"
+  nsenter -t "$init" -a /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "$@"
+}
+runs_under_systemd() {
+  rm -rf "$BOOTROOT" && mkdir -p "$BOOTROOT" && tar -C "$BOOTROOT" -xf "$ROOTFS_TAR" || return 1
+  cp "$DEB" "$BOOTROOT/root/wardgate.deb"
+  # --private-network: the API's port stays inside the container (loopback only).
+  systemd-nspawn -q --register=no --keep-unit --private-network -D "$BOOTROOT" --boot \
+    >"$LOG/nspawn.log" 2>&1 &
+  NSPAWN_PID=$!
+  local state=""
+  for _ in $(seq 100); do
+    state="$(in_container systemctl is-system-running 2>/dev/null)"
+    case "$state" in running|degraded) break ;; esac
+    sleep 0.3
+  done
+  echo "container systemd: ${state:-not up}"
+  in_container dpkg -i /root/wardgate.deb >/dev/null 2>&1 || { echo "dpkg -i failed in the container"; return 1; }
+  in_container systemctl start wardgate.service || { in_container journalctl -u wardgate -o cat --no-pager | tail -20; return 1; }
+  local props
+  props="$(in_container systemctl show wardgate -p ActiveState -p StatusText -p NRestarts -p WatchdogTimestampMonotonic)"
+  echo "$props"
+  grep -qx 'ActiveState=active' <<<"$props" || return 1
+  # The API answers inside the container.
+  local head
+  head="$(in_container bash -c 'exec 3<>/dev/tcp/127.0.0.1/8080; printf "GET /healthz HTTP/1.0\r\n\r\n" >&3; head -1 <&3')"
+  echo "GET /healthz: $head"
+  [[ "$head" == HTTP/1.* ]] || return 1
+  # Watchdog pings arrive (every WatchdogSec/2 = 5 s).
+  local wd1 wd2
+  wd1="$(in_container systemctl show wardgate -p WatchdogTimestampMonotonic --value)"
+  sleep 6
+  wd2="$(in_container systemctl show wardgate -p WatchdogTimestampMonotonic --value)"
+  echo "watchdog timestamps: $wd1 -> $wd2"
+  [ "$wd2" -gt "$wd1" ] || { echo "no WATCHDOG=1 within 6 s"; return 1; }
+  # systemctl stop: SIGTERM, clean exit, well within the 5 s promise.
+  local t0 t1
+  t0=$(date +%s%N)
+  in_container systemctl stop wardgate.service
+  t1=$(date +%s%N)
+  props="$(in_container systemctl show wardgate -p ActiveState -p Result -p ExecMainStatus)"
+  echo "$props"
+  echo "stop took $(( (t1 - t0) / 1000000 )) ms"
+  grep -qx 'Result=success' <<<"$props" && grep -qx 'ExecMainStatus=0' <<<"$props" \
+    && [ $(( (t1 - t0) / 1000000 )) -lt 5000 ]
+}
+check "systemd: the installed service starts (Type=notify), answers, pings the watchdog, stops cleanly (nspawn boot)" runs_under_systemd
+[ -f "$LOG/check.out" ] && sed 's/^/      /' "$LOG/check.out"
+stop_container
 
 purge_cleans() {
   in_root dpkg --purge wardgate

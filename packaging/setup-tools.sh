@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the packaging checks need, into project-local caches under vendor/packaging/:
-#   - Debian packages: debootstrap (fresh Debian root), systemd (systemd-analyze), dpkg-dev
+#   - Debian packages: debootstrap (fresh Debian root), systemd (systemd-analyze),
+#     systemd-container (systemd-nspawn boots that root to run the service under systemd)
 #   - cargo-deb (crates.io, pinned) in vendor/packaging/tools/bin
 #   - oelint-adv (PyPI, pinned) in the venv vendor/packaging/venv
 #   - ai-edge-litert (PyPI, pinned) in vendor/packaging/litert-venv for the MDWE probe
@@ -79,7 +80,7 @@ make_rootfs() {
 }
 
 mkdir -p "$CACHE"
-apt_install debootstrap:debootstrap systemd-analyze:systemd dpkg-deb:dpkg python3:python3 unshare:util-linux
+apt_install debootstrap:debootstrap systemd-analyze:systemd systemd-nspawn:systemd-container dpkg-deb:dpkg python3:python3 unshare:util-linux
 install_oelint
 install_litert_probe
 install_cargo_deb

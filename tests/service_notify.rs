@@ -206,7 +206,7 @@ fn check_service_contract(mut cmd: Command, expect: &Expect<'_>, mgr: &mut Manag
         .wait_for(Duration::from_secs(30), |m| m.has("READY=1"))
         .unwrap_or_else(|| panic!("no READY=1 within 30 s; received: {:?}", mgr.seen));
     let addr = announced_addr(ready.status().unwrap_or_default());
-    let status_line = http_get(addr, "/api/v1/health")
+    let status_line = http_get(addr, "/healthz")
         .unwrap_or_else(|e| panic!("API at {addr} does not answer right after READY: {e}"));
     assert!(
         status_line.starts_with("HTTP/1.1 "),
@@ -391,7 +391,7 @@ async fn child_service(door_file: PathBuf) {
     // The API: bound before READY, so READY means "answers".
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = axum::Router::new().route("/api/v1/health", axum::routing::get(|| async { "ok" }));
+    let app = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
     let (api_stop_tx, api_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let api = tokio::spawn(async move {
         axum::serve(listener, app)
