@@ -16,10 +16,13 @@ DEPENDS = "chrpath-native clang-native litert-runtime"
 # published repository and pins SRCREV (see the layer README).
 WARDGATE_GIT ?= "git://${@os.path.abspath(os.path.join(d.getVar('FILE_DIRNAME'), '../../../..'))};protocol=file"
 SRC_URI = "${WARDGATE_GIT};branch=main"
-# nooelint: oelint.vars.autorev - development default; release builds pin SRCREV (README)
-SRCREV ?= "${AUTOREV}"
 
 require wardgate-crates.inc
+
+SRC_URI += "file://credstore-ro.conf \
+            file://credentials-ro.conf"
+# nooelint: oelint.vars.autorev - development default; release builds pin SRCREV (README)
+SRCREV ?= "${AUTOREV}"
 
 inherit cargo cargo-update-recipe-crates systemd useradd
 
@@ -40,11 +43,21 @@ do_install:append() {
     chrpath -r '$ORIGIN/../lib/wardgate' ${D}${bindir}/wardgate
 
     install -d ${D}${systemd_system_unitdir} ${D}${nonarch_libdir}/tmpfiles.d \
-        ${D}${nonarch_base_libdir}/udev/rules.d ${D}${sysconfdir}/wardgate
-    install -m 0644 ${S}/systemd/wardgate.service ${D}${systemd_system_unitdir}/
+        ${D}${nonarch_base_libdir}/udev/rules.d ${D}${sysconfdir}/wardgate \
+        ${D}${libexecdir}/wardgate
+    install -m 0644 ${S}/systemd/wardgate.service ${S}/systemd/wardgate-credentials.service \
+        ${D}${systemd_system_unitdir}/
+    install -m 0755 ${S}/packaging/wardgate-make-credentials ${D}${libexecdir}/wardgate/make-credentials
+    # Per-board secrets on the persistent partition: the root file system is read-only.
+    install -d ${D}${systemd_system_unitdir}/wardgate.service.d \
+        ${D}${systemd_system_unitdir}/wardgate-credentials.service.d
+    install -m 0644 ${UNPACKDIR}/credstore-ro.conf ${D}${systemd_system_unitdir}/wardgate.service.d/
+    install -m 0644 ${UNPACKDIR}/credentials-ro.conf ${D}${systemd_system_unitdir}/wardgate-credentials.service.d/
     install -m 0644 ${S}/systemd/wardgate.tmpfiles ${D}${nonarch_libdir}/tmpfiles.d/wardgate.conf
     install -m 0644 ${S}/packaging/60-wardgate-gpio.rules ${D}${nonarch_base_libdir}/udev/rules.d/
     install -m 0640 -g wardgate ${S}/packaging/wardgate.toml ${D}${sysconfdir}/wardgate/wardgate.toml
+    # Exists in the image so tmpfiles.d finds it on the read-only root (unused there).
+    install -d -m 0700 ${D}${sysconfdir}/wardgate/credentials
 }
 
 # The same user as systemd/wardgate.sysusers, created at image build time because the root
@@ -57,7 +70,8 @@ USERADD_PARAM:${PN} = "--system --home-dir ${localstatedir}/lib/wardgate --no-cr
 SYSTEMD_SERVICE:${PN} = "wardgate.service"
 SYSTEMD_AUTO_ENABLE:${PN} = "enable"
 
-FILES:${PN} += "${systemd_system_unitdir}/wardgate.service \
+FILES:${PN} += "${systemd_system_unitdir} \
+    ${libexecdir}/wardgate \
     ${nonarch_libdir}/tmpfiles.d/wardgate.conf \
     ${nonarch_base_libdir}/udev/rules.d/60-wardgate-gpio.rules"
 CONFFILES:${PN} = "${sysconfdir}/wardgate/wardgate.toml"
