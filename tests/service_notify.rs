@@ -9,7 +9,8 @@
 //! - SIGTERM brings `STOPPING=1`, leaves the (simulated) door locked and exits 0 within 5 s.
 //!
 //! systemd itself is not PID 1 on the build machines (no `systemd-run --user`), so the socket is
-//! the service manager here.
+//! the service manager here; packaging/check.sh also boots a Debian root with systemd-nspawn
+//! and runs the installed unit under a real systemd.
 //!
 //! Two processes are tested the same way:
 //! - `wiring_process`: this test binary re-executed as a child that wires `wardgate::service`
