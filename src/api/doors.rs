@@ -4,15 +4,15 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 
+use super::auth::{AdminOnly, Auth, SyncOrTechnician};
 use super::problem::{check_slug, check_text, ApiJson};
 use super::views::{CreateDoor, DoorView, UpdateDoor};
-use super::{admin_event, ApiResult, AppState, Caller};
-use crate::model::TokenRole;
+use super::{admin_event, ApiResult, AppState};
 
-const READERS: &[TokenRole] = &[TokenRole::Technician, TokenRole::Sync];
-
-pub async fn list(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<DoorView>>> {
-    caller.require(READERS)?;
+pub async fn list(
+    State(st): State<AppState>,
+    Auth(_caller, _): Auth<SyncOrTechnician>,
+) -> ApiResult<Json<Vec<DoorView>>> {
     Ok(Json(
         st.store
             .list_doors()
@@ -25,10 +25,9 @@ pub async fn list(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<
 
 pub async fn create(
     State(st): State<AppState>,
-    caller: Caller,
+    Auth(caller, _): Auth<AdminOnly>,
     ApiJson(b): ApiJson<CreateDoor>,
 ) -> ApiResult<(StatusCode, Json<DoorView>)> {
-    caller.require(&[])?;
     let id = match &b.id {
         Some(id) => check_slug("id", id)?,
         None => crate::model::new_id(),
@@ -48,20 +47,18 @@ pub async fn create(
 
 pub async fn get_one(
     State(st): State<AppState>,
-    caller: Caller,
+    Auth(_caller, _): Auth<SyncOrTechnician>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<DoorView>> {
-    caller.require(READERS)?;
     Ok(Json(st.store.get_door(&id).await?.into()))
 }
 
 pub async fn update(
     State(st): State<AppState>,
-    caller: Caller,
+    Auth(caller, _): Auth<AdminOnly>,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<UpdateDoor>,
 ) -> ApiResult<Json<DoorView>> {
-    caller.require(&[])?;
     let name = b
         .name
         .as_deref()
@@ -81,10 +78,9 @@ pub async fn update(
 
 pub async fn delete(
     State(st): State<AppState>,
-    caller: Caller,
+    Auth(caller, _): Auth<AdminOnly>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    caller.require(&[])?;
     st.store.delete_door(&id).await?;
     st.refresh_directory().await?;
     admin_event(

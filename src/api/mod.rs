@@ -160,3 +160,19 @@ pub(crate) async fn admin_event(
         })
         .await;
 }
+
+/// Unwraps a WebSocket upgrade, answering a plain HTTP request with a problem (426).
+pub(crate) fn ws_upgrade(
+    ws: Result<
+        axum::extract::ws::WebSocketUpgrade,
+        axum::extract::ws::rejection::WebSocketUpgradeRejection,
+    >,
+) -> ApiResult<axum::extract::ws::WebSocketUpgrade> {
+    ws.map_err(|e| {
+        ApiError::new(
+            StatusCode::UPGRADE_REQUIRED,
+            "upgrade_required",
+            format!("this is a WebSocket endpoint: {e}"),
+        )
+    })
+}
