@@ -128,6 +128,7 @@ files_where_unit_expects() {
   # The config points the state where StateDirectory= is.
   grep -q '^url = "sqlite:///var/lib/wardgate/' "$DEBROOT$config" || { echo "database.url not under /var/lib/wardgate"; bad=1; }
   grep -q '^spool_dir = "/var/lib/wardgate/spool"' "$DEBROOT$config" || { echo "events.spool_dir not under /var/lib/wardgate"; bad=1; }
+  grep -q '^model_dir = "/usr/share/wardgate/models"' "$DEBROOT$config" || { echo "vision.model_dir is not the installed models"; bad=1; }
   # Models intact.
   (cd "$DEBROOT/usr/share/wardgate/models" && sha256sum -c --quiet SHA256SUMS) || bad=1
   # Every shared library the binary needs resolves inside the root (libLiteRt.so by RUNPATH).
