@@ -194,6 +194,27 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let mut state = build_state(cfg, encoder).await?;
     start_door(&mut state).await?;
     let door = state.door.clone();
+    let health = crate::service::Health::new();
+    // A component may stay silent for half the watchdog period: a hang is then noticed, and the
+    // pings stop, well within `WatchdogSec`.
+    let silence = crate::service::watchdog_interval().map_or(Duration::from_secs(6), |w| {
+        (w / 2).clamp(Duration::from_millis(300), Duration::from_secs(6))
+    });
+    if let Some(d) = door.clone() {
+        // The door actor counts as alive while it answers a state query.
+        let beat = health.register("door", silence);
+        tokio::spawn(async move {
+            loop {
+                if tokio::time::timeout(silence / 2, d.state())
+                    .await
+                    .is_ok_and(|r| r.is_ok())
+                {
+                    beat.beat();
+                }
+                tokio::time::sleep(silence / 4).await;
+            }
+        });
+    }
     let mut camera = None;
     if let (true, Some(engine), Some(door)) = (pipeline_cfg.enabled, engine, door.clone()) {
         let reconnect = (
@@ -213,7 +234,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             events: state.events.clone(),
             runtime: tokio::runtime::Handle::current(),
             two_person_timeout: two_person,
-            heartbeat: Box::new(|| {}),
+            heartbeat: {
+                // A stuck inference call stops these beats, and with them the watchdog pings.
+                let beat = health.register("inference", silence);
+                Box::new(move || beat.beat())
+            },
         };
         let door_loop = crate::pipeline::DoorLoop::spawn(pipeline_cfg, parts)
             .context("starting the door loop")?;
@@ -234,7 +259,26 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         snap.gallery.len(),
         state.store.backend(),
     );
-    let result = serve(state, listener, shutdown_signal()).await;
+    // systemd: READY once migrated and listening; the watchdog pings only while every
+    // registered component (door loop, door actor) beats; STOPPING on SIGTERM (src/service.rs).
+    let watchdog = crate::service::Watchdog::spawn(health);
+    crate::service::notify_ready(&format!(
+        "ready: api listening on {}",
+        listener.local_addr()?
+    ));
+    let door_for_shutdown = door.clone();
+    let shutdown = async move {
+        shutdown_signal().await;
+        crate::service::notify_stopping("stopping: door to safe state, draining the API");
+        // The unit promises an exit within 5 s of SIGTERM, whatever hangs.
+        crate::service::exit_after(Duration::from_secs(5));
+        if let Some(d) = door_for_shutdown {
+            // First the lock's safe state; its event is flushed with the rest below.
+            d.shutdown().await;
+        }
+        watchdog.stop().await;
+    };
+    let result = serve(state, listener, shutdown).await;
     if let Some((capture, door_loop)) = camera {
         tokio::task::spawn_blocking(move || {
             door_loop.stop();
@@ -243,9 +287,6 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .await
         .ok();
     }
-    if let Some(d) = door {
-        // Drive the lock to its safe state before exiting.
-        d.shutdown().await;
-    }
+    drop(door);
     result
 }

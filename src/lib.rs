@@ -23,6 +23,7 @@
 //! | [`pipeline`] | the door loop: camera frames → faces → decisions → door + events |
 //! | [`app`] | wiring, start-up (migrate, bootstrap), shutdown |
 //! | [`logging`] | journald when under systemd, stderr otherwise |
+//! | [`service`] | systemd integration: `sd_notify` READY/STATUS/STOPPING, watchdog over component heartbeats |
 
 pub mod access;
 pub mod api;
@@ -37,5 +38,6 @@ pub mod gallery;
 pub mod logging;
 pub mod model;
 pub mod pipeline;
+pub mod service;
 pub mod store;
 pub mod vision;

@@ -153,7 +153,7 @@ fn run(cfg: PipelineConfig, mut p: LoopParts, stop: &AtomicBool) {
     log::info!("door loop started for door {door_id}");
     while !stop.load(Ordering::SeqCst) {
         (p.heartbeat)();
-        let Some(frame) = wait_for_frame(&mut p.frames, Duration::from_millis(500)) else {
+        let Some(frame) = wait_for_frame(&mut p.frames, Duration::from_millis(150)) else {
             continue;
         };
         let Some(img) = RgbImage::from_raw(frame.width, frame.height, frame.data.to_vec()) else {

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Builds the Debian package: release binary, LiteRT runtime, models, units, default config.
+#   packaging/build-deb.sh                 # amd64 (or the host's architecture)
+#   packaging/build-deb.sh --target aarch64-unknown-linux-gnu   # arm64: needs a cross toolchain, docs/packaging.md
+# Prints the path of the .deb on stdout. Uses CARGO_TARGET_DIR when set.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+TARGET=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --target) TARGET="$2"; shift 2 ;;
+    *) echo "usage: $0 [--target TRIPLE]" >&2; exit 2 ;;
+  esac
+done
+
+"$ROOT/packaging/setup-tools.sh"
+CARGO_DEB="$ROOT/vendor/packaging/tools/bin/cargo-deb"
+
+arch="${TARGET%%-*}"
+arch="${arch:-$(uname -m)}"
+lib="$ROOT/vendor/litert/$arch/libLiteRt.so"
+if [ ! -f "$lib" ] && [ -x "$ROOT/scripts/setup-litert.sh" ]; then
+  "$ROOT/scripts/setup-litert.sh"
+fi
+if [ ! -f "$lib" ]; then
+  echo "build-deb: $lib is missing; scripts/setup-litert.sh installs it" >&2
+  exit 1
+fi
+if ! ls "$ROOT"/models/*.tflite >/dev/null 2>&1; then
+  echo "build-deb: no models/*.tflite; the package must ship the models" >&2
+  exit 1
+fi
+mkdir -p "$ROOT/vendor/packaging/stage"
+install -m 0644 "$lib" "$ROOT/vendor/packaging/stage/libLiteRt.so"
+
+target_args=()
+if [ -n "$TARGET" ] && [ "$TARGET" != "$(rustc -vV | sed -n 's/^host: //p')" ]; then
+  target_args=(--target "$TARGET")
+  case "$TARGET" in
+    aarch64-unknown-linux-gnu) cross=aarch64-linux-gnu debarch=arm64 ;;
+    *) echo "build-deb: no cross setup for $TARGET (aarch64-unknown-linux-gnu is supported)" >&2; exit 2 ;;
+  esac
+  # Rust's standard library for the target (rustup) and Debian's cross C toolchain (bundled
+  # SQLite, and the linker). Both are cached by their own tools and skipped when present.
+  rustup target list --installed | grep -qx "$TARGET" || rustup target add "$TARGET" >&2
+  if ! command -v "$cross-gcc" >/dev/null 2>&1; then
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      "gcc-$cross" "g++-$cross" "libc6-dev-$debarch-cross" >/dev/null
+  fi
+  triple_env="$(echo "$TARGET" | tr 'a-z-' 'A-Z_')"
+  export "CARGO_TARGET_${triple_env}_LINKER=$cross-gcc"
+  export "CC_${TARGET//-/_}=$cross-gcc" "CXX_${TARGET//-/_}=$cross-g++" "AR_${TARGET//-/_}=$cross-ar"
+  # Link against the LiteRT build for the board, not the host's.
+  export LITERT_LIB_DIR="$ROOT/vendor/litert/$arch"
+  export BINDGEN_EXTRA_CLANG_ARGS="--sysroot=/usr/$cross"
+fi
+cargo build --quiet --release --locked "${target_args[@]}"
+out="$ROOT/vendor/packaging/deb"
+mkdir -p "$out"
+# --no-build: the build above. --dbgsym: the board gets a stripped binary; the line tables
+# (profile.release) go to wardgate-dbgsym_*.ddeb, beside the .deb, for reading crash reports.
+"$CARGO_DEB" --no-build --dbgsym --output "$out" "${target_args[@]}" 2>/dev/null | tail -1
