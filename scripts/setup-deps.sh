@@ -2,9 +2,10 @@
 # Installs the Debian packages Wardgate's build needs. Idempotent and quiet when done.
 #   - libclang-dev: the `v4l` crate generates its kernel bindings with bindgen at build time.
 #   - pkg-config, gcc: native build scripts.
+#   - sqlite3: the service contract test reads the audit log of the binary it ran.
 # The hardware-test harness installs its own extra packages (hw-tests/run).
 set -euo pipefail
-pkgs=(libclang-dev pkg-config gcc libc6-dev)
+pkgs=(libclang-dev pkg-config gcc libc6-dev sqlite3)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
