@@ -226,4 +226,32 @@ mod tests {
         all.push(e);
         assert_eq!(verify(&all), Ok(4));
     }
+
+    #[test]
+    fn chain_survives_a_text_round_trip_of_float_details() {
+        // The store keeps details as JSON text; a parser that is off by one ULP on reading a
+        // float back would break every hash after it.
+        let mut c = Chain::new("n");
+        let events: Vec<Event> = (0..2000u32)
+            .map(|i| {
+                let sim = (i as f32 * 0.000_731).sin();
+                c.seal(
+                    EventDraft {
+                        details: serde_json::json!({ "staff_similarity": sim, "x": f64::from(sim) / 3.0 }),
+                        ..Default::default()
+                    },
+                    i64::from(i),
+                )
+            })
+            .collect();
+        let reread: Vec<Event> = events
+            .iter()
+            .map(|e| {
+                let mut r = e.clone();
+                r.details = serde_json::from_str(&e.details.to_string()).unwrap();
+                r
+            })
+            .collect();
+        assert_eq!(verify(&reread), Ok(2000));
+    }
 }

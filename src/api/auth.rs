@@ -230,3 +230,55 @@ mod tests {
             .is_ok());
     }
 }
+
+/// A set of roles allowed on an endpoint (admin is always allowed).
+pub trait Roles: Send + Sync + 'static {
+    const ALLOWED: &'static [TokenRole];
+}
+
+/// Admin only.
+#[derive(Debug)]
+pub struct AdminOnly;
+/// Hospital systems (and admin).
+#[derive(Debug)]
+pub struct SyncRole;
+/// Read access for hospital systems and technicians.
+#[derive(Debug)]
+pub struct SyncOrTechnician;
+/// Technicians (and admin).
+#[derive(Debug)]
+pub struct TechnicianRole;
+/// Remote terminals (and admin).
+#[derive(Debug)]
+pub struct TerminalRole;
+
+impl Roles for AdminOnly {
+    const ALLOWED: &'static [TokenRole] = &[];
+}
+impl Roles for SyncRole {
+    const ALLOWED: &'static [TokenRole] = &[TokenRole::Sync];
+}
+impl Roles for SyncOrTechnician {
+    const ALLOWED: &'static [TokenRole] = &[TokenRole::Sync, TokenRole::Technician];
+}
+impl Roles for TechnicianRole {
+    const ALLOWED: &'static [TokenRole] = &[TokenRole::Technician];
+}
+impl Roles for TerminalRole {
+    const ALLOWED: &'static [TokenRole] = &[TokenRole::Terminal];
+}
+
+/// A caller already checked against `R`. As an extractor it runs before the body is read, so a
+/// caller without the role gets 401/403 and never learns how its body would have been judged.
+#[derive(Debug)]
+pub struct Auth<R>(pub Caller, pub std::marker::PhantomData<R>);
+
+impl<R: Roles> FromRequestParts<AppState> for Auth<R> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        caller.require(R::ALLOWED)?;
+        Ok(Auth(caller, std::marker::PhantomData))
+    }
+}

@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use base64::Engine as _;
 
+use super::auth::{Auth, SyncRole};
 use super::grants::window;
 use super::problem::{check_text, ApiJson};
 use super::subjects::encode_photo;
@@ -12,10 +13,8 @@ use super::views::{
     embedding_f32, AccessAction, AccessResult, CreateAccess, GrantView, RegisterFace,
     RegisteredFace,
 };
-use super::{admin_event, ApiError, ApiResult, AppState, Caller};
-use crate::model::{now_ms, GrantTarget, Role, Subject, TokenRole, ADMIN_SOURCE};
-
-const ROLES: &[TokenRole] = &[TokenRole::Sync];
+use super::{admin_event, ApiError, ApiResult, AppState};
+use crate::model::{now_ms, GrantTarget, Role, Subject, ADMIN_SOURCE};
 
 /// Largest decoded photo accepted in JSON (the body limit applies to the base64 first).
 pub const MAX_IMAGE_BYTES: usize = 6 * 1024 * 1024;
@@ -59,10 +58,9 @@ pub(crate) async fn probe_vector(
 /// Creates a subject with its first face, or (with `subject_id`) adds a face.
 pub async fn register_face(
     State(st): State<AppState>,
-    caller: Caller,
+    Auth(caller, _): Auth<SyncRole>,
     ApiJson(b): ApiJson<RegisterFace>,
 ) -> ApiResult<(StatusCode, Json<RegisteredFace>)> {
-    caller.require(ROLES)?;
     let (subject_id, face_id) = if let Some(sid) = &b.subject_id {
         for (present, f) in [
             (b.name.is_some(), "name"),
@@ -139,10 +137,9 @@ async fn subject_ref(st: &AppState, field: &str, value: &str) -> ApiResult<Subje
 /// Grants or revokes a staff member's access to a patient.
 pub async fn create_access(
     State(st): State<AppState>,
-    caller: Caller,
+    Auth(caller, _): Auth<SyncRole>,
     ApiJson(b): ApiJson<CreateAccess>,
 ) -> ApiResult<(StatusCode, Json<AccessResult>)> {
-    caller.require(ROLES)?;
     let staff = subject_ref(&st, "staff_id", &b.staff_id).await?;
     let patient = subject_ref(&st, "patient_id", &b.patient_id).await?;
     if staff.role == Role::Patient {

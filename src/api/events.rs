@@ -3,20 +3,17 @@
 use axum::extract::{Path, State};
 use axum::Json;
 
+use super::auth::{Auth, TechnicianRole};
 use super::problem::{parse_time, ApiQuery};
 use super::views::{EventQuery, EventView, Page, Paging};
-use super::{ApiResult, AppState, Caller};
-use crate::model::TokenRole;
+use super::{ApiResult, AppState};
 use crate::store::EventFilter;
-
-const READERS: &[TokenRole] = &[TokenRole::Technician];
 
 pub async fn list(
     State(st): State<AppState>,
-    caller: Caller,
+    Auth(_caller, _): Auth<TechnicianRole>,
     ApiQuery(q): ApiQuery<EventQuery>,
 ) -> ApiResult<Json<Page<EventView>>> {
-    caller.require(READERS)?;
     let (limit, offset) = Paging {
         limit: q.limit,
         offset: q.offset,
@@ -46,9 +43,8 @@ pub async fn list(
 
 pub async fn get_one(
     State(st): State<AppState>,
-    caller: Caller,
+    Auth(_caller, _): Auth<TechnicianRole>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<EventView>> {
-    caller.require(READERS)?;
     Ok(Json(st.store.get_event(&id).await?.into()))
 }

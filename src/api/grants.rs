@@ -4,13 +4,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 
+use super::auth::{Auth, SyncRole};
 use super::problem::{parse_time, ApiJson, ApiQuery};
 use super::views::{CreateGrant, GrantQuery, GrantView, Page, Paging};
-use super::{admin_event, ApiError, ApiResult, AppState, Caller};
-use crate::model::{now_ms, GrantTarget, TokenRole, ADMIN_SOURCE};
+use super::{admin_event, ApiError, ApiResult, AppState};
+use crate::model::{now_ms, GrantTarget, ADMIN_SOURCE};
 use crate::store::GrantFilter;
-
-const ROLES: &[TokenRole] = &[TokenRole::Sync];
 
 /// Exactly one of door and patient.
 pub(crate) fn target_of(
@@ -52,10 +51,9 @@ pub(crate) fn window(
 
 pub async fn list(
     State(st): State<AppState>,
-    caller: Caller,
+    Auth(_caller, _): Auth<SyncRole>,
     ApiQuery(q): ApiQuery<GrantQuery>,
 ) -> ApiResult<Json<Page<GrantView>>> {
-    caller.require(ROLES)?;
     let (limit, offset) = Paging {
         limit: q.limit,
         offset: q.offset,
@@ -87,10 +85,9 @@ pub async fn list(
 
 pub async fn create(
     State(st): State<AppState>,
-    caller: Caller,
+    Auth(caller, _): Auth<SyncRole>,
     ApiJson(b): ApiJson<CreateGrant>,
 ) -> ApiResult<(StatusCode, Json<GrantView>)> {
-    caller.require(ROLES)?;
     let target = target_of(
         b.door_id.as_deref(),
         b.patient_id.as_deref(),
@@ -120,10 +117,9 @@ pub async fn create(
 
 pub async fn get_one(
     State(st): State<AppState>,
-    caller: Caller,
+    Auth(_caller, _): Auth<SyncRole>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<GrantView>> {
-    caller.require(ROLES)?;
     Ok(Json(GrantView::new(
         st.store.get_grant(&id).await?,
         now_ms(),
@@ -133,10 +129,9 @@ pub async fn get_one(
 /// Revokes (the row stays, for the record).
 pub async fn revoke(
     State(st): State<AppState>,
-    caller: Caller,
+    Auth(caller, _): Auth<SyncRole>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<GrantView>> {
-    caller.require(ROLES)?;
     let g = st.store.revoke_grant(&id).await?;
     st.refresh_directory().await?;
     admin_event(

@@ -46,6 +46,9 @@ pub struct AppState {
     /// The photo → embedding path; `None` when the models are not loaded (the API then refuses
     /// `image` inputs with 503 and keeps working on embeddings).
     pub encoder: Option<Arc<dyn FaceEncoder>>,
+    /// The door this controller drives (relay, contact, REX, fire); `None` for an API-only
+    /// controller. Granted decisions for its id unlock it.
+    pub door: Option<crate::door::DoorHandle>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -104,6 +107,7 @@ pub fn router(state: AppState) -> Router {
                 .patch(doors::update)
                 .delete(doors::delete),
         )
+        .route("/doors/{id}/commands", post(doors::command))
         .route("/grants", get(grants::list).post(grants::create))
         .route("/grants/{id}", get(grants::get_one).delete(grants::revoke))
         .route("/events", get(events::list))
@@ -117,6 +121,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", v1)
         .route("/api/openapi.json", get(openapi::serve))
         .route("/healthz", get(health::healthz))
+        .route("/", get(ui))
         .route("/register_face", post(compat::register_face))
         .route("/create_access", post(compat::create_access))
         .route("/ws/auth", get(ws_auth::upgrade))
@@ -159,4 +164,33 @@ pub(crate) async fn admin_event(
             ..Default::default()
         })
         .await;
+}
+
+/// Unwraps a WebSocket upgrade, answering a plain HTTP request with a problem (426).
+pub(crate) fn ws_upgrade(
+    ws: Result<
+        axum::extract::ws::WebSocketUpgrade,
+        axum::extract::ws::rejection::WebSocketUpgradeRejection,
+    >,
+) -> ApiResult<axum::extract::ws::WebSocketUpgrade> {
+    ws.map_err(|e| {
+        ApiError::new(
+            StatusCode::UPGRADE_REQUIRED,
+            "upgrade_required",
+            format!("this is a WebSocket endpoint: {e}"),
+        )
+    })
+}
+
+/// The technician console: one self-contained page, embedded in the binary so the appliance
+/// needs no web root. It holds no data: everything it shows comes from the API with the
+/// technician's own token.
+async fn ui() -> impl axum::response::IntoResponse {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (axum::http::header::CONTENT_SECURITY_POLICY, "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'"),
+        ],
+        include_str!("../../web/index.html"),
+    )
 }

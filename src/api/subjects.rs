@@ -5,24 +5,21 @@ use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{header, StatusCode};
 use axum::Json;
 
+use super::auth::{Auth, SyncOrTechnician, SyncRole};
 use super::problem::{body_rejection, check_text, parse_json, ApiJson, ApiQuery};
 use super::views::{
     embedding_f32, AddFace, CreateSubject, FaceView, Page, Paging, SubjectQuery, SubjectView,
     UpdateSubject,
 };
-use super::{admin_event, ApiError, ApiResult, AppState, Caller};
-use crate::model::{SubjectStatus, TokenRole, ADMIN_SOURCE};
+use super::{admin_event, ApiError, ApiResult, AppState};
+use crate::model::{SubjectStatus, ADMIN_SOURCE};
 use crate::store::{SubjectFilter, SubjectPatch};
-
-const READERS: &[TokenRole] = &[TokenRole::Sync, TokenRole::Technician];
-const WRITERS: &[TokenRole] = &[TokenRole::Sync];
 
 pub async fn list(
     State(st): State<AppState>,
-    caller: Caller,
+    Auth(_caller, _): Auth<SyncOrTechnician>,
     ApiQuery(q): ApiQuery<SubjectQuery>,
 ) -> ApiResult<Json<Page<SubjectView>>> {
-    caller.require(READERS)?;
     let (limit, offset) = Paging {
         limit: q.limit,
         offset: q.offset,
@@ -48,10 +45,9 @@ pub async fn list(
 
 pub async fn create(
     State(st): State<AppState>,
-    caller: Caller,
+    Auth(caller, _): Auth<SyncRole>,
     ApiJson(b): ApiJson<CreateSubject>,
 ) -> ApiResult<(StatusCode, Json<SubjectView>)> {
-    caller.require(WRITERS)?;
     let ext = check_text("external_id", &b.external_id, 128)?;
     let name = check_text("name", &b.name, 255)?;
     let s = st
@@ -77,20 +73,18 @@ pub async fn create(
 
 pub async fn get_one(
     State(st): State<AppState>,
-    caller: Caller,
+    Auth(_caller, _): Auth<SyncOrTechnician>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<SubjectView>> {
-    caller.require(READERS)?;
     Ok(Json(st.store.get_subject(&id).await?.into()))
 }
 
 pub async fn update(
     State(st): State<AppState>,
-    caller: Caller,
+    Auth(caller, _): Auth<SyncRole>,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<UpdateSubject>,
 ) -> ApiResult<Json<SubjectView>> {
-    caller.require(WRITERS)?;
     let patch = SubjectPatch {
         external_id: b
             .external_id
@@ -119,10 +113,9 @@ pub async fn update(
 
 pub async fn delete(
     State(st): State<AppState>,
-    caller: Caller,
+    Auth(caller, _): Auth<SyncRole>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    caller.require(WRITERS)?;
     let purged = st.store.delete_subject(&id).await?;
     st.refresh_all().await?;
     admin_event(
@@ -137,10 +130,9 @@ pub async fn delete(
 
 pub async fn list_faces(
     State(st): State<AppState>,
-    caller: Caller,
+    Auth(_caller, _): Auth<SyncRole>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<FaceView>>> {
-    caller.require(WRITERS)?;
     let faces = st.store.list_faces(&id).await?;
     Ok(Json(faces.into_iter().map(Into::into).collect()))
 }
@@ -149,11 +141,10 @@ pub async fn list_faces(
 /// `image/png` body) through the face encoder.
 pub async fn add_face(
     State(st): State<AppState>,
-    caller: Caller,
+    Auth(caller, _): Auth<SyncRole>,
     Path(id): Path<String>,
     req: Request,
 ) -> ApiResult<(StatusCode, Json<FaceView>)> {
-    caller.require(WRITERS)?;
     let ct = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -198,10 +189,9 @@ pub async fn add_face(
 
 pub async fn delete_face(
     State(st): State<AppState>,
-    caller: Caller,
+    Auth(caller, _): Auth<SyncRole>,
     Path((id, face_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    caller.require(WRITERS)?;
     st.store.delete_face(&id, &face_id).await?;
     st.refresh_all().await?;
     admin_event(

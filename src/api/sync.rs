@@ -4,19 +4,19 @@
 use axum::extract::State;
 use axum::Json;
 
+use super::auth::{Auth, SyncRole};
 use super::grants::{target_of, window};
 use super::problem::{check_slug, check_text, ApiJson};
 use super::views::{SyncGrants, SyncSubjects};
-use super::{admin_event, ApiResult, AppState, Caller};
-use crate::model::{SubjectStatus, TokenRole};
+use super::{admin_event, ApiResult, AppState};
+use crate::model::SubjectStatus;
 use crate::store::{GrantSnapshotEntry, SubjectSnapshotEntry, SyncOutcome};
 
 pub async fn grants(
     State(st): State<AppState>,
-    caller: Caller,
+    Auth(caller, _): Auth<SyncRole>,
     ApiJson(b): ApiJson<SyncGrants>,
 ) -> ApiResult<Json<SyncOutcome>> {
-    caller.require(&[TokenRole::Sync])?;
     let source = check_slug("source", &b.source)?;
     let mut entries = Vec::with_capacity(b.grants.len());
     for (i, g) in b.grants.iter().enumerate() {
@@ -54,10 +54,9 @@ pub async fn grants(
 
 pub async fn subjects(
     State(st): State<AppState>,
-    caller: Caller,
+    Auth(caller, _): Auth<SyncRole>,
     ApiJson(b): ApiJson<SyncSubjects>,
 ) -> ApiResult<Json<SyncOutcome>> {
-    caller.require(&[TokenRole::Sync])?;
     let source = check_slug("source", &b.source)?;
     let mut entries = Vec::with_capacity(b.subjects.len());
     for (i, s) in b.subjects.iter().enumerate() {

@@ -4,12 +4,15 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 
+use super::auth::{AdminOnly, Auth};
 use super::problem::{check_text, ApiJson};
 use super::views::{CreateToken, CreatedToken, TokenView};
-use super::{admin_event, ApiError, ApiResult, AppState, Caller};
+use super::{admin_event, ApiError, ApiResult, AppState};
 
-pub async fn list(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<TokenView>>> {
-    caller.require(&[])?;
+pub async fn list(
+    State(st): State<AppState>,
+    Auth(_caller, _): Auth<AdminOnly>,
+) -> ApiResult<Json<Vec<TokenView>>> {
     Ok(Json(
         st.store
             .list_tokens()
@@ -22,10 +25,9 @@ pub async fn list(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<
 
 pub async fn create(
     State(st): State<AppState>,
-    caller: Caller,
+    Auth(caller, _): Auth<AdminOnly>,
     ApiJson(b): ApiJson<CreateToken>,
 ) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
-    caller.require(&[])?;
     let label = check_text("label", &b.label, 128)?;
     let (token, rec) = st.auth.create(&st.store, &label, b.role).await?;
     admin_event(
@@ -46,10 +48,9 @@ pub async fn create(
 
 pub async fn revoke(
     State(st): State<AppState>,
-    caller: Caller,
+    Auth(caller, _): Auth<AdminOnly>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<TokenView>> {
-    caller.require(&[])?;
     if id == caller.token_id {
         return Err(ApiError::invalid("id", "a token cannot revoke itself"));
     }

@@ -15,12 +15,13 @@ use axum::Json;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::auth::{Auth, TerminalRole};
 use super::compat::probe_vector;
 use super::problem::{parse_json, ApiJson};
 use super::{ApiError, ApiResult, AppState, Caller};
 use crate::access::policy::Reason;
 use crate::audit::EventDraft;
-use crate::model::{now_ms, TokenRole};
+use crate::model::now_ms;
 
 /// WebSocket close code for a policy violation (RFC 6455 §7.4.1).
 pub const CLOSE_POLICY: u16 = 1008;
@@ -85,19 +86,16 @@ pub struct ErrorReply {
     pub field: Option<String>,
 }
 
-const TERMINALS: &[TokenRole] = &[TokenRole::Terminal];
-
 pub async fn upgrade(
     State(st): State<AppState>,
-    caller: Caller,
-    ws: WebSocketUpgrade,
+    Auth(caller, _): Auth<TerminalRole>,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
-    caller.require(TERMINALS)?;
     let limit = st.cfg.api.ws_max_message_bytes;
     // The transport allows a little more than the limit so an oversized message is seen and
     // answered with 1008, rather than dropped by the protocol layer without a close code.
     let transport = limit.saturating_mul(2).max(limit + 65536);
-    Ok(ws
+    Ok(super::ws_upgrade(ws)?
         .max_message_size(transport)
         .max_frame_size(transport)
         .on_upgrade(move |socket| session(st, caller, socket, limit)))
@@ -161,6 +159,16 @@ fn error_reply(
 
 /// Answers one text message.
 pub async fn handle_text(st: &AppState, caller: &Caller, text: &str) -> String {
+    // The common case, a well-formed request, is parsed once; only a failure looks closer.
+    if let Ok(req) = serde_json::from_str::<AuthRequest>(text) {
+        if req.type_.as_deref() == Some("authenticate")
+            && !req.request_id.is_empty()
+            && req.request_id.len() <= 128
+        {
+            return serde_json::to_string(&authenticate(st, caller, req, "ws").await)
+                .unwrap_or_default();
+        }
+    }
     // A message that is not even an object with a request id is not a request: error reply.
     let loose: serde_json::Value = match serde_json::from_str(text) {
         Ok(v) => v,
@@ -265,7 +273,7 @@ pub async fn authenticate(
             return bad_request(st, caller, req.request_id, req.door, &e, channel).await
         }
     };
-    let outcome = match st
+    let mut outcome = match st
         .catalog
         .decide(&req.door, &staff, patient.as_deref(), now_ms())
     {
@@ -282,6 +290,21 @@ pub async fn authenticate(
             similarity: *sim,
         })
     };
+    // A grant at the door this controller drives opens it (unless it is in lockdown).
+    if outcome.decision.granted {
+        if let Some(door) = st.door.as_ref().filter(|d| d.id() == req.door) {
+            if let Err(e) = door
+                .unlock_for_access(&format!("{channel}:{}", req.request_id))
+                .await
+            {
+                log::warn!("granted decision at {} not executed: {e}", req.door);
+                outcome.decision = crate::access::policy::Decision {
+                    granted: false,
+                    reason: Reason::Lockdown,
+                };
+            }
+        }
+    }
     let door_known = outcome.decision.reason != Reason::UnknownDoor;
     let event = st
         .events
@@ -300,7 +323,6 @@ pub async fn authenticate(
                 "staff_similarity": outcome.staff.as_ref().map(|(_, s)| *s),
                 "patient_similarity": outcome.patient.as_ref().map(|(_, s)| *s),
             }),
-            ..Default::default()
         })
         .await;
     if let Some(e) = &event {
@@ -328,10 +350,9 @@ pub async fn authenticate(
 /// `POST /api/v1/decisions`: the same request over HTTP, for terminals without WebSocket.
 pub async fn decide_http(
     State(st): State<AppState>,
-    caller: Caller,
+    Auth(caller, _): Auth<TerminalRole>,
     ApiJson(req): ApiJson<AuthRequest>,
 ) -> ApiResult<Json<DecisionReply>> {
-    caller.require(TERMINALS)?;
     if req.type_.as_deref().is_some_and(|t| t != "authenticate") {
         return Err(ApiError::invalid(
             "type",

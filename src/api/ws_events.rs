@@ -7,17 +7,18 @@ use axum::extract::State;
 use axum::response::Response;
 use tokio::sync::broadcast::error::RecvError;
 
+use super::auth::{Auth, TechnicianRole};
 use super::views::EventView;
-use super::{ApiResult, AppState, Caller};
-use crate::model::TokenRole;
+use super::{ApiResult, AppState};
 
 pub async fn upgrade(
     State(st): State<AppState>,
-    caller: Caller,
-    ws: WebSocketUpgrade,
+    Auth(_caller, _): Auth<TechnicianRole>,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
-    caller.require(&[TokenRole::Technician])?;
-    Ok(ws.max_message_size(4096).on_upgrade(move |s| feed(st, s)))
+    Ok(super::ws_upgrade(ws)?
+        .max_message_size(4096)
+        .on_upgrade(move |s| feed(st, s)))
 }
 
 async fn feed(st: AppState, mut socket: WebSocket) {

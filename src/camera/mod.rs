@@ -1,16 +1,103 @@
-//! Camera capture: the `FrameSource` trait, V4L2 and replay sources.
+//! Camera capture: the [`FrameSource`] trait, the V4L2 source, replay sources, conversion to
+//! RGB and the latest-frame handoff to the vision thread.
+//!
+//! # Layout
+//!
+//! | file | what lives there |
+//! |---|---|
+//! | `config.rs` | `[camera]` keys and their validation |
+//! | `frame.rs` | [`Frame`]: the RGB8 image every source hands out |
+//! | `convert.rs` | YUYV / NV12 / MJPEG / RGB24 → RGB8 with SIMD crates (yuvutils-rs, zune-jpeg) |
+//! | `v4l2.rs` | V4L2 capture with mmap streaming and format negotiation |
+//! | `replay.rs` | image directory and Y4M / MJPEG file sources for the demo and tests |
+//! | `capture.rs` | the capture thread: reconnect with backoff, stats, latest-frame handoff |
+//! | `check.rs` | `wardgate check-camera` |
+//!
+//! Why a latest-frame handoff instead of a queue: a door only cares about who stands in front
+//! of it *now*. When inference is slower than the camera, a queue would grow and every decision
+//! would be made on an older picture; the watch slot drops what inference had no time for.
 
-use serde::{Deserialize, Serialize};
+mod capture;
+mod check;
+mod config;
+mod convert;
+mod frame;
+mod replay;
+mod v4l2;
 
-use crate::config::ConfigError;
+pub use capture::{
+    spawn_capture, wait_for_frame, Capture, CaptureState, CaptureStats, FrameWatch, SourceOpener,
+};
+pub use check::check_camera;
+pub use config::{CameraConfig, PixelFormatChoice, SourceKind};
+pub use convert::{Converter, PixelFormat};
+pub use frame::{monotonic_now, Frame};
+pub use replay::{ImageDirSource, MjpegFileSource, Y4mSource};
+pub use v4l2::{list_devices, resolve_device, DeviceInfo, V4l2Source};
 
-/// `[camera]`
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
-#[serde(default, deny_unknown_fields)]
-pub struct CameraConfig {}
+use std::time::Duration;
 
-impl CameraConfig {
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        Ok(())
+/// A camera problem. `Disconnected` is special: the capture thread treats it as "the device
+/// went away" and keeps trying to reopen it instead of giving up.
+#[derive(Debug, thiserror::Error)]
+pub enum CameraError {
+    #[error("camera device {device} is gone: {reason}")]
+    Disconnected { device: String, reason: String },
+    #[error("no frame from {device} within {timeout:?}")]
+    Timeout { device: String, timeout: Duration },
+    #[error("camera {device}: {message}")]
+    Device { device: String, message: String },
+    #[error("cannot convert a {format} frame: {message}")]
+    Convert { format: String, message: String },
+    #[error("replay source {path}: {message}")]
+    Replay { path: String, message: String },
+    #[error("replay source {path} has ended")]
+    EndOfStream { path: String },
+}
+
+impl CameraError {
+    /// Whether reopening the source may help (unplug, timeouts), as opposed to bad input.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            CameraError::Disconnected { .. } | CameraError::Timeout { .. }
+        )
+    }
+}
+
+/// Something that produces frames: a camera, a directory of photos, a video file.
+///
+/// `next_frame` blocks until a frame is ready (sources pace themselves: a camera by its
+/// hardware, replay by its configured fps). Implementations are driven by one capture thread.
+pub trait FrameSource: Send {
+    /// The next frame, converted to RGB8.
+    fn next_frame(&mut self) -> Result<Frame, CameraError>;
+    /// Human-readable description for logs and `check-camera` (device, format, size).
+    fn describe(&self) -> String;
+    /// Frames the source knows it lost (driver sequence gaps); replay sources lose none.
+    fn dropped(&self) -> u64 {
+        0
+    }
+}
+
+/// Opens the source the configuration names; the capture thread calls it again to reconnect.
+pub fn open_source(cfg: &CameraConfig) -> Result<Box<dyn FrameSource>, CameraError> {
+    match cfg.source {
+        SourceKind::V4l2 => Ok(Box::new(V4l2Source::open(cfg)?)),
+        SourceKind::ImageDir => Ok(Box::new(ImageDirSource::open(
+            &cfg.replay_path,
+            cfg.fps,
+            cfg.replay_loop,
+        )?)),
+        SourceKind::Y4m => Ok(Box::new(Y4mSource::open(
+            &cfg.replay_path,
+            cfg.fps,
+            cfg.replay_loop,
+        )?)),
+        SourceKind::Mjpeg => Ok(Box::new(MjpegFileSource::open(
+            &cfg.replay_path,
+            cfg.fps,
+            cfg.replay_loop,
+        )?)),
     }
 }
