@@ -85,6 +85,20 @@ fn main() -> anyhow::Result<()> {
             }
         }
         report(name, &genuine, &impostor);
+        if name == "mesh+flip" {
+            for (a, b, same) in &pairs {
+                let s = match (emb.get(&(name, a)), emb.get(&(name, b))) {
+                    (Some(x), Some(y)) => embed::cosine(x, y),
+                    _ => -1.0,
+                };
+                if (*same && s < 0.6) || (!*same && s > 0.45) {
+                    println!(
+                        "    {} {s:.3} {a} {b}",
+                        if *same { "genuine " } else { "impostor" }
+                    );
+                }
+            }
+        }
     }
     println!("\nliveness (higher = attack)");
     for sub in [

@@ -50,6 +50,19 @@ enum Command {
         #[command(subcommand)]
         action: AuditCmd,
     },
+    /// Enroll face photos (JPEG/PNG) as templates of an existing subject.
+    Enroll {
+        /// The subject's external id (staff number or MRN).
+        #[arg(long)]
+        subject: String,
+        #[arg(required = true, value_name = "PHOTO")]
+        photos: Vec<PathBuf>,
+    },
+    /// Identify the person in each photo: best match, similarity and per-stage timings.
+    Identify {
+        #[arg(required = true, value_name = "PHOTO")]
+        photos: Vec<PathBuf>,
+    },
     /// Measure the gallery search on synthetic templates (no database needed).
     Bench {
         /// Templates in the gallery.
@@ -132,6 +145,10 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             Command::Audit {
                 action: AuditCmd::Verify { node },
             } => audit_verify(cfg, node).await,
+            Command::Enroll { subject, photos } => {
+                wardgate::vision::cli::enroll(cfg, &subject, &photos).await
+            }
+            Command::Identify { photos } => wardgate::vision::cli::identify(cfg, &photos).await,
             Command::Bench { templates, queries } => {
                 bench(cfg.vision.embedding_dim, templates, queries);
                 Ok(())

@@ -166,8 +166,8 @@ pub fn warp(src: &RgbImage, dst_to_src: &Similarity, width: u32, height: u32) ->
         let p = dst_to_src.apply(Point::new(x as f32 + 0.5, y as f32 + 0.5));
         let v = sample(src, p.x, p.y);
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        for c in 0..3 {
-            px.0[c] = (v[c] + 0.5).clamp(0.0, 255.0) as u8;
+        for (dst, value) in px.0.iter_mut().zip(v) {
+            *dst = (value + 0.5).clamp(0.0, 255.0) as u8;
         }
     }
     out

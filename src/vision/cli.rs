@@ -1,1 +1,146 @@
 //! `wardgate enroll` and `wardgate identify`: photos in, templates or matches out.
+//!
+//! Both load the models once and run every photo through the same path the API uses
+//! ([`Engine::analyze_photo`]); enroll also applies the quality gate, identify does not (a
+//! probe of poor quality simply scores low). A photo that fails does not stop the others; the
+//! command fails at the end if any did, so scripts notice.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+
+use super::{Engine, FaceEncoder as _, StageTimings};
+use crate::config::Config;
+use crate::store::Store;
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn timings_line(t: &StageTimings) -> String {
+    format!(
+        "decode {}, detect {}, landmarks {}, align {}, embed {}",
+        ms(t.decode),
+        ms(t.detect),
+        ms(t.landmarks),
+        ms(t.align),
+        ms(t.embed)
+    )
+}
+
+fn load_engine(cfg: &Config) -> anyhow::Result<Engine> {
+    let start = Instant::now();
+    let engine = Engine::load(&cfg.vision)?;
+    log::info!("models loaded in {}", ms(start.elapsed()));
+    Ok(engine)
+}
+
+/// Enrolls every photo as a template of the subject with `external_id`.
+pub async fn enroll(cfg: Config, external_id: &str, photos: &[PathBuf]) -> anyhow::Result<()> {
+    if photos.is_empty() {
+        bail!("no photos given");
+    }
+    let store = Store::connect(&cfg.database).await?;
+    store.migrate().await?;
+    let subject = store
+        .subject_by_external_id(external_id)
+        .await?
+        .with_context(|| format!("no subject with external id {external_id:?}; create it first"))?;
+    let engine = load_engine(&cfg)?;
+    let mut failed = 0;
+    for path in photos {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        match engine.enroll_sample(&bytes) {
+            Ok(sample) => {
+                let face = store
+                    .add_face(&subject.id, engine.model_id(), &sample.embedding)
+                    .await?;
+                println!(
+                    "{}: enrolled as face {} of {} ({}); {}",
+                    path.display(),
+                    face.id,
+                    subject.name,
+                    subject.external_id,
+                    timings_line(&sample.timings)
+                );
+            }
+            Err(e) => {
+                failed += 1;
+                println!("{}: refused: {e}", path.display());
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} photos were refused", photos.len());
+    }
+    Ok(())
+}
+
+/// Identifies the person in each photo against the enrolled gallery.
+pub async fn identify(cfg: Config, photos: &[PathBuf]) -> anyhow::Result<()> {
+    if photos.is_empty() {
+        bail!("no photos given");
+    }
+    let store = Store::connect(&cfg.database).await?;
+    store.migrate().await?;
+    let engine = load_engine(&cfg)?;
+    let gallery = store
+        .load_gallery(engine.model_id(), cfg.vision.embedding_dim)
+        .await?;
+    log::info!(
+        "gallery: {} templates of {}",
+        gallery.len(),
+        engine.model_id()
+    );
+    let threshold = cfg.matching.threshold;
+    let mut failed = 0;
+    for path in photos {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let sample = match engine.analyze_photo(&bytes) {
+            Ok(s) => s,
+            Err(e) => {
+                failed += 1;
+                println!("{}: refused: {e}", path.display());
+                continue;
+            }
+        };
+        let start = Instant::now();
+        let best = gallery.search(&sample.embedding)?;
+        let search = start.elapsed();
+        let timing = format!(
+            "{}, search {}; total {}",
+            timings_line(&sample.timings),
+            ms(search),
+            ms(sample.timings.total() + search)
+        );
+        match best {
+            Some(m) if m.similarity >= threshold => {
+                let subject = store.get_subject(&m.subject_id).await?;
+                println!(
+                    "{}: {} ({}) similarity {:.3}; {timing}",
+                    path.display(),
+                    subject.name,
+                    subject.external_id,
+                    m.similarity
+                );
+            }
+            Some(m) => println!(
+                "{}: no match (best similarity {:.3} < threshold {threshold:.3}); {timing}",
+                path.display(),
+                m.similarity
+            ),
+            None => println!(
+                "{}: no match (the gallery is empty); {timing}",
+                path.display()
+            ),
+        }
+    }
+    if failed > 0 {
+        bail!(
+            "{failed} of {} photos could not be read as a face",
+            photos.len()
+        );
+    }
+    Ok(())
+}

@@ -321,12 +321,14 @@ impl Engine {
         let start = Instant::now();
         let embedding = self.embed(&aligned).map_err(|e| internal(&e))?;
         t.embed = start.elapsed();
+        let (highlight, clipped) = quality::exposure(&aligned);
         let quality = QualityReport {
             face_px: det.width(),
             sharpness: quality::sharpness(&aligned),
             yaw_deg: mesh.yaw_deg(),
             pitch_deg: mesh.pitch_deg(),
-            brightness: quality::brightness(&aligned),
+            highlight,
+            clipped,
         };
         Ok(FaceSample {
             embedding,
@@ -342,8 +344,8 @@ impl Engine {
             min_sharpness: self.cfg.quality_min_sharpness,
             max_yaw_deg: self.cfg.quality_max_yaw_deg,
             max_pitch_deg: self.cfg.quality_max_pitch_deg,
-            min_brightness: self.cfg.quality_min_brightness,
-            max_brightness: self.cfg.quality_max_brightness,
+            min_highlight: self.cfg.quality_min_highlight,
+            max_clipped: self.cfg.quality_max_clipped,
         }
     }
 

@@ -70,10 +70,11 @@ pub struct VisionConfig {
     pub quality_max_yaw_deg: f32,
     /// Enrollment: largest accepted head tilt up/down, degrees.
     pub quality_max_pitch_deg: f32,
-    /// Enrollment: darkest accepted face (mean luma 0–255).
-    pub quality_min_brightness: f32,
-    /// Enrollment: brightest accepted face (mean luma 0–255).
-    pub quality_max_brightness: f32,
+    /// Enrollment: lowest accepted 95th-percentile luma (0–255) of the face; below it the
+    /// photo is under-exposed. Not the mean, which would depend on skin tone.
+    pub quality_min_highlight: f32,
+    /// Enrollment: highest accepted fraction of burnt-out (luma ≥ 250) face pixels.
+    pub quality_max_clipped: f32,
     /// Anti-spoofing score at or above which a presentation counts as an attack.
     pub liveness_threshold: f32,
 }
@@ -87,16 +88,16 @@ impl Default for VisionConfig {
             detector: DetectorKind::ShortRange,
             min_detection_score: 0.5,
             min_face_px: 40.0,
-            align: AlignPoints::Detector,
+            align: AlignPoints::Mesh,
             flip_test: true,
             max_photo_bytes: 8 * 1024 * 1024,
             max_photo_side: 4096,
             quality_min_face_px: 80.0,
             quality_min_sharpness: 15.0,
             quality_max_yaw_deg: 30.0,
-            quality_max_pitch_deg: 30.0,
-            quality_min_brightness: 40.0,
-            quality_max_brightness: 220.0,
+            quality_max_pitch_deg: 35.0,
+            quality_min_highlight: 40.0,
+            quality_max_clipped: 0.25,
             liveness_threshold: 0.2,
         }
     }
@@ -120,7 +121,7 @@ impl VisionConfig {
         if !(0.0..1.0).contains(&self.min_detection_score) {
             return Err(invalid("min_detection_score", "must be in [0, 1)"));
         }
-        if !(self.min_face_px >= 1.0) {
+        if !(1.0..).contains(&self.min_face_px) {
             return Err(invalid("min_face_px", "must be at least 1"));
         }
         if self.max_photo_bytes < 1024 {
@@ -129,10 +130,10 @@ impl VisionConfig {
         if !(64..=16384).contains(&self.max_photo_side) {
             return Err(invalid("max_photo_side", "must be between 64 and 16384"));
         }
-        if !(self.quality_min_face_px >= 1.0) {
+        if !(1.0..).contains(&self.quality_min_face_px) {
             return Err(invalid("quality_min_face_px", "must be at least 1"));
         }
-        if !(self.quality_min_sharpness >= 0.0) {
+        if !(0.0..).contains(&self.quality_min_sharpness) {
             return Err(invalid("quality_min_sharpness", "must not be negative"));
         }
         for (key, v) in [
@@ -143,16 +144,19 @@ impl VisionConfig {
                 return Err(invalid(key, "must be between 0 and 90 degrees"));
             }
         }
-        if !(0.0 <= self.quality_min_brightness
-            && self.quality_min_brightness < self.quality_max_brightness
-            && self.quality_max_brightness <= 255.0)
-        {
+        if !(0.0..=255.0).contains(&self.quality_min_highlight) {
             return Err(invalid(
-                "quality_min_brightness",
-                "need 0 ≤ quality_min_brightness < quality_max_brightness ≤ 255",
+                "quality_min_highlight",
+                "must be between 0 and 255",
             ));
         }
-        if !(self.liveness_threshold > 0.0) {
+        if !(0.0..=1.0).contains(&self.quality_max_clipped) {
+            return Err(invalid(
+                "quality_max_clipped",
+                "must be a fraction between 0 and 1",
+            ));
+        }
+        if !(self.liveness_threshold.is_finite() && self.liveness_threshold > 0.0) {
             return Err(invalid("liveness_threshold", "must be positive"));
         }
         Ok(())

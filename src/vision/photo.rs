@@ -57,7 +57,15 @@ pub fn decode(bytes: &[u8], limits: &PhotoLimits) -> Result<RgbImage, ImageRejec
         .with_guessed_format()
         .map_err(|e| reject("not_an_image", format!("unreadable: {e}")))?;
     match reader.format() {
-        Some(ImageFormat::Jpeg | ImageFormat::Png) => {}
+        Some(ImageFormat::Jpeg) => {
+            if !jpeg_is_complete(bytes) {
+                return Err(reject(
+                    "corrupt_image",
+                    "the JPEG is truncated: it has no end-of-image marker after its last scan",
+                ));
+            }
+        }
+        Some(ImageFormat::Png) => {}
         Some(other) => {
             return Err(reject(
                 "unsupported_format",
@@ -98,6 +106,16 @@ pub fn decode(bytes: &[u8], limits: &PhotoLimits) -> Result<RgbImage, ImageRejec
     let mut img = DynamicImage::from_decoder(decoder).map_err(|e| classify(&e))?;
     img.apply_orientation(orientation);
     Ok(img.into_rgb8())
+}
+
+/// Whether a JPEG ends its last scan with an end-of-image marker. The JPEG decoder fills a
+/// truncated scan with grey instead of failing, which would turn a cut-off upload into a
+/// misleading "no face"; an EXIF thumbnail's own marker does not count because it precedes the
+/// main image's scans, and entropy-coded data never contains `FF D9` (0xFF is byte-stuffed).
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let last_sos = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
+    let last_eoi = bytes.windows(2).rposition(|w| w == [0xFF, 0xD9]);
+    matches!((last_sos, last_eoi), (Some(s), Some(e)) if e > s)
 }
 
 fn classify(e: &image::ImageError) -> ImageRejection {
@@ -171,6 +189,19 @@ mod tests {
                 .code,
             "too_small"
         );
+    }
+
+    #[test]
+    fn refuses_truncated_jpeg() {
+        let img = RgbImage::from_fn(120, 120, |x, y| {
+            image::Rgb([(x * 2) as u8, (y * 2) as u8, 9])
+        });
+        let mut bytes = Vec::new();
+        img.write_to(&mut Cursor::new(&mut bytes), ImageFormat::Jpeg)
+            .unwrap();
+        assert!(decode(&bytes, &PhotoLimits::default()).is_ok());
+        let e = decode(&bytes[..bytes.len() - 40], &PhotoLimits::default()).unwrap_err();
+        assert_eq!(e.code, "corrupt_image", "{e}");
     }
 
     #[test]

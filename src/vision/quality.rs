@@ -12,8 +12,10 @@ pub struct QualityLimits {
     pub min_sharpness: f32,
     pub max_yaw_deg: f32,
     pub max_pitch_deg: f32,
-    pub min_brightness: f32,
-    pub max_brightness: f32,
+    /// Lowest accepted 95th-percentile luma of the face.
+    pub min_highlight: f32,
+    /// Highest accepted fraction of saturated (luma ≥ 250) face pixels.
+    pub max_clipped: f32,
 }
 
 /// What was measured on one face.
@@ -25,8 +27,10 @@ pub struct QualityReport {
     pub sharpness: f32,
     pub yaw_deg: f32,
     pub pitch_deg: f32,
-    /// Mean luma (0–255) of the central part of the aligned crop.
-    pub brightness: f32,
+    /// 95th-percentile luma (0–255) of the central part of the aligned face.
+    pub highlight: f32,
+    /// Fraction of the central part of the aligned face at luma ≥ 250.
+    pub clipped: f32,
 }
 
 fn luma(img: &RgbImage) -> Vec<f32> {
@@ -54,21 +58,35 @@ pub fn sharpness(aligned: &RgbImage) -> f32 {
     vals.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n
 }
 
-/// Mean luma of the central half of the aligned face.
-pub fn brightness(aligned: &RgbImage) -> f32 {
+/// Exposure of the central half of the aligned face: (95th-percentile luma, fraction of
+/// saturated pixels).
+///
+/// Why not the mean: the mean luma of a well-lit face depends on skin tone, and a mean-based
+/// gate refused correctly exposed photos of dark-skinned people in the fixture set. An
+/// under-exposed photo has no highlights at all (low 95th percentile, whatever the skin), an
+/// over-exposed one has burnt-out regions.
+pub fn exposure(aligned: &RgbImage) -> (f32, f32) {
     let (w, h) = (aligned.width() as usize, aligned.height() as usize);
     let y = luma(aligned);
-    let mut sum = 0.0;
-    let mut n = 0u32;
+    let mut centre = Vec::with_capacity(w * h / 4);
     for r in h / 4..h - h / 4 {
         for c in w / 4..w - w / 4 {
-            sum += y[r * w + c];
-            n += 1;
+            centre.push(y[r * w + c]);
         }
     }
+    if centre.is_empty() {
+        return (0.0, 0.0);
+    }
+    centre.sort_by(f32::total_cmp);
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss
+    )]
+    let p95 = centre[((centre.len() - 1) as f32 * 0.95) as usize];
     #[allow(clippy::cast_precision_loss)]
-    let n = n.max(1) as f32;
-    sum / n
+    let clipped = centre.iter().filter(|&&v| v >= 250.0).count() as f32 / centre.len() as f32;
+    (p95, clipped)
 }
 
 /// The first failed check, as `(check, explanation)`.
@@ -102,21 +120,22 @@ pub fn check(r: &QualityReport, l: &QualityLimits) -> Result<(), (&'static str, 
             ),
         ));
     }
-    if r.brightness < l.min_brightness {
+    if r.highlight < l.min_highlight {
         return Err((
             "exposure",
             format!(
-                "the face is too dark: brightness {:.0}, at least {:.0}",
-                r.brightness, l.min_brightness
+                "the face is under-exposed: its brightest parts reach {:.0}, at least {:.0} is needed",
+                r.highlight, l.min_highlight
             ),
         ));
     }
-    if r.brightness > l.max_brightness {
+    if r.clipped > l.max_clipped {
         return Err((
             "exposure",
             format!(
-                "the face is overexposed: brightness {:.0}, at most {:.0}",
-                r.brightness, l.max_brightness
+                "the face is over-exposed: {:.0} % of it is burnt out, at most {:.0} % is accepted",
+                r.clipped * 100.0,
+                l.max_clipped * 100.0
             ),
         ));
     }
@@ -146,9 +165,15 @@ mod tests {
     }
 
     #[test]
-    fn brightness_is_mean_luma() {
-        let img = RgbImage::from_pixel(112, 112, image::Rgb([100, 100, 100]));
-        assert!((brightness(&img) - 100.0).abs() < 0.01);
+    fn exposure_reads_highlights_and_clipping() {
+        let img = RgbImage::from_fn(112, 112, |x, _| {
+            image::Rgb([if x % 10 == 0 { 255 } else { 60 }; 3])
+        });
+        let (p95, clipped) = exposure(&img);
+        assert!((p95 - 255.0).abs() < 0.5, "{p95}");
+        assert!(clipped > 0.05 && clipped < 0.15, "{clipped}");
+        let dark = RgbImage::from_pixel(112, 112, image::Rgb([20, 20, 20]));
+        assert_eq!(exposure(&dark), (20.0, 0.0));
     }
 
     #[test]
@@ -158,15 +183,16 @@ mod tests {
             min_sharpness: 20.0,
             max_yaw_deg: 25.0,
             max_pitch_deg: 25.0,
-            min_brightness: 40.0,
-            max_brightness: 220.0,
+            min_highlight: 40.0,
+            max_clipped: 0.25,
         };
         let good = QualityReport {
             face_px: 150.0,
             sharpness: 100.0,
             yaw_deg: 3.0,
             pitch_deg: -5.0,
-            brightness: 120.0,
+            highlight: 120.0,
+            clipped: 0.0,
         };
         assert!(check(&good, &l).is_ok());
         let (what, msg) = check(
@@ -203,17 +229,17 @@ mod tests {
             .0,
             "blur"
         );
-        assert_eq!(
-            check(
-                &QualityReport {
-                    brightness: 250.0,
-                    ..good
-                },
-                &l
-            )
-            .unwrap_err()
-            .0,
-            "exposure"
-        );
+        for dark_or_burnt in [
+            QualityReport {
+                highlight: 20.0,
+                ..good
+            },
+            QualityReport {
+                clipped: 0.5,
+                ..good
+            },
+        ] {
+            assert_eq!(check(&dark_or_burnt, &l).unwrap_err().0, "exposure");
+        }
     }
 }

@@ -1,0 +1,253 @@
+//! The vision engine with the real models: refusals for bad photos, EXIF orientation, frame
+//! coordinates, both detectors, the quality gate, integrity checks, and use from two threads.
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use image::{ImageFormat, RgbImage};
+use wardgate::vision::{
+    embed, load_encoder, photo, DetectorKind, Engine, FaceEncoder, VisionConfig,
+};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn faces() -> PathBuf {
+    std::env::var_os("WARDGATE_FACES").map_or_else(|| root().join("../shared/faces"), PathBuf::from)
+}
+
+fn cfg() -> VisionConfig {
+    VisionConfig {
+        model_dir: root().join("models"),
+        ..VisionConfig::default()
+    }
+}
+
+fn engine() -> &'static Engine {
+    static E: OnceLock<Engine> = OnceLock::new();
+    E.get_or_init(|| Engine::load(&cfg()).expect("models load"))
+}
+
+fn read(rel: &str) -> Vec<u8> {
+    std::fs::read(faces().join(rel)).unwrap()
+}
+
+fn decode(rel: &str) -> RgbImage {
+    photo::decode(&read(rel), &photo::PhotoLimits::default()).unwrap()
+}
+
+fn jpeg(img: &RgbImage) -> Vec<u8> {
+    let mut out = Vec::new();
+    img.write_to(&mut Cursor::new(&mut out), ImageFormat::Jpeg)
+        .unwrap();
+    out
+}
+
+const FRONTAL: &str = "people/S001/S001-01-t10_01.jpg";
+
+#[test]
+fn a_good_photo_gives_a_unit_embedding_of_the_configured_model() {
+    let e = engine();
+    assert_eq!(e.model_id(), "mobilefacenet");
+    let v = e.encode_image(&read(FRONTAL)).unwrap();
+    assert_eq!(v.len(), 192);
+    assert!((embed::cosine(&v, &v) - 1.0).abs() < 1e-4);
+}
+
+#[test]
+fn bad_photos_are_refused_with_a_reason() {
+    let e = engine();
+    let code = |bytes: &[u8]| e.encode_image(bytes).unwrap_err().code;
+    assert_eq!(code(b"definitely not a photo"), "not_an_image");
+    let full = read(FRONTAL);
+    assert_eq!(code(&full[..full.len() / 3]), "corrupt_image");
+    // A plain grey picture has no face.
+    assert_eq!(
+        code(&jpeg(&RgbImage::from_pixel(
+            320,
+            240,
+            image::Rgb([120, 120, 120])
+        ))),
+        "no_face"
+    );
+    // Two people side by side.
+    let a = decode(FRONTAL);
+    let b = decode("people/S006/S006-01-t10_01.jpg");
+    let b = image::imageops::resize(
+        &b,
+        a.width(),
+        a.height(),
+        image::imageops::FilterType::Triangle,
+    );
+    let mut both = RgbImage::new(a.width() * 2, a.height());
+    image::imageops::overlay(&mut both, &a, 0, 0);
+    image::imageops::overlay(&mut both, &b, i64::from(a.width()), 0);
+    let err = e.encode_image(&jpeg(&both)).unwrap_err();
+    assert_eq!(err.code, "several_faces", "{err}");
+    // Larger than the configured maximum side.
+    let huge = RgbImage::from_pixel(5000, 100, image::Rgb([1, 2, 3]));
+    assert_eq!(code(&jpeg(&huge)), "too_large");
+}
+
+#[test]
+fn exif_orientation_is_applied() {
+    let e = engine();
+    let upright = e.analyze_photo(&read(FRONTAL)).unwrap();
+    let tagged = e
+        .analyze_photo(&read("people/S001/S001-01-exif-rotation.jpg"))
+        .unwrap();
+    let c = embed::cosine(&upright.embedding, &tagged.embedding);
+    assert!(c > 0.9, "EXIF-rotated copy scores {c}");
+}
+
+#[test]
+fn detections_are_in_frame_coordinates_for_both_detectors() {
+    // The face photo placed at a known offset in a wide 4:3 frame (letterboxed by the detector).
+    let face = decode(FRONTAL);
+    let face = image::imageops::resize(&face, 240, 300, image::imageops::FilterType::Triangle);
+    let mut frame = RgbImage::from_pixel(640, 480, image::Rgb([90, 90, 90]));
+    image::imageops::overlay(&mut frame, &face, 300, 120);
+    let short = engine();
+    let full = Engine::load(&VisionConfig {
+        detector: DetectorKind::FullRange,
+        ..cfg()
+    })
+    .unwrap();
+    for (name, e) in [("short", short), ("full", &full)] {
+        let dets = e.detect(&frame).unwrap();
+        assert_eq!(dets.len(), 1, "{name}: {dets:?}");
+        let d = &dets[0];
+        assert!(d.score > 0.5);
+        assert!(
+            d.x0 >= 300.0 && d.x1 <= 540.0 && d.y0 >= 120.0 && d.y1 <= 420.0,
+            "{name}: box {d:?}"
+        );
+        // Eyes above the nose, the image-left eye left of the other.
+        let k = &d.keypoints;
+        assert!(
+            k[0].x < k[1].x && k[0].y < k[2].y && k[2].y < k[3].y,
+            "{name}: keypoints {k:?}"
+        );
+    }
+}
+
+#[test]
+fn the_quality_gate_names_the_failed_check() {
+    let e = engine();
+    let detail = |bytes: &[u8]| {
+        let r = e.encode_image(bytes).unwrap_err();
+        assert_eq!(r.code, "quality", "{r}");
+        r.detail
+    };
+    let profile = detail(&read("people/S001/S001-08-t10_02.jpg"));
+    assert!(profile.starts_with("pose:"), "{profile}");
+    let frontal = decode(FRONTAL);
+    let dark = RgbImage::from_fn(frontal.width(), frontal.height(), |x, y| {
+        image::Rgb(frontal.get_pixel(x, y).0.map(|v| v / 8))
+    });
+    assert!(detail(&jpeg(&dark)).starts_with("exposure:"));
+    let blurred = image::imageops::blur(&frontal, 6.0);
+    assert!(detail(&jpeg(&blurred)).starts_with("blur:"));
+    let small = image::imageops::resize(&frontal, 96, 120, image::imageops::FilterType::Triangle);
+    let mut canvas = RgbImage::from_pixel(480, 480, image::Rgb([128, 128, 128]));
+    image::imageops::overlay(&mut canvas, &small, 200, 180);
+    assert!(detail(&jpeg(&canvas)).starts_with("face_size:"));
+}
+
+#[test]
+fn liveness_scores_are_finite_and_printed_attacks_score_high() {
+    let e = engine();
+    let frame = decode("attacks/unlabelled/image_F1.jpg");
+    let det = e.detect(&frame).unwrap().remove(0);
+    let s = e.liveness_score(&frame, &det).unwrap();
+    assert!(s.is_finite() && e.is_attack(s), "print attack scored {s}");
+    let frame = decode("people/Barack_Obama/obama2.jpg");
+    let det = e.detect(&frame).unwrap().remove(0);
+    let s = e.liveness_score(&frame, &det).unwrap();
+    assert!(!e.is_attack(s), "bona fide photo scored {s}");
+}
+
+#[test]
+fn models_that_do_not_match_the_manifest_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    for f in std::fs::read_dir(root().join("models")).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, tmp.path().join(f.file_name().unwrap())).unwrap();
+    }
+    let target = tmp.path().join("MobileFaceNet.tflite");
+    let mut bytes = std::fs::read(&target).unwrap();
+    let n = bytes.len();
+    bytes[n - 1] ^= 1;
+    std::fs::write(&target, bytes).unwrap();
+    let err = Engine::load(&VisionConfig {
+        model_dir: tmp.path().into(),
+        ..cfg()
+    })
+    .unwrap_err();
+    assert!(format!("{err:#}").contains("sha256"), "{err:#}");
+    let err = Engine::load(&VisionConfig {
+        embedder: "facenet512".into(),
+        ..cfg()
+    })
+    .unwrap_err();
+    assert!(format!("{err:#}").contains("unknown"), "{err:#}");
+}
+
+#[test]
+fn the_encoder_is_shared_between_threads() {
+    let enc: Arc<dyn FaceEncoder> = load_encoder(&cfg()).unwrap();
+    let photos = [read(FRONTAL), read("people/S006/S006-01-t10_01.jpg")];
+    let expected: Vec<Vec<f32>> = photos
+        .iter()
+        .map(|p| enc.encode_image(p).unwrap())
+        .collect();
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            let enc = Arc::clone(&enc);
+            let p = photos[i % 2].clone();
+            std::thread::spawn(move || {
+                (0..3)
+                    .map(|_| enc.encode_image(&p).unwrap())
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    for (i, h) in handles.into_iter().enumerate() {
+        for v in h.join().unwrap() {
+            assert!(embed::cosine(&v, &expected[i % 2]) > 0.9999);
+        }
+    }
+}
+
+#[test]
+fn fixture_photos_pass_the_gate_when_frontal_and_fail_on_pose_when_profile() {
+    let e = engine();
+    let manifest = std::fs::read_to_string(faces().join("MANIFEST.csv")).unwrap();
+    let mut refused = Vec::new();
+    let mut profiles = 0;
+    for line in manifest
+        .lines()
+        .skip(1)
+        .filter(|l| l.starts_with("people/"))
+    {
+        let path = line.split(',').next().unwrap();
+        let profile = line.contains("PROFILE");
+        let result = e.encode_image(&read(path));
+        if profile {
+            profiles += 1;
+            let r = result.expect_err(path);
+            assert!(
+                r.detail.starts_with("pose:") || r.code == "no_face",
+                "{path}: {r}"
+            );
+        } else if let Err(r) = result {
+            refused.push(format!("{path}: {r}"));
+        }
+    }
+    assert!(profiles >= 3);
+    // chirac3 shows two people; everything else is a frontal single-person photo.
+    assert_eq!(refused.len(), 1, "{refused:#?}");
+    assert!(refused[0].contains("several_faces"), "{refused:#?}");
+}
