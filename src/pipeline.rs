@@ -39,7 +39,8 @@ pub struct PipelineConfig {
     pub unknown_after_frames: u32,
     /// Seconds during which a decided person (or an unknown face) is not decided again.
     pub cooldown_secs: u64,
-    /// Check liveness (anti-spoofing model) before acting on a recognised face.
+    /// Deny presentations the anti-spoofing model flags (the score is recorded either way).
+    /// Off by default: the bundled model flags half the genuine fixture photos.
     pub require_liveness: bool,
 }
 
@@ -50,7 +51,7 @@ impl Default for PipelineConfig {
             min_consecutive: 2,
             unknown_after_frames: 5,
             cooldown_secs: 5,
-            require_liveness: true,
+            require_liveness: false,
         }
     }
 }
@@ -204,35 +205,33 @@ fn run(cfg: PipelineConfig, mut p: LoopParts, stop: &AtomicBool) {
                 None,
                 None,
                 similarity,
+                None,
             );
             continue;
         };
-        if cfg.require_liveness {
-            match p.engine.liveness_score(&img, &sample.detection) {
-                Ok(score) if p.engine.is_attack(score) => {
-                    log::warn!(
-                        "door {door_id}: presentation attack suspected (liveness {score:.3})"
-                    );
-                    let deny = Decision {
-                        granted: false,
-                        reason: Reason::SpoofSuspected,
-                    };
-                    record(
-                        &p,
-                        &door_id,
-                        deny,
-                        Some((subject, similarity)),
-                        None,
-                        similarity,
-                    );
-                    continue;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    log::error!("liveness check failed: {e}");
-                    continue;
-                }
+        let liveness = match p.engine.liveness_score(&img, &sample.detection) {
+            Ok(score) => Some(score),
+            Err(e) => {
+                log::error!("liveness check failed: {e}");
+                None
             }
+        };
+        if cfg.require_liveness && liveness.is_none_or(|s| p.engine.is_attack(s)) {
+            log::warn!("door {door_id}: presentation attack suspected (liveness {liveness:?})");
+            let deny = Decision {
+                granted: false,
+                reason: Reason::SpoofSuspected,
+            };
+            record(
+                &p,
+                &door_id,
+                deny,
+                Some((subject, similarity)),
+                None,
+                similarity,
+                liveness,
+            );
+            continue;
         }
         let sim = similarity.unwrap_or(0.0);
         let now = now_ms();
@@ -321,6 +320,7 @@ fn run(cfg: PipelineConfig, mut p: LoopParts, stop: &AtomicBool) {
             staff.map(|s| (s, Some(sim))),
             patient,
             similarity,
+            liveness,
         );
     }
     log::info!("door loop stopped");
@@ -333,6 +333,7 @@ fn record(
     staff: Option<(&Subject, Option<f32>)>,
     patient: Option<&Subject>,
     best_similarity: Option<f32>,
+    liveness: Option<f32>,
 ) {
     log::info!(
         target: "wardgate::decision",
@@ -347,6 +348,6 @@ fn record(
         patient_id: patient.map(|s| s.id.clone()),
         granted: Some(d.granted),
         reason: d.reason.as_str().into(),
-        details: serde_json::json!({"channel": "camera", "similarity": best_similarity}),
+        details: serde_json::json!({"channel": "camera", "similarity": best_similarity, "liveness_score": liveness}),
     }));
 }

@@ -20,8 +20,10 @@ fn faces() -> PathBuf {
 }
 
 fn engine() -> Arc<Engine> {
-    let mut cfg = wardgate::vision::VisionConfig::default();
-    cfg.model_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models");
+    let cfg = wardgate::vision::VisionConfig {
+        model_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models"),
+        ..Default::default()
+    };
     Arc::new(Engine::load(&cfg).expect("models load (run scripts/setup-litert.sh)"))
 }
 
@@ -37,10 +39,12 @@ async fn replay(
     for (i, p) in photos.iter().enumerate() {
         std::fs::copy(p, dir.path().join(format!("{i:03}.jpg"))).unwrap();
     }
-    let mut cam = wardgate::camera::CameraConfig::default();
-    cam.source = wardgate::camera::SourceKind::ImageDir;
-    cam.replay_path = dir.path().to_owned();
-    cam.fps = 10;
+    let cam = wardgate::camera::CameraConfig {
+        source: wardgate::camera::SourceKind::ImageDir,
+        replay_path: dir.path().to_owned(),
+        fps: 10,
+        ..Default::default()
+    };
     let capture = wardgate::camera::spawn_capture(
         Box::new(move || wardgate::camera::open_source(&cam)),
         (Duration::from_millis(100), Duration::from_secs(1)),

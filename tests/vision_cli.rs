@@ -51,7 +51,9 @@ async fn enroll_stores_templates_of_the_model_and_identify_finds_the_subject() {
 
     // Identify runs end to end; the gallery it searches finds the subject for a third photo.
     let probe = people.join("S001-05-t10_01.jpg");
-    cli::identify(cfg.clone(), &[probe.clone()]).await.unwrap();
+    cli::identify(cfg.clone(), std::slice::from_ref(&probe))
+        .await
+        .unwrap();
     let engine = Engine::load(&cfg.vision).unwrap();
     let gallery = store.load_gallery(engine.model_id(), 192).await.unwrap();
     let v = engine

@@ -227,7 +227,16 @@ pub async fn encode_photo(
     let v = tokio::task::spawn_blocking(move || enc.encode_image(&image))
         .await
         .map_err(|e| ApiError::internal(&e))?
-        .map_err(|r| ApiError::invalid(field, r.to_string()))?;
+        .map_err(|r| match r.code {
+            "internal" => ApiError::internal(&r),
+            "too_large" => ApiError::new(
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                r.to_string(),
+            )
+            .with_field(field),
+            _ => ApiError::invalid(field, r.to_string()),
+        })?;
     let v = crate::gallery::normalized(&v, st.catalog.dim())
         .map_err(|e| ApiError::vector(field, &e))?;
     Ok((v, model_id))
