@@ -50,6 +50,12 @@ enum Command {
         #[command(subcommand)]
         action: AuditCmd,
     },
+    /// List V4L2 cameras with their formats and sizes, and grab one frame to a PNG.
+    CheckCamera {
+        /// Where to write the frame.
+        #[arg(long, default_value = "wardgate-camera.png")]
+        out: PathBuf,
+    },
     /// Measure the gallery search on synthetic templates (no database needed).
     Bench {
         /// Templates in the gallery.
@@ -132,6 +138,9 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             Command::Audit {
                 action: AuditCmd::Verify { node },
             } => audit_verify(cfg, node).await,
+            Command::CheckCamera { out } => {
+                wardgate::camera::check_camera(&cfg, &out, &mut std::io::stdout())
+            }
             Command::Bench { templates, queries } => {
                 bench(cfg.vision.embedding_dim, templates, queries);
                 Ok(())

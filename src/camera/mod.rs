@@ -41,7 +41,7 @@ use std::time::Duration;
 /// went away" and keeps trying to reopen it instead of giving up.
 #[derive(Debug, thiserror::Error)]
 pub enum CameraError {
-    #[error("camera device {device} is gone: {reason}")]
+    #[error("camera device {device} is unavailable: {reason}")]
     Disconnected { device: String, reason: String },
     #[error("no frame from {device} within {timeout:?}")]
     Timeout { device: String, timeout: Duration },
