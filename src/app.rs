@@ -60,7 +60,45 @@ pub async fn build_state(
         events,
         auth,
         encoder,
+        door: None,
     })
+}
+
+/// Starts the door controller on its configured hardware, records its events in the audit log,
+/// and registers the door in the store when it is not there yet (mode `staff`; an admin can
+/// change it).
+pub async fn start_door(state: &mut AppState) -> anyhow::Result<()> {
+    let cfg = state.cfg.door.clone();
+    let hw = crate::door::open_hardware(&cfg)
+        .with_context(|| format!("opening door hardware ({:?})", cfg.backend))?;
+    let (handle, mut events) = crate::door::spawn(cfg.clone(), hw);
+    let sink = state.events.clone();
+    tokio::spawn(async move {
+        while let Some(ev) = events.recv().await {
+            let kind = if ev.is_alarm() { "alarm" } else { "door" };
+            sink.emit(crate::audit::EventDraft {
+                kind: kind.into(),
+                door_id: Some(ev.door.clone()),
+                reason: ev.kind().into(),
+                details: serde_json::to_value(&ev).unwrap_or_default(),
+                ..Default::default()
+            })
+            .await;
+        }
+    });
+    if let Err(crate::store::StoreError::NotFound { .. }) = state.store.get_door(&cfg.id).await {
+        state
+            .store
+            .create_door(&cfg.id, &cfg.id, crate::model::DoorMode::Staff)
+            .await?;
+        state
+            .refresh_directory()
+            .await
+            .map_err(|e| anyhow::anyhow!(e.detail))?;
+        log::info!("registered door {} (mode staff) in the store", cfg.id);
+    }
+    state.door = Some(handle);
+    Ok(())
 }
 
 /// Installs the admin token from `auth.bootstrap_admin_token_file` when no admin token exists.
@@ -135,10 +173,55 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// `wardgate run`.
-pub async fn run(cfg: Config, encoder: Option<Arc<dyn FaceEncoder>>) -> anyhow::Result<()> {
+/// `wardgate run`: the whole controller — API, door, and (when `pipeline.enabled`) the camera
+/// door loop. A controller whose models or camera fail still serves the API, terminals and
+/// the door's own inputs (REX, fire), and says so loudly.
+pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let listen = cfg.api.listen;
-    let state = build_state(cfg, encoder).await?;
+    let engine = match crate::vision::Engine::load(&cfg.vision) {
+        Ok(e) => Some(Arc::new(e)),
+        Err(e) => {
+            log::error!(
+                "vision models not loaded ({e:#}); photos and the camera door loop are unavailable"
+            );
+            None
+        }
+    };
+    let encoder = engine.clone().map(|e| e as Arc<dyn FaceEncoder>);
+    let pipeline_cfg = cfg.pipeline.clone();
+    let camera_cfg = cfg.camera.clone();
+    let two_person = Duration::from_secs(cfg.access.two_person_timeout_secs);
+    let mut state = build_state(cfg, encoder).await?;
+    start_door(&mut state).await?;
+    let door = state.door.clone();
+    let mut camera = None;
+    if let (true, Some(engine), Some(door)) = (pipeline_cfg.enabled, engine, door.clone()) {
+        let reconnect = (
+            Duration::from_millis(camera_cfg.reconnect_initial_ms),
+            Duration::from_millis(camera_cfg.reconnect_max_ms),
+        );
+        let cam_cfg = camera_cfg.clone();
+        let capture = crate::camera::spawn_capture(
+            Box::new(move || crate::camera::open_source(&cam_cfg)),
+            reconnect,
+        );
+        let parts = crate::pipeline::LoopParts {
+            engine,
+            catalog: Arc::clone(&state.catalog),
+            frames: capture.frames(),
+            door,
+            events: state.events.clone(),
+            runtime: tokio::runtime::Handle::current(),
+            two_person_timeout: two_person,
+            heartbeat: Box::new(|| {}),
+        };
+        let door_loop = crate::pipeline::DoorLoop::spawn(pipeline_cfg, parts)
+            .context("starting the door loop")?;
+        log::info!("camera door loop running on {:?} source", camera_cfg.source);
+        camera = Some((capture, door_loop));
+    } else if pipeline_cfg.enabled {
+        log::warn!("camera door loop not started: it needs the vision models");
+    }
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding api.listen {listen}"))?;
@@ -151,5 +234,18 @@ pub async fn run(cfg: Config, encoder: Option<Arc<dyn FaceEncoder>>) -> anyhow::
         snap.gallery.len(),
         state.store.backend(),
     );
-    serve(state, listener, shutdown_signal()).await
+    let result = serve(state, listener, shutdown_signal()).await;
+    if let Some((capture, door_loop)) = camera {
+        tokio::task::spawn_blocking(move || {
+            door_loop.stop();
+            capture.stop();
+        })
+        .await
+        .ok();
+    }
+    if let Some(d) = door {
+        // Drive the lock to its safe state before exiting.
+        d.shutdown().await;
+    }
+    result
 }

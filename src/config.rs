@@ -33,6 +33,7 @@ pub struct Config {
     pub events: EventsConfig,
     pub camera: crate::camera::CameraConfig,
     pub door: crate::door::DoorConfig,
+    pub pipeline: crate::pipeline::PipelineConfig,
 }
 
 /// `[database]`
@@ -247,6 +248,7 @@ impl Config {
         self.access.validate()?;
         self.camera.validate()?;
         self.door.validate()?;
+        self.pipeline.validate()?;
         Ok(())
     }
 

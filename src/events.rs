@@ -12,6 +12,7 @@
 use std::future::Future;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -36,7 +37,7 @@ impl EventBackend for Store {
 }
 
 enum Cmd {
-    Emit(EventDraft, Option<oneshot::Sender<Event>>),
+    Store(Box<Event>),
     Flush(oneshot::Sender<FlushReport>),
 }
 
@@ -52,6 +53,9 @@ pub struct FlushReport {
 pub struct EventSink {
     tx: mpsc::Sender<Cmd>,
     live: broadcast::Sender<Event>,
+    /// Sealing happens at emit, under this lock, so the caller gets its event id without a
+    /// round trip to the actor; the lock is held while queueing, so the queue is in chain order.
+    chain: Arc<tokio::sync::Mutex<Chain>>,
 }
 
 const BATCH: usize = 256;
@@ -89,27 +93,34 @@ impl EventSink {
         let (live, _) = broadcast::channel(capacity);
         let actor = Actor {
             backend,
-            chain,
+            last: (chain.node.clone(), chain.seq, chain.head.clone()),
             spool,
             head_file,
-            live: live.clone(),
         };
         tokio::spawn(actor.run(rx, flush_interval));
-        Ok(Self { tx, live })
+        Ok(Self {
+            tx,
+            live,
+            chain: Arc::new(tokio::sync::Mutex::new(chain)),
+        })
     }
 
-    /// Queues an event; returns at once.
+    /// Seals and queues an event; returns without waiting for the store.
     pub async fn emit(&self, draft: EventDraft) {
-        if self.tx.send(Cmd::Emit(draft, None)).await.is_err() {
-            log::error!("event sink stopped; event lost");
-        }
+        self.emit_sealed(draft).await;
     }
 
-    /// Queues an event and waits until it is sealed (not stored), returning it.
+    /// Seals an event into the chain, broadcasts it, queues it for the store, and returns it.
     pub async fn emit_sealed(&self, draft: EventDraft) -> Option<Event> {
-        let (tx, rx) = oneshot::channel();
-        self.tx.send(Cmd::Emit(draft, Some(tx))).await.ok()?;
-        rx.await.ok()
+        let mut chain = self.chain.lock().await;
+        let e = chain.seal(draft, now_ms());
+        if self.tx.send(Cmd::Store(Box::new(e.clone()))).await.is_err() {
+            log::error!("event sink stopped; event {} not stored", e.id);
+            return None;
+        }
+        drop(chain);
+        let _ = self.live.send(e.clone());
+        Some(e)
     }
 
     /// Writes everything queued so far and tries to empty the spool.
@@ -127,10 +138,10 @@ impl EventSink {
 
 struct Actor<B> {
     backend: B,
-    chain: Chain,
+    /// (node, seq, hash) of the newest event written to the store or the spool.
+    last: (String, i64, String),
     spool: Spool,
     head_file: PathBuf,
-    live: broadcast::Sender<Event>,
 }
 
 impl<B: EventBackend> Actor<B> {
@@ -177,22 +188,16 @@ impl<B: EventBackend> Actor<B> {
         flushes: &mut Vec<oneshot::Sender<FlushReport>>,
     ) {
         match cmd {
-            Cmd::Emit(draft, reply) => {
-                let e = self.chain.seal(draft, now_ms());
-                let _ = self.live.send(e.clone());
-                if let Some(r) = reply {
-                    let _ = r.send(e.clone());
-                }
-                batch.push(e);
-            }
+            Cmd::Store(e) => batch.push(*e),
             Cmd::Flush(reply) => flushes.push(reply),
         }
     }
 
     async fn write(&mut self, batch: Vec<Event>) {
-        if batch.is_empty() {
+        let Some(newest) = batch.last() else {
             return;
-        }
+        };
+        self.last = (newest.node.clone(), newest.seq, newest.hash.clone());
         if self.spool.len() == 0 {
             match self.backend.append(&batch).await {
                 Ok(()) => {
@@ -240,7 +245,8 @@ impl<B: EventBackend> Actor<B> {
     }
 
     fn save_head(&self) {
-        let body = serde_json::json!({"node": self.chain.node, "seq": self.chain.seq, "head": self.chain.head});
+        let (node, seq, head) = &self.last;
+        let body = serde_json::json!({"node": node, "seq": seq, "head": head});
         let tmp = self.head_file.with_extension("tmp");
         let ok = std::fs::write(&tmp, body.to_string())
             .and_then(|()| std::fs::rename(&tmp, &self.head_file));

@@ -20,6 +20,7 @@
 //! | [`vision`] | LiteRT models: detect → align → embed, liveness, quality |
 //! | [`camera`] | `FrameSource`: V4L2 capture and replay |
 //! | [`door`] | relay/inputs over GPIO and the door controller state machine |
+//! | [`pipeline`] | the door loop: camera frames → faces → decisions → door + events |
 //! | [`app`] | wiring, start-up (migrate, bootstrap), shutdown |
 //! | [`logging`] | journald when under systemd, stderr otherwise |
 
@@ -35,5 +36,6 @@ pub mod events;
 pub mod gallery;
 pub mod logging;
 pub mod model;
+pub mod pipeline;
 pub mod store;
 pub mod vision;

@@ -122,7 +122,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     rt.block_on(async move {
         match cli.command {
-            Command::Run => wardgate::app::run(cfg, None).await,
+            Command::Run => wardgate::app::run(cfg).await,
             Command::Migrate => {
                 let store = Store::connect(&cfg.database).await?;
                 store.migrate().await?;

@@ -36,6 +36,10 @@ pub enum Reason {
     SubjectInactive,
     /// The request itself was malformed (bad embedding, missing field).
     BadRequest,
+    /// The policy granted, but the door is in lockdown and refuses face unlocks.
+    Lockdown,
+    /// The face failed the liveness check (photo, screen or mask suspected).
+    SpoofSuspected,
 }
 
 impl Reason {
@@ -54,6 +58,8 @@ impl Reason {
             Reason::GrantNotYetValid => "grant_not_yet_valid",
             Reason::SubjectInactive => "subject_inactive",
             Reason::BadRequest => "bad_request",
+            Reason::Lockdown => "lockdown",
+            Reason::SpoofSuspected => "spoof_suspected",
         }
     }
 }

@@ -4,10 +4,13 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 
-use super::auth::{AdminOnly, Auth, SyncOrTechnician};
+use super::auth::{AdminOnly, Auth, SyncOrTechnician, TechnicianRole};
 use super::problem::{check_slug, check_text, ApiJson};
 use super::views::{CreateDoor, DoorView, UpdateDoor};
-use super::{admin_event, ApiResult, AppState};
+use super::{admin_event, ApiError, ApiResult, AppState};
+use crate::door::command::authorize;
+use crate::door::{apply_command, Command, CommandError, DoorRole, DoorStatus};
+use crate::model::TokenRole;
 
 pub async fn list(
     State(st): State<AppState>,
@@ -50,7 +53,46 @@ pub async fn get_one(
     Auth(_caller, _): Auth<SyncOrTechnician>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<DoorView>> {
-    Ok(Json(st.store.get_door(&id).await?.into()))
+    let mut view: DoorView = st.store.get_door(&id).await?.into();
+    if let Some(door) = st.door.as_ref().filter(|d| d.id() == id) {
+        view.state = door.state().await.ok();
+    }
+    Ok(Json(view))
+}
+
+/// `POST /api/v1/doors/{id}/commands`: technician and admin commands to the door this
+/// controller drives (`pulse`, `hold`, `ack_alarm`; admin also `lockdown`, `release_lockdown`).
+/// Answers the door's state after the command.
+pub async fn command(
+    State(st): State<AppState>,
+    Auth(caller, _): Auth<TechnicianRole>,
+    Path(id): Path<String>,
+    ApiJson(cmd): ApiJson<Command>,
+) -> ApiResult<Json<DoorStatus>> {
+    let role = match caller.role {
+        TokenRole::Admin => DoorRole::Admin,
+        TokenRole::Technician => DoorRole::Technician,
+        _ => DoorRole::Viewer,
+    };
+    let door = st
+        .door
+        .as_ref()
+        .filter(|d| d.id() == id)
+        .ok_or_else(|| ApiError::not_found("door driven by this controller"))?;
+    authorize(&cmd, role).map_err(door_error)?;
+    let after = apply_command(door, cmd.clone()).await.map_err(door_error)?;
+    admin_event(
+        &st,
+        &caller,
+        "door_command",
+        serde_json::json!({"door_id": id, "command": cmd.name()}),
+    )
+    .await;
+    Ok(Json(after))
+}
+
+fn door_error(e: CommandError) -> ApiError {
+    ApiError::new(e.http_status(), e.code(), e.to_string())
 }
 
 pub async fn update(

@@ -46,6 +46,9 @@ pub struct AppState {
     /// The photo → embedding path; `None` when the models are not loaded (the API then refuses
     /// `image` inputs with 503 and keeps working on embeddings).
     pub encoder: Option<Arc<dyn FaceEncoder>>,
+    /// The door this controller drives (relay, contact, REX, fire); `None` for an API-only
+    /// controller. Granted decisions for its id unlock it.
+    pub door: Option<crate::door::DoorHandle>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -104,6 +107,7 @@ pub fn router(state: AppState) -> Router {
                 .patch(doors::update)
                 .delete(doors::delete),
         )
+        .route("/doors/{id}/commands", post(doors::command))
         .route("/grants", get(grants::list).post(grants::create))
         .route("/grants/{id}", get(grants::get_one).delete(grants::revoke))
         .route("/events", get(events::list))

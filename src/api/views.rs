@@ -134,6 +134,9 @@ pub struct DoorView {
     pub mode: DoorMode,
     pub created_at: String,
     pub updated_at: String,
+    /// Live state and alarms, for the door this controller drives.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<crate::door::DoorStatus>,
 }
 
 impl From<crate::model::Door> for DoorView {
@@ -144,6 +147,7 @@ impl From<crate::model::Door> for DoorView {
             mode: d.mode,
             created_at: fmt_time(d.created_ms),
             updated_at: fmt_time(d.updated_ms),
+            state: None,
         }
     }
 }

@@ -1,11 +1,41 @@
 //! Vision: detection, alignment, embedding and liveness on TFLite models.
 //!
 //! The core service only needs to know which embedder produced a template and its dimension,
-//! so that templates of two models are never compared; the inference path lives in submodules.
+//! so that templates of two models are never compared; the inference path lives in submodules:
+//!
+//! | module | stage |
+//! |---|---|
+//! | [`runtime`] | LiteRT: load (sha256-checked), shapes, run — the only FFI-facing code |
+//! | [`photo`] | JPEG/PNG bytes → upright RGB, with size limits and clear refusals |
+//! | [`detect`] | BlazeFace: letterbox, anchors, decoding, weighted NMS |
+//! | [`landmarks`] | 468-point face mesh: pose, optional alignment points |
+//! | [`align`] | similarity transform to the 112×112 template, bilinear warp |
+//! | [`embed`] | MobileFaceNet input/output: normalisation, flip-test, L2 |
+//! | [`quality`] | the enrollment gate: size, blur, pose, exposure |
+//! | [`liveness`] | passive anti-spoofing score |
+//! | [`engine`] | all of the above behind [`FaceEncoder`], shareable between threads |
+//! | [`cli`] | `wardgate enroll` and `wardgate identify` |
+
+pub mod align;
+pub mod cli;
+pub mod detect;
+pub mod embed;
+pub mod engine;
+pub mod landmarks;
+pub mod liveness;
+pub mod photo;
+pub mod quality;
+pub mod runtime;
+
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::ConfigError;
+pub use align::AlignPoints;
+pub use detect::{Detection, DetectorKind};
+pub use engine::{Engine, FaceSample, StageTimings};
 
 /// `[vision]`
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -15,6 +45,37 @@ pub struct VisionConfig {
     pub embedder: String,
     /// Dimension of the embedder's output; embeddings of another length are rejected.
     pub embedding_dim: usize,
+    /// Directory with the `.tflite` files and their `SHA256SUMS` manifest; relative paths are
+    /// resolved against the working directory (the unit sets it).
+    pub model_dir: PathBuf,
+    /// `short_range` (faces within ~2 m, 128² input) or `full_range` (~5 m, 192² input).
+    pub detector: DetectorKind,
+    /// Detector confidence below which a candidate is not a face.
+    pub min_detection_score: f32,
+    /// Faces narrower than this many frame pixels are ignored (too far away to recognise).
+    pub min_face_px: f32,
+    /// Which points drive alignment: `detector` (BlazeFace's 4), `mesh` (face mesh's 5), `eyes`.
+    pub align: AlignPoints,
+    /// Embed each face together with its mirror image and average (free: the model's batch is 2).
+    pub flip_test: bool,
+    /// Largest accepted photo, bytes.
+    pub max_photo_bytes: usize,
+    /// Longest accepted photo side, pixels.
+    pub max_photo_side: u32,
+    /// Enrollment: narrowest accepted face, photo pixels.
+    pub quality_min_face_px: f32,
+    /// Enrollment: lowest accepted sharpness (variance of the Laplacian of the aligned face).
+    pub quality_min_sharpness: f32,
+    /// Enrollment: largest accepted head turn, degrees.
+    pub quality_max_yaw_deg: f32,
+    /// Enrollment: largest accepted head tilt up/down, degrees.
+    pub quality_max_pitch_deg: f32,
+    /// Enrollment: darkest accepted face (mean luma 0–255).
+    pub quality_min_brightness: f32,
+    /// Enrollment: brightest accepted face (mean luma 0–255).
+    pub quality_max_brightness: f32,
+    /// Anti-spoofing score at or above which a presentation counts as an attack.
+    pub liveness_threshold: f32,
 }
 
 impl Default for VisionConfig {
@@ -22,23 +83,77 @@ impl Default for VisionConfig {
         Self {
             embedder: "mobilefacenet".into(),
             embedding_dim: 192,
+            model_dir: PathBuf::from("models"),
+            detector: DetectorKind::ShortRange,
+            min_detection_score: 0.5,
+            min_face_px: 40.0,
+            align: AlignPoints::Detector,
+            flip_test: true,
+            max_photo_bytes: 8 * 1024 * 1024,
+            max_photo_side: 4096,
+            quality_min_face_px: 80.0,
+            quality_min_sharpness: 15.0,
+            quality_max_yaw_deg: 30.0,
+            quality_max_pitch_deg: 30.0,
+            quality_min_brightness: 40.0,
+            quality_max_brightness: 220.0,
+            liveness_threshold: 0.2,
         }
+    }
+}
+
+fn invalid(key: &str, message: &str) -> ConfigError {
+    ConfigError::Invalid {
+        key: format!("vision.{key}"),
+        message: message.into(),
     }
 }
 
 impl VisionConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.embedding_dim == 0 || self.embedding_dim > 4096 {
-            return Err(ConfigError::Invalid {
-                key: "vision.embedding_dim".into(),
-                message: "must be between 1 and 4096".into(),
-            });
+            return Err(invalid("embedding_dim", "must be between 1 and 4096"));
         }
         if self.embedder.is_empty() || self.embedder.len() > 64 {
-            return Err(ConfigError::Invalid {
-                key: "vision.embedder".into(),
-                message: "must be 1 to 64 characters".into(),
-            });
+            return Err(invalid("embedder", "must be 1 to 64 characters"));
+        }
+        if !(0.0..1.0).contains(&self.min_detection_score) {
+            return Err(invalid("min_detection_score", "must be in [0, 1)"));
+        }
+        if !(self.min_face_px >= 1.0) {
+            return Err(invalid("min_face_px", "must be at least 1"));
+        }
+        if self.max_photo_bytes < 1024 {
+            return Err(invalid("max_photo_bytes", "must be at least 1024"));
+        }
+        if !(64..=16384).contains(&self.max_photo_side) {
+            return Err(invalid("max_photo_side", "must be between 64 and 16384"));
+        }
+        if !(self.quality_min_face_px >= 1.0) {
+            return Err(invalid("quality_min_face_px", "must be at least 1"));
+        }
+        if !(self.quality_min_sharpness >= 0.0) {
+            return Err(invalid("quality_min_sharpness", "must not be negative"));
+        }
+        for (key, v) in [
+            ("quality_max_yaw_deg", self.quality_max_yaw_deg),
+            ("quality_max_pitch_deg", self.quality_max_pitch_deg),
+        ] {
+            if !(0.0..=90.0).contains(&v) {
+                return Err(invalid(key, "must be between 0 and 90 degrees"));
+            }
+        }
+        if !(0.0 <= self.quality_min_brightness
+            && self.quality_min_brightness < self.quality_max_brightness
+            && self.quality_max_brightness <= 255.0)
+        {
+            return Err(invalid(
+                "quality_min_brightness",
+                "need 0 ≤ quality_min_brightness < quality_max_brightness ≤ 255",
+            ));
+        }
+        if !(self.liveness_threshold > 0.0) {
+            return Err(invalid("liveness_threshold", "must be positive"));
         }
         Ok(())
     }
@@ -62,4 +177,9 @@ pub trait FaceEncoder: Send + Sync {
     fn model_id(&self) -> &str;
     /// Detects exactly one face, checks enrollment quality, aligns and embeds it.
     fn encode_image(&self, image: &[u8]) -> Result<Vec<f32>, ImageRejection>;
+}
+
+/// Loads the models of `cfg` (sha256-checked) and returns the encoder the API uses.
+pub fn load_encoder(cfg: &VisionConfig) -> anyhow::Result<Arc<dyn FaceEncoder>> {
+    Ok(Arc::new(Engine::load(cfg)?))
 }

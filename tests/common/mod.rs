@@ -118,10 +118,22 @@ impl TestApp {
     }
 
     pub async fn spawn_with(db: Db, tweak: impl FnOnce(&mut Config)) -> Option<Self> {
+        Self::spawn_full(db, tweak, false).await
+    }
+
+    /// With the door controller running on the simulated backend (door id `door-1`).
+    pub async fn spawn_with_door(db: Db) -> Option<Self> {
+        Self::spawn_full(db, |_| {}, true).await
+    }
+
+    async fn spawn_full(db: Db, tweak: impl FnOnce(&mut Config), door: bool) -> Option<Self> {
         let tdb = TestDb::new(db).await?;
         let mut cfg = tdb.config();
         tweak(&mut cfg);
-        let state = wardgate::app::build_state(cfg, None).await.unwrap();
+        let mut state = wardgate::app::build_state(cfg, None).await.unwrap();
+        if door {
+            wardgate::app::start_door(&mut state).await.unwrap();
+        }
         let mut tokens = Vec::new();
         for role in [
             TokenRole::Admin,

@@ -1,0 +1,120 @@
+//! Per-stage timing of the vision path on a 640×480 frame with one face (a fixture photo
+//! placed on a grey 4:3 canvas and JPEG-encoded in memory), plus the raw model invokes for the
+//! overhead comparison with `scripts/litert_invoke_bench.py`. Figures: BENCHMARKS.md "Vision".
+//!
+//! `cargo bench --bench vision` (needs ../shared/faces, or WARDGATE_FACES=DIR).
+
+use std::hint::black_box;
+use std::io::Cursor;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use image::{ImageFormat, RgbImage};
+use wardgate::vision::{photo, runtime::Model, AlignPoints, Engine, VisionConfig};
+
+fn faces_dir() -> PathBuf {
+    std::env::var_os("WARDGATE_FACES")
+        .map_or_else(|| PathBuf::from("../shared/faces"), PathBuf::from)
+}
+
+/// A 640×480 JPEG with one face.
+fn frame_jpeg() -> Vec<u8> {
+    let src =
+        std::fs::read(faces_dir().join("people/S001/S001-01-t10_01.jpg")).expect("fixture photo");
+    let face = photo::decode(&src, &photo::PhotoLimits::default()).expect("decodes");
+    let face = image::imageops::resize(&face, 384, 480, image::imageops::FilterType::Triangle);
+    let mut canvas = RgbImage::from_pixel(640, 480, image::Rgb([128, 128, 128]));
+    image::imageops::overlay(&mut canvas, &face, 128, 0);
+    let mut out = Vec::new();
+    canvas
+        .write_to(&mut Cursor::new(&mut out), ImageFormat::Jpeg)
+        .expect("encodes");
+    out
+}
+
+fn stages(c: &mut Criterion) {
+    let cfg = VisionConfig::default();
+    let engine = Engine::load(&cfg).expect("models load; run scripts/setup-litert.sh");
+    let jpeg = frame_jpeg();
+    let limits = photo::PhotoLimits::default();
+    let frame = photo::decode(&jpeg, &limits).unwrap();
+    let det = engine.single_face(&frame).expect("one face");
+    let mesh = engine.mesh(&frame, &det).unwrap();
+    let aligned = engine.align(&frame, &det, Some(&mesh), cfg.align).unwrap();
+
+    let mut g = c.benchmark_group("vision");
+    g.sample_size(30)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1));
+    g.bench_function("decode_jpeg_640x480", |b| {
+        b.iter(|| photo::decode(black_box(&jpeg), &limits).unwrap())
+    });
+    g.bench_function("detect_short_range", |b| {
+        b.iter(|| engine.detect(black_box(&frame)).unwrap())
+    });
+    g.bench_function("landmarks_mesh", |b| {
+        b.iter(|| engine.mesh(black_box(&frame), &det).unwrap())
+    });
+    g.bench_function("align_mesh_112", |b| {
+        b.iter(|| {
+            engine
+                .align(black_box(&frame), &det, Some(&mesh), AlignPoints::Mesh)
+                .unwrap()
+        });
+    });
+    g.bench_function("align_detector_112", |b| {
+        b.iter(|| {
+            engine
+                .align(black_box(&frame), &det, Some(&mesh), AlignPoints::Detector)
+                .unwrap()
+        });
+    });
+    g.bench_function("embed_flip_test", |b| {
+        b.iter(|| engine.embed_with(black_box(&aligned), true).unwrap())
+    });
+    g.bench_function("embed_single", |b| {
+        b.iter(|| engine.embed_with(black_box(&aligned), false).unwrap())
+    });
+    g.bench_function("liveness", |b| {
+        b.iter(|| engine.liveness_score(black_box(&frame), &det).unwrap())
+    });
+    // The per-frame door path: detect → mesh → align → embed (flip-test).
+    g.bench_function("frame_detect_mesh_align_embed", |b| {
+        b.iter(|| {
+            let faces = engine.detect(black_box(&frame)).unwrap();
+            let mesh = engine.mesh(&frame, &faces[0]).unwrap();
+            let a = engine
+                .align(&frame, &faces[0], Some(&mesh), cfg.align)
+                .unwrap();
+            engine.embed(&a).unwrap()
+        });
+    });
+    // What `wardgate identify` does per photo before the gallery search.
+    g.bench_function("identify_photo_end_to_end", |b| {
+        b.iter(|| engine.analyze_photo(black_box(&jpeg)).unwrap())
+    });
+    g.finish();
+
+    // Raw invokes through the runtime wrapper, random-free constant inputs.
+    let mut g = c.benchmark_group("raw_invoke");
+    g.sample_size(30)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1));
+    for file in [
+        "face_detection_short_range",
+        "face_landmark",
+        "MobileFaceNet",
+    ] {
+        let mut model = Model::load(&cfg.model_dir.join(format!("{file}.tflite"))).unwrap();
+        let n: usize = model.input_shapes()[0].iter().product();
+        let input = vec![0.1f32; n];
+        g.bench_function(file, |b| {
+            b.iter(|| model.run(&[black_box(&input)]).unwrap())
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, stages);
+criterion_main!(benches);

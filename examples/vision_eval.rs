@@ -1,0 +1,189 @@
+//! Scores every pair of the labelled face set for each alignment variant, with and without the
+//! flip-test, and the anti-spoofing model on the attack and live samples. The figures in
+//! BENCHMARKS.md ("Vision") and docs/decisions/0101–0103 come from this program.
+//!
+//! `cargo run --release --example vision_eval -- [FACES_DIR]` (default `../shared/faces`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use wardgate::vision::{embed, photo, AlignPoints, Engine, VisionConfig};
+
+fn main() -> anyhow::Result<()> {
+    let dir = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .unwrap_or_else(|| "../shared/faces".into()),
+    );
+    let engine = Engine::load(&VisionConfig::default())?;
+    let pairs_csv = std::fs::read_to_string(dir.join("pairs.csv"))?;
+    let pairs: Vec<(String, String, bool)> = pairs_csv
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f.len() == 3).then(|| (f[0].to_owned(), f[1].to_owned(), f[2] == "1"))
+        })
+        .collect();
+    let images: BTreeSet<&String> = pairs.iter().flat_map(|(a, b, _)| [a, b]).collect();
+    let variants = [
+        ("detector", AlignPoints::Detector, false),
+        ("detector+flip", AlignPoints::Detector, true),
+        ("mesh", AlignPoints::Mesh, false),
+        ("mesh+flip", AlignPoints::Mesh, true),
+        ("eyes", AlignPoints::Eyes, false),
+        ("eyes+flip", AlignPoints::Eyes, true),
+    ];
+    let mut emb: BTreeMap<(&str, &String), Vec<f32>> = BTreeMap::new();
+    let mut failures = Vec::new();
+    for img in &images {
+        let bytes = std::fs::read(dir.join(img))?;
+        let frame = match photo::decode(&bytes, &photo::PhotoLimits::default()) {
+            Ok(f) => f,
+            Err(e) => {
+                failures.push(format!("{img}: {e}"));
+                continue;
+            }
+        };
+        let det = match engine.single_face(&frame) {
+            Ok(d) => d,
+            Err(e) => {
+                failures.push(format!("{img}: {e}"));
+                continue;
+            }
+        };
+        let mesh = engine.mesh(&frame, &det)?;
+        for (name, how, flip) in variants {
+            let aligned = engine
+                .align(&frame, &det, Some(&mesh), how)
+                .expect("aligned");
+            emb.insert((name, img), engine.embed_with(&aligned, flip)?);
+        }
+    }
+    println!(
+        "images: {} scored, {} failed to acquire",
+        images.len() - failures.len(),
+        failures.len()
+    );
+    for f in &failures {
+        println!("  FTA {f}");
+    }
+    for (name, _, _) in variants {
+        let mut genuine = Vec::new();
+        let mut impostor = Vec::new();
+        for (a, b, same) in &pairs {
+            // A photo without a usable face scores -1: it is rejected, which counts as a false
+            // reject for a genuine pair and a correct reject for an impostor pair.
+            let s = match (emb.get(&(name, a)), emb.get(&(name, b))) {
+                (Some(x), Some(y)) => embed::cosine(x, y),
+                _ => -1.0,
+            };
+            if *same {
+                genuine.push(s)
+            } else {
+                impostor.push(s)
+            }
+        }
+        report(name, &genuine, &impostor);
+    }
+    println!("\nliveness (higher = attack)");
+    for sub in [
+        "attacks",
+        "live",
+        "people/Barack_Obama",
+        "people/Jacques_Chirac",
+        "people/S001",
+    ] {
+        let Ok(rd) = std::fs::read_dir(dir.join(sub)) else {
+            continue;
+        };
+        let mut files: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        files.sort();
+        let mut expanded = Vec::new();
+        for f in files {
+            if f.is_dir() {
+                let mut inner: Vec<PathBuf> = std::fs::read_dir(&f)?
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .collect();
+                inner.sort();
+                expanded.extend(inner);
+            } else {
+                expanded.push(f);
+            }
+        }
+        for f in expanded {
+            let frame = photo::decode(&std::fs::read(&f)?, &photo::PhotoLimits::default());
+            let Ok(frame) = frame else { continue };
+            let faces = engine.detect(&frame)?;
+            let Some(det) = faces.first() else {
+                println!("  {:60} no face", f.display());
+                continue;
+            };
+            let mut line = format!("  {:60}", f.strip_prefix(&dir).unwrap_or(&f).display());
+            for ctx in [1.0f32, 1.5, 2.0] {
+                let input = wardgate::vision::liveness::preprocess(&frame, det, ctx);
+                let s = engine.liveness_score_input(&input)?;
+                line += &format!(" ctx{ctx}: {s:.3}");
+            }
+            println!("{line}  faces={}", faces.len());
+        }
+    }
+    Ok(())
+}
+
+fn report(name: &str, genuine: &[f32], impostor: &[f32]) {
+    let mut cands: Vec<f32> = genuine.iter().chain(impostor).copied().collect();
+    cands.sort_by(f32::total_cmp);
+    let total = (genuine.len() + impostor.len()) as f32;
+    let mut best = (0.0f32, 0.0f32);
+    for &t in &cands {
+        let correct = genuine.iter().filter(|&&s| s >= t).count()
+            + impostor.iter().filter(|&&s| s < t).count();
+        let acc = correct as f32 / total;
+        if acc > best.0 {
+            best = (acc, t);
+        }
+    }
+    // AUC: probability a genuine pair outscores an impostor pair.
+    let mut wins = 0.0f64;
+    for g in genuine {
+        for i in impostor {
+            wins += if g > i {
+                1.0
+            } else if g == i {
+                0.5
+            } else {
+                0.0
+            };
+        }
+    }
+    let auc = wins / (genuine.len() * impostor.len()) as f64;
+    let gmin = genuine.iter().copied().fold(f32::INFINITY, f32::min);
+    let imax = impostor.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
+    println!(
+        "{name:14} acc {:.4} @ {:.3}  AUC {auc:.4}  genuine mean {:.3} min {gmin:.3}  impostor mean {:.3} max {imax:.3}",
+        best.0, best.1, mean(genuine), mean(impostor)
+    );
+    let mut sorted_g = genuine.to_vec();
+    sorted_g.sort_by(f32::total_cmp);
+    let q = |p: f32| sorted_g[((sorted_g.len() - 1) as f32 * p) as usize];
+    println!(
+        "{:14} genuine quantiles p05 {:.3} p10 {:.3} p25 {:.3} p50 {:.3}",
+        "",
+        q(0.05),
+        q(0.10),
+        q(0.25),
+        q(0.5)
+    );
+    for t in [0.40f32, 0.45, 0.50, 0.55, 0.60] {
+        let fr = genuine.iter().filter(|&&s| s < t).count();
+        let fa = impostor.iter().filter(|&&s| s >= t).count();
+        println!(
+            "{:14} t={t:.2}: false rejects {fr}/{} false accepts {fa}/{}",
+            "",
+            genuine.len(),
+            impostor.len()
+        );
+    }
+}

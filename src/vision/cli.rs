@@ -1,0 +1,1 @@
+//! `wardgate enroll` and `wardgate identify`: photos in, templates or matches out.

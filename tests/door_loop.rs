@@ -1,0 +1,185 @@
+//! The door loop end to end: real models, face photos replayed through the camera layer, the
+//! access policy, and the simulated relay. A recognised, granted face unlocks the door; a
+//! stranger is recorded as `unknown_staff` and the door stays shut.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Db, TestApp};
+use serde_json::json;
+use wardgate::pipeline::{DoorLoop, LoopParts, PipelineConfig};
+use wardgate::vision::{Engine, StageTimings};
+
+fn faces() -> PathBuf {
+    std::env::var_os("WARDGATE_FACES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/faces"))
+}
+
+fn engine() -> Arc<Engine> {
+    let mut cfg = wardgate::vision::VisionConfig::default();
+    cfg.model_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models");
+    Arc::new(Engine::load(&cfg).expect("models load (run scripts/setup-litert.sh)"))
+}
+
+/// Replays `photos` (copied into a fresh directory) through the door loop until `until`
+/// holds for the events, or 60 s pass. Returns the decision events seen.
+async fn replay(
+    a: &TestApp,
+    engine: &Arc<Engine>,
+    photos: &[PathBuf],
+    until: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, p) in photos.iter().enumerate() {
+        std::fs::copy(p, dir.path().join(format!("{i:03}.jpg"))).unwrap();
+    }
+    let mut cam = wardgate::camera::CameraConfig::default();
+    cam.source = wardgate::camera::SourceKind::ImageDir;
+    cam.replay_path = dir.path().to_owned();
+    cam.fps = 10;
+    let capture = wardgate::camera::spawn_capture(
+        Box::new(move || wardgate::camera::open_source(&cam)),
+        (Duration::from_millis(100), Duration::from_secs(1)),
+    );
+    let cfg = PipelineConfig {
+        min_consecutive: 2,
+        unknown_after_frames: 3,
+        cooldown_secs: 600,
+        require_liveness: false,
+        ..Default::default()
+    };
+    let parts = LoopParts {
+        engine: Arc::clone(engine),
+        catalog: Arc::clone(&a.state.catalog),
+        frames: capture.frames(),
+        door: a.state.door.clone().unwrap(),
+        events: a.state.events.clone(),
+        runtime: tokio::runtime::Handle::current(),
+        two_person_timeout: Duration::from_secs(30),
+        heartbeat: Box::new(|| {}),
+    };
+    let door_loop = DoorLoop::spawn(cfg, parts).unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..120 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        a.state.events.flush().await.unwrap();
+        let (_, ev) = a
+            .get("/api/v1/events?kind=decision&limit=100", &a.technician)
+            .await;
+        seen = ev["items"].as_array().unwrap().clone();
+        if until(&seen) {
+            break;
+        }
+    }
+    tokio::task::spawn_blocking(move || {
+        door_loop.stop();
+        capture.stop();
+    })
+    .await
+    .unwrap();
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recognised_staff_opens_the_door_and_strangers_do_not() {
+    let engine = engine();
+    let a = TestApp::spawn_with_door(Db::Sqlite).await.unwrap();
+    let people = faces().join("people");
+    // Enrol Obama from one photo; the camera then sees his other photos.
+    let sample = engine
+        .analyze_photo(&std::fs::read(people.join("Barack_Obama/obama1.jpg")).unwrap())
+        .unwrap();
+    let (s, r) = a.post("/register_face", &a.sync, json!({"name": "Dr Obama", "role": "doctor", "external_id": "E44", "embedding": sample.embedding})).await;
+    assert_eq!(s, 201, "{r}");
+    let (s, _) = a
+        .post(
+            "/api/v1/grants",
+            &a.sync,
+            json!({"staff_id": r["subject_id"], "door_id": "door-1"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let photos: Vec<PathBuf> = (2..=4)
+        .map(|i| people.join(format!("Barack_Obama/obama{i}.jpg")))
+        .collect();
+    let seen = replay(&a, &engine, &photos, |ev| !ev.is_empty()).await;
+    assert!(!seen.is_empty(), "no decision within 60 s");
+    let d = &seen[0];
+    assert_eq!(
+        (
+            d["granted"].as_bool(),
+            d["reason"].as_str(),
+            d["door_id"].as_str()
+        ),
+        (Some(true), Some("granted"), Some("door-1")),
+        "{d}"
+    );
+    assert_eq!(d["subject_id"], r["subject_id"]);
+    assert_eq!(d["details"]["channel"], "camera");
+    let (_, lock) = a
+        .get("/api/v1/events?kind=door&limit=100", &a.technician)
+        .await;
+    assert!(
+        lock["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["reason"] == "lock_changed"),
+        "the relay moved"
+    );
+
+    // A stranger (Chirac is not enrolled): denied, and the door does not move.
+    let (_, before) = a
+        .get("/api/v1/events?kind=door&limit=100", &a.technician)
+        .await;
+    let photos: Vec<PathBuf> = (1..=4)
+        .map(|i| people.join(format!("Jacques_Chirac/chirac{i}.jpg")))
+        .collect();
+    let seen = replay(&a, &engine, &photos, |ev| ev.len() >= 2).await;
+    assert!(seen.len() >= 2, "no decision for the stranger: {seen:?}");
+    assert_eq!(
+        (seen[0]["granted"].as_bool(), seen[0]["reason"].as_str()),
+        (Some(false), Some("unknown_staff")),
+        "{}",
+        seen[0]
+    );
+    let (_, after) = a
+        .get("/api/v1/events?kind=door&limit=100", &a.technician)
+        .await;
+    let unlocks = |v: &serde_json::Value| {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["reason"] == "lock_changed")
+            .count()
+    };
+    assert_eq!(
+        unlocks(&after),
+        unlocks(&before),
+        "no unlock for a stranger"
+    );
+    a.stop().await;
+}
+
+#[test]
+fn analyze_frame_matches_the_photo_path() {
+    // The loop embeds camera frames with `analyze_frame`; enrolment uses `analyze_photo`. The
+    // two must agree on the same pixels, or a face enrolled from a photo would not match itself.
+    let engine = engine();
+    let bytes = std::fs::read(faces().join("people/Barack_Obama/obama2.jpg")).unwrap();
+    let from_photo = engine.analyze_photo(&bytes).unwrap();
+    let img = image::load_from_memory(&bytes).unwrap().to_rgb8();
+    let from_frame = engine.analyze_frame(&img, StageTimings::default()).unwrap();
+    let cos: f32 = from_photo
+        .embedding
+        .iter()
+        .zip(&from_frame.embedding)
+        .map(|(a, b)| a * b)
+        .sum();
+    assert!(cos > 0.999, "cosine {cos}");
+}
