@@ -63,6 +63,12 @@ enum Command {
         #[arg(required = true, value_name = "PHOTO")]
         photos: Vec<PathBuf>,
     },
+    /// List V4L2 cameras with their formats and sizes, and grab one frame to a PNG.
+    CheckCamera {
+        /// Where to write the frame.
+        #[arg(long, default_value = "wardgate-camera.png")]
+        out: PathBuf,
+    },
     /// Measure the gallery search on synthetic templates (no database needed).
     Bench {
         /// Templates in the gallery.
@@ -149,6 +155,9 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                 wardgate::vision::cli::enroll(cfg, &subject, &photos).await
             }
             Command::Identify { photos } => wardgate::vision::cli::identify(cfg, &photos).await,
+            Command::CheckCamera { out } => {
+                wardgate::camera::check_camera(&cfg, &out, &mut std::io::stdout())
+            }
             Command::Bench { templates, queries } => {
                 bench(cfg.vision.embedding_dim, templates, queries);
                 Ok(())

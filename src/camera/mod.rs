@@ -41,7 +41,7 @@ use std::time::Duration;
 /// went away" and keeps trying to reopen it instead of giving up.
 #[derive(Debug, thiserror::Error)]
 pub enum CameraError {
-    #[error("camera device {device} is gone: {reason}")]
+    #[error("camera device {device} is unavailable: {reason}")]
     Disconnected { device: String, reason: String },
     #[error("no frame from {device} within {timeout:?}")]
     Timeout { device: String, timeout: Duration },
@@ -80,6 +80,18 @@ pub trait FrameSource: Send {
     }
 }
 
+/// Starts capturing from the configured source on its own thread: the usual way in.
+pub fn spawn_from_config(cfg: &CameraConfig) -> Capture {
+    let opener_cfg = cfg.clone();
+    spawn_capture(
+        Box::new(move || open_source(&opener_cfg)),
+        (
+            Duration::from_millis(cfg.reconnect_initial_ms),
+            Duration::from_millis(cfg.reconnect_max_ms),
+        ),
+    )
+}
+
 /// Opens the source the configuration names; the capture thread calls it again to reconnect.
 pub fn open_source(cfg: &CameraConfig) -> Result<Box<dyn FrameSource>, CameraError> {
     match cfg.source {
@@ -99,5 +111,44 @@ pub fn open_source(cfg: &CameraConfig) -> Result<Box<dyn FrameSource>, CameraErr
             cfg.fps,
             cfg.replay_loop,
         )?)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configured_replay_is_captured_and_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let rgb = vec![90u8; 10 * 6 * 3];
+        image::save_buffer(
+            dir.path().join("only.png"),
+            &rgb,
+            10,
+            6,
+            image::ExtendedColorType::Rgb8,
+        )
+        .unwrap();
+        let cfg = CameraConfig {
+            source: SourceKind::ImageDir,
+            replay_path: dir.path().to_owned(),
+            replay_loop: false,
+            fps: 50,
+            ..Default::default()
+        };
+        let cap = spawn_from_config(&cfg);
+        let mut rx = cap.frames();
+        let f = wait_for_frame(&mut rx, Duration::from_secs(5)).expect("a frame");
+        assert_eq!((f.width, f.height, f.data[0]), (10, 6, 90));
+        let mut state = cap.state_watch();
+        let ended = (0..100).any(|_| {
+            if *state.borrow_and_update() == CaptureState::Ended {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            false
+        });
+        assert!(ended, "state {:?}", cap.state());
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use yuvutils_rs::{yuv420_to_rgb, YuvPlanarImage, YuvRange, YuvStandardMatrix};
 
-use super::convert::{decode_jpeg, decode_jpeg_into};
+use super::convert::decode_jpeg;
 use super::frame::rgb_len;
 use super::{monotonic_now, CameraError, Frame, FrameSource};
 
@@ -408,7 +408,6 @@ impl FrameSource for MjpegFileSource {
         self.next += 1;
         let (w, h, rgb) = decode_jpeg(&self.data[s..e])
             .map_err(|m| replay_err(&self.path, format!("frame {}: {m}", self.next - 1)))?;
-        let _ = decode_jpeg_into; // same decoder as the camera path
         self.pacer.wait();
         Frame::new(w, h, rgb, monotonic_now(), (self.next - 1) as u64)
     }

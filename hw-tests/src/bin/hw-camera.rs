@@ -424,11 +424,28 @@ fn mae(a: &[u8], b: &[u8]) -> f64 {
     sum as f64 / n as f64
 }
 
-/// Detector check on the captured frames. The face detector lives in `wardgate::vision`; until
-/// it is on this branch this hook reports that it did not run, and the pixel check stands alone.
-/// When it lands: run detection on each frame and require a face in ≥ 95 % of them.
-fn detector_check(_frames: &[Frame]) -> Option<Result<()>> {
-    None
+/// Detector check on the captured frames: Wardgate's face detector (`vision::Engine`, the real
+/// LiteRT BlazeFace model) must find a face in at least 95 % of them. Every fed photo shows one
+/// face, so a miss means capture or conversion damaged the picture in a way the pixel check
+/// alone would not show (colour swap, wrong chroma order).
+fn detector_check(frames: &[Frame]) -> Result<()> {
+    let cfg = wardgate::vision::VisionConfig::default();
+    let engine = wardgate::vision::Engine::load(&cfg).context("load the vision models")?;
+    let mut with_face = 0;
+    for f in frames {
+        let img = image::RgbImage::from_raw(f.width, f.height, f.data.to_vec())
+            .context("frame is not RGB8")?;
+        if !engine.detect(&img)?.is_empty() {
+            with_face += 1;
+        }
+    }
+    println!("  detector: a face in {with_face}/{} frames", frames.len());
+    ensure!(
+        with_face * 100 >= frames.len() * 95,
+        "a face in only {with_face}/{} frames",
+        frames.len()
+    );
+    Ok(())
 }
 
 /// Feeds `payloads` round-robin into the loopback device (each one `repeat` times) until
@@ -528,10 +545,7 @@ fn loopback(checks: &mut Checks) {
                 );
                 ensure!(matched * 100 >= n * 95, "only {matched}/{n} frames match");
                 ensure!(seen.len() >= 3, "stream looks stuck: {} distinct photos", seen.len());
-                match detector_check(&frames) {
-                    None => println!("  detector check: not run (wardgate::vision detection not on this branch)"),
-                    Some(r) => r?,
-                }
+                detector_check(&frames)?;
                 Ok(())
             })();
             stop.store(true, Ordering::SeqCst);
