@@ -2,7 +2,7 @@
 
 use sqlx::any::AnyRow;
 
-use super::{col, Store, StoreError, StoreResult};
+use super::{col, Bind, Filter, Store, StoreError, StoreResult};
 use crate::model::{Event, Millis};
 
 const EVENT_COLS: &str = "id, node, seq, ts_ms, kind, door_id, subject_id, patient_id, granted, \
@@ -80,65 +80,34 @@ impl Store {
 
     /// Newest first, with the total matching the filter.
     pub async fn list_events(&self, f: &EventFilter) -> StoreResult<(Vec<Event>, i64)> {
-        let mut clauses: Vec<&str> = Vec::new();
-        let mut text: Vec<String> = Vec::new();
-        let mut ints: Vec<i64> = Vec::new();
+        let mut filter = Filter::default();
         if let Some(d) = &f.door_id {
-            clauses.push("door_id = ?");
-            text.push(d.clone());
+            filter.and("door_id = ?", [Bind::Text(d.clone())]);
         }
         if let Some(s) = &f.subject_id {
-            clauses.push("(subject_id = ? OR patient_id = ?)");
-            text.push(s.clone());
-            text.push(s.clone());
+            filter.and(
+                "(subject_id = ? OR patient_id = ?)",
+                [Bind::Text(s.clone()), Bind::Text(s.clone())],
+            );
         }
         if let Some(k) = &f.kind {
-            clauses.push("kind = ?");
-            text.push(k.clone());
+            filter.and("kind = ?", [Bind::Text(k.clone())]);
         }
-        // Integer conditions come after the text ones so binds stay in order.
         if let Some(from) = f.from_ms {
-            clauses.push("ts_ms >= ?");
-            ints.push(from);
+            filter.and("ts_ms >= ?", [Bind::Int(from)]);
         }
         if let Some(to) = f.to_ms {
-            clauses.push("ts_ms < ?");
-            ints.push(to);
+            filter.and("ts_ms < ?", [Bind::Int(to)]);
         }
-        let wh = if clauses.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", clauses.join(" AND "))
-        };
-        let count_sql = format!("SELECT COUNT(*) AS n FROM events{wh}");
-        let mut q = sqlx::query(&count_sql);
-        for t in &text {
-            q = q.bind(t.clone());
-        }
-        for i in &ints {
-            q = q.bind(*i);
-        }
-        let total: i64 = col(&q.fetch_one(&self.pool).await?, "n")?;
-        let sql = format!(
-            "SELECT {EVENT_COLS} FROM events{wh} ORDER BY ts_ms DESC, node, seq DESC LIMIT ? OFFSET ?"
-        );
-        let mut q = sqlx::query(&sql);
-        for t in &text {
-            q = q.bind(t.clone());
-        }
-        for i in &ints {
-            q = q.bind(*i);
-        }
-        let rows = q
-            .bind(i64::from(f.limit))
-            .bind(i64::try_from(f.offset).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
-            .await?;
-        let items = rows
-            .iter()
-            .map(event_from_row)
-            .collect::<StoreResult<_>>()?;
-        Ok((items, total))
+        self.page(
+            "events",
+            EVENT_COLS,
+            &filter,
+            "ts_ms DESC, node, seq DESC",
+            (f.limit, f.offset),
+            event_from_row,
+        )
+        .await
     }
 
     pub async fn get_event(&self, id: &str) -> StoreResult<Event> {

@@ -2,7 +2,7 @@
 
 use sqlx::any::AnyRow;
 
-use super::{col, Store, StoreError, StoreResult};
+use super::{col, Bind, Filter, Store, StoreError, StoreResult};
 use crate::model::{new_id, now_ms, Grant, GrantTarget, Millis, Role};
 
 pub(crate) const GRANT_COLS: &str =
@@ -225,51 +225,31 @@ impl Store {
     }
 
     pub async fn list_grants(&self, f: &GrantFilter) -> StoreResult<(Vec<Grant>, i64)> {
-        let mut clauses = Vec::new();
-        let mut binds: Vec<String> = Vec::new();
+        let mut filter = Filter::default();
         if let Some(s) = &f.staff_id {
-            clauses.push("staff_id = ?");
-            binds.push(s.clone());
+            filter.and("staff_id = ?", [Bind::Text(s.clone())]);
         }
         if let Some(t) = &f.target {
-            clauses.push("target_kind = ? AND target_id = ?");
-            binds.push(t.kind_str().to_owned());
-            binds.push(t.id().to_owned());
+            filter.and(
+                "target_kind = ? AND target_id = ?",
+                [Bind::Text(t.kind_str().into()), Bind::Text(t.id().into())],
+            );
         }
         if let Some(s) = &f.source {
-            clauses.push("source = ?");
-            binds.push(s.clone());
+            filter.and("source = ?", [Bind::Text(s.clone())]);
         }
         if !f.include_revoked {
-            clauses.push("revoked_ms IS NULL");
+            filter.and("revoked_ms IS NULL", []);
         }
-        let wh = if clauses.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", clauses.join(" AND "))
-        };
-        let count_sql = format!("SELECT COUNT(*) AS n FROM grants{wh}");
-        let mut q = sqlx::query(&count_sql);
-        for b in &binds {
-            q = q.bind(b.clone());
-        }
-        let total: i64 = col(&q.fetch_one(&self.pool).await?, "n")?;
-        let sql =
-            format!("SELECT {GRANT_COLS} FROM grants{wh} ORDER BY created_ms, id LIMIT ? OFFSET ?");
-        let mut q = sqlx::query(&sql);
-        for b in &binds {
-            q = q.bind(b.clone());
-        }
-        let rows = q
-            .bind(i64::from(f.limit))
-            .bind(i64::try_from(f.offset).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
-            .await?;
-        let items = rows
-            .iter()
-            .map(grant_from_row)
-            .collect::<StoreResult<_>>()?;
-        Ok((items, total))
+        self.page(
+            "grants",
+            GRANT_COLS,
+            &filter,
+            "created_ms, id",
+            (f.limit, f.offset),
+            grant_from_row,
+        )
+        .await
     }
 
     /// Every non-revoked grant (for the in-memory directory the door decides from).

@@ -176,6 +176,82 @@ impl Store {
     }
 }
 
+/// A bind value of a dynamically built filter.
+#[derive(Debug, Clone)]
+pub(crate) enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+/// A `WHERE` clause under construction: each condition with its binds, in order.
+#[derive(Debug, Default)]
+pub(crate) struct Filter {
+    clauses: Vec<String>,
+    binds: Vec<Bind>,
+}
+
+impl Filter {
+    /// Adds a condition; its `?` placeholders take `binds` in order.
+    pub(crate) fn and(&mut self, clause: &str, binds: impl IntoIterator<Item = Bind>) {
+        self.clauses.push(clause.to_owned());
+        self.binds.extend(binds);
+    }
+
+    fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+
+    fn bind_to<'q>(
+        &'q self,
+        mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+        for b in &self.binds {
+            q = match b {
+                Bind::Text(t) => q.bind(t.as_str()),
+                Bind::Int(i) => q.bind(*i),
+            };
+        }
+        q
+    }
+}
+
+impl Store {
+    /// One page of `SELECT cols FROM table [WHERE …] ORDER BY order LIMIT … OFFSET …` and the
+    /// total number of rows matching the filter (for list endpoints).
+    pub(crate) async fn page<T>(
+        &self,
+        table: &str,
+        cols: &str,
+        filter: &Filter,
+        order: &str,
+        (limit, offset): (u32, u64),
+        map: fn(&AnyRow) -> StoreResult<T>,
+    ) -> StoreResult<(Vec<T>, i64)> {
+        let wh = filter.sql();
+        let count_sql = format!("SELECT COUNT(*) AS n FROM {table}{wh}");
+        let total: i64 = col(
+            &filter
+                .bind_to(sqlx::query(&count_sql))
+                .fetch_one(&self.pool)
+                .await?,
+            "n",
+        )?;
+        let sql = format!("SELECT {cols} FROM {table}{wh} ORDER BY {order} LIMIT ? OFFSET ?");
+        let rows = filter
+            .bind_to(sqlx::query(&sql))
+            .bind(i64::from(limit))
+            .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await?;
+        let items = rows.iter().map(map).collect::<StoreResult<_>>()?;
+        Ok((items, total))
+    }
+}
+
 /// Reads a column, turning a decode failure into [`StoreError::Corrupt`] naming it.
 pub(crate) fn col<T>(row: &AnyRow, name: &str) -> StoreResult<T>
 where

@@ -2,7 +2,7 @@
 
 use sqlx::any::AnyRow;
 
-use super::{col, Store, StoreError, StoreResult};
+use super::{col, Bind, Filter, Store, StoreError, StoreResult};
 use crate::model::{new_id, now_ms, Role, Subject, SubjectKind, SubjectStatus};
 
 /// Filters of `list_subjects`.
@@ -80,49 +80,27 @@ impl Store {
 
     /// A page of subjects in creation order, and the total matching the filter.
     pub async fn list_subjects(&self, f: &SubjectFilter) -> StoreResult<(Vec<Subject>, i64)> {
-        let mut clauses = Vec::new();
-        let mut binds: Vec<String> = Vec::new();
+        let mut filter = Filter::default();
         match f.kind {
-            Some(SubjectKind::Patient) => clauses.push("role = 'patient'".to_owned()),
-            Some(SubjectKind::Staff) => clauses.push("role <> 'patient'".to_owned()),
+            Some(SubjectKind::Patient) => filter.and("role = 'patient'", []),
+            Some(SubjectKind::Staff) => filter.and("role <> 'patient'", []),
             None => {}
         }
         if let Some(role) = f.role {
-            clauses.push("role = ?".into());
-            binds.push(role.as_str().into());
+            filter.and("role = ?", [Bind::Text(role.as_str().into())]);
         }
         if let Some(status) = f.status {
-            clauses.push("status = ?".into());
-            binds.push(status.as_str().into());
+            filter.and("status = ?", [Bind::Text(status.as_str().into())]);
         }
-        let wh = if clauses.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", clauses.join(" AND "))
-        };
-        let count_sql = format!("SELECT COUNT(*) AS n FROM subjects{wh}");
-        let mut q = sqlx::query(&count_sql);
-        for b in &binds {
-            q = q.bind(b.clone());
-        }
-        let total: i64 = col(&q.fetch_one(&self.pool).await?, "n")?;
-        let sql = format!(
-            "SELECT {SUBJECT_COLS} FROM subjects{wh} ORDER BY created_ms, id LIMIT ? OFFSET ?"
-        );
-        let mut q = sqlx::query(&sql);
-        for b in &binds {
-            q = q.bind(b.clone());
-        }
-        let rows = q
-            .bind(i64::from(f.limit))
-            .bind(i64::try_from(f.offset).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
-            .await?;
-        let items = rows
-            .iter()
-            .map(subject_from_row)
-            .collect::<StoreResult<_>>()?;
-        Ok((items, total))
+        self.page(
+            "subjects",
+            SUBJECT_COLS,
+            &filter,
+            "created_ms, id",
+            (f.limit, f.offset),
+            subject_from_row,
+        )
+        .await
     }
 
     /// Every subject (for the in-memory directory).
