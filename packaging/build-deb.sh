@@ -16,7 +16,8 @@ while [ $# -gt 0 ]; do
 done
 
 "$ROOT/packaging/setup-tools.sh"
-CARGO_DEB="$ROOT/vendor/packaging/tools/bin/cargo-deb"
+CACHE="${WARDGATE_PACKAGING_CACHE:-$ROOT/vendor/packaging}"
+CARGO_DEB="$CACHE/tools/bin/cargo-deb"
 
 arch="${TARGET%%-*}"
 arch="${arch:-$(uname -m)}"
@@ -58,7 +59,7 @@ if [ -n "$TARGET" ] && [ "$TARGET" != "$(rustc -vV | sed -n 's/^host: //p')" ]; 
   export BINDGEN_EXTRA_CLANG_ARGS="--sysroot=/usr/$cross"
 fi
 cargo build --quiet --release --locked "${target_args[@]}"
-out="$ROOT/vendor/packaging/deb"
+out="$CACHE/deb"
 mkdir -p "$out"
 # --no-build: the build above. --dbgsym: the board gets a stripped binary; the line tables
 # (profile.release) go to wardgate-dbgsym_*.ddeb, beside the .deb, for reading crash reports.

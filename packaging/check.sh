@@ -9,7 +9,8 @@ set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-CACHE="$ROOT/vendor/packaging"
+# WARDGATE_PACKAGING_CACHE moves it out of the checkout (CI keeps it between fresh clones).
+CACHE="${WARDGATE_PACKAGING_CACHE:-$ROOT/vendor/packaging}"
 ROOTFS_TAR="$CACHE/rootfs/debian-bookworm-minbase-systemd.tar"
 EXPOSURE_MAX="2.0"
 PASSED=0

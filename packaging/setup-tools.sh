@@ -10,7 +10,8 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-CACHE="$ROOT/vendor/packaging"
+# WARDGATE_PACKAGING_CACHE moves it out of the checkout (CI keeps it between fresh clones).
+CACHE="${WARDGATE_PACKAGING_CACHE:-$ROOT/vendor/packaging}"
 CARGO_DEB_VERSION="3.6.2"
 OELINT_VERSION="9.11.2"
 SUITE="bookworm"

@@ -24,7 +24,8 @@ declare -A LIB_SHA256=(
   [aarch64]="332b30e12a0708279c44e883639ac4caa435f18f6333fc4f35f8293a90ea9819"
 )
 
-CACHE="$ROOT/vendor/cache"
+# WARDGATE_DOWNLOAD_CACHE moves the wheel cache out of the checkout (CI keeps it between clones).
+CACHE="${WARDGATE_DOWNLOAD_CACHE:-$ROOT/vendor/cache}"
 WANT_PYTHON=0
 for arg in "$@"; do
   case "$arg" in
