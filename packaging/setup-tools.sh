@@ -43,7 +43,7 @@ install_cargo_deb() {
 install_oelint() {
   local venv="$CACHE/venv" stamp="$CACHE/venv/.oelint-adv-$OELINT_VERSION"
   [ -f "$stamp" ] && return 0
-  say "installing oelint-adv==$OELINT_VERSION into vendor/packaging/venv"
+  say "installing oelint-adv==$OELINT_VERSION into $CACHE/venv"
   rm -rf "$venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "oelint-adv==$OELINT_VERSION"
@@ -55,7 +55,7 @@ install_oelint() {
 install_litert_probe() {
   local venv="$CACHE/litert-venv" stamp="$CACHE/litert-venv/.ai-edge-litert-2.1.4"
   [ -f "$stamp" ] && return 0
-  say "installing ai-edge-litert==2.1.4 into vendor/packaging/litert-venv"
+  say "installing ai-edge-litert==2.1.4 into $CACHE/litert-venv"
   rm -rf "$venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "ai-edge-litert==2.1.4" "numpy>=1.23.2,<3"
