@@ -137,7 +137,10 @@ files_where_unit_expects() {
     cat "$LOG/ldd"; bad=1
   fi
   if readelf -d "$DEBROOT/usr/bin/wardgate" | grep -q 'libLiteRt.so'; then
-    grep -q '/usr/lib/wardgate/libLiteRt.so' "$LOG/ldd" || { echo "libLiteRt.so not taken from /usr/lib/wardgate"; cat "$LOG/ldd"; bad=1; }
+    # Resolved through $ORIGIN ldd prints /usr/bin/../lib/wardgate/…: compare canonical paths.
+    lit=$(sed -n 's/^[[:space:]]*libLiteRt\.so => \([^ ]*\) .*/\1/p' "$LOG/ldd")
+    [ -n "$lit" ] && [ "$(in_root realpath -m "$lit")" = /usr/lib/wardgate/libLiteRt.so ] \
+      || { echo "libLiteRt.so not taken from /usr/lib/wardgate"; cat "$LOG/ldd"; bad=1; }
   fi
   in_root /usr/bin/wardgate --help >/dev/null || { echo "wardgate --help failed in the root"; bad=1; }
   return "$bad"
