@@ -52,31 +52,35 @@ pub struct SyncOutcome {
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
-async fn bump_version(
-    tx: &mut Tx<'_>,
+/// Ends a reconciliation: records the snapshot's digest, bumps the version when anything
+/// changed, commits, and reports `[added, updated, removed, unchanged]`.
+async fn finish(
+    mut tx: Tx<'_>,
     source: &str,
     kind: &str,
-    digest: &str,
-    changed: bool,
-) -> StoreResult<i64> {
+    hasher: Sha256,
+    [added, updated, removed, unchanged]: [u64; 4],
+) -> StoreResult<SyncOutcome> {
+    let digest = hex::encode(hasher.finalize());
+    let changed = added + updated + removed > 0;
     let row = sqlx::query("SELECT version FROM sync_state WHERE source = ? AND kind = ?")
         .bind(source)
         .bind(kind)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?;
     let now = now_ms();
-    match row {
+    let version = match row {
         None => {
             sqlx::query(
                 "INSERT INTO sync_state (source, kind, version, digest, updated_ms) VALUES (?, ?, 1, ?, ?)",
             )
             .bind(source)
             .bind(kind)
-            .bind(digest)
+            .bind(digest.as_str())
             .bind(now)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
-            Ok(1)
+            1
         }
         Some(r) => {
             let v: i64 = col(&r, "version")?;
@@ -85,15 +89,25 @@ async fn bump_version(
                 "UPDATE sync_state SET version = ?, digest = ?, updated_ms = ? WHERE source = ? AND kind = ?",
             )
             .bind(v)
-            .bind(digest)
+            .bind(digest.as_str())
             .bind(now)
             .bind(source)
             .bind(kind)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
-            Ok(v)
+            v
         }
-    }
+    };
+    tx.commit().await?;
+    Ok(SyncOutcome {
+        source: source.to_owned(),
+        added,
+        updated,
+        removed,
+        unchanged,
+        version,
+        digest,
+    })
 }
 
 fn check_source(source: &str) -> StoreResult<()> {
@@ -198,19 +212,14 @@ impl Store {
                 }
             }
         }
-        let digest = hex::encode(hasher.finalize());
-        let changed = added + updated + removed > 0;
-        let version = bump_version(&mut tx, source, "grants", &digest, changed).await?;
-        tx.commit().await?;
-        Ok(SyncOutcome {
-            source: source.to_owned(),
-            added,
-            updated,
-            removed,
-            unchanged,
-            version,
-            digest,
-        })
+        finish(
+            tx,
+            source,
+            "grants",
+            hasher,
+            [added, updated, removed, unchanged],
+        )
+        .await
     }
 
     /// Reconciles the complete set of people of `source`: creates and updates by external id,
@@ -305,18 +314,13 @@ impl Store {
                 removed += 1;
             }
         }
-        let digest = hex::encode(hasher.finalize());
-        let changed = added + updated + removed > 0;
-        let version = bump_version(&mut tx, source, "subjects", &digest, changed).await?;
-        tx.commit().await?;
-        Ok(SyncOutcome {
-            source: source.to_owned(),
-            added,
-            updated,
-            removed,
-            unchanged,
-            version,
-            digest,
-        })
+        finish(
+            tx,
+            source,
+            "subjects",
+            hasher,
+            [added, updated, removed, unchanged],
+        )
+        .await
     }
 }
