@@ -64,7 +64,8 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// After a write to subjects, doors or grants.
+    /// After a write to subjects, doors or grants. The gallery holds every template whatever
+    /// its subject's status (the policy denies inactive subjects), so these leave it as it is.
     pub async fn refresh_directory(&self) -> ApiResult<()> {
         self.catalog
             .reload_directory(&self.store)
@@ -72,7 +73,7 @@ impl AppState {
             .map_err(ApiError::from)
     }
 
-    /// After a write to face templates (or to subject status, which filters templates).
+    /// After a write that adds or removes face templates (including deleting a subject).
     pub async fn refresh_all(&self) -> ApiResult<()> {
         self.catalog
             .reload_all(&self.store)

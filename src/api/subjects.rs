@@ -2,11 +2,11 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 
 use super::auth::{Auth, SyncOrTechnician, SyncRole};
-use super::problem::{body_rejection, check_text, parse_json, ApiJson, ApiQuery};
+use super::problem::{body_rejection, check_text, media_type, parse_json, ApiJson, ApiQuery};
 use super::views::{
     embedding_f32, AddFace, CreateSubject, FaceView, Page, Paging, SubjectQuery, SubjectView,
     UpdateSubject,
@@ -100,7 +100,7 @@ pub async fn update(
         status: b.status,
     };
     let s = st.store.update_subject(&id, &patch).await?;
-    st.refresh_all().await?;
+    st.refresh_directory().await?;
     admin_event(
         &st,
         &caller,
@@ -145,16 +145,7 @@ pub async fn add_face(
     Path(id): Path<String>,
     req: Request,
 ) -> ApiResult<(StatusCode, Json<FaceView>)> {
-    let ct = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let ct = media_type(req.headers());
     let bytes = Bytes::from_request(req, &())
         .await
         .map_err(body_rejection)?;

@@ -68,7 +68,7 @@ pub async fn subjects(
         });
     }
     let out = st.store.sync_subjects(&source, &entries).await?;
-    st.refresh_all().await?;
+    st.refresh_directory().await?;
     admin_event(
         &st,
         &caller,
