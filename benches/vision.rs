@@ -2,7 +2,7 @@
 //! placed on a grey 4:3 canvas and JPEG-encoded in memory), plus the raw model invokes for the
 //! overhead comparison with `scripts/litert_invoke_bench.py`. Figures: BENCHMARKS.md "Vision".
 //!
-//! `cargo bench --bench vision` (needs ../shared/faces, or WARDGATE_FACES=DIR).
+//! `cargo bench --bench vision` (fixtures in tests/fixtures/faces, or WARDGATE_FACES=DIR).
 
 use std::hint::black_box;
 use std::io::Cursor;
@@ -15,7 +15,7 @@ use wardgate::vision::{photo, runtime::Model, AlignPoints, Engine, VisionConfig}
 
 fn faces_dir() -> PathBuf {
     std::env::var_os("WARDGATE_FACES")
-        .map_or_else(|| PathBuf::from("../shared/faces"), PathBuf::from)
+        .map_or_else(|| PathBuf::from("tests/fixtures/faces"), PathBuf::from)
 }
 
 /// A 640×480 JPEG with one face.

@@ -2,7 +2,7 @@
 //! flip-test, and the anti-spoofing model on the attack and live samples. The figures in
 //! BENCHMARKS.md ("Vision") and docs/decisions/0101–0103 come from this program.
 //!
-//! `cargo run --release --example vision_eval -- [FACES_DIR]` (default `../shared/faces`).
+//! `cargo run --release --example vision_eval -- [FACES_DIR]` (default `tests/fixtures/faces`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -13,7 +13,7 @@ fn main() -> anyhow::Result<()> {
     let dir = PathBuf::from(
         std::env::args()
             .nth(1)
-            .unwrap_or_else(|| "../shared/faces".into()),
+            .unwrap_or_else(|| "tests/fixtures/faces".into()),
     );
     let engine = Engine::load(&VisionConfig::default())?;
     let pairs_csv = std::fs::read_to_string(dir.join("pairs.csv"))?;

@@ -16,7 +16,7 @@ use wardgate::vision::{Engine, StageTimings};
 fn faces() -> PathBuf {
     std::env::var_os("WARDGATE_FACES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/faces"))
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/faces"))
 }
 
 fn engine() -> Arc<Engine> {

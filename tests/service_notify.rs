@@ -331,7 +331,7 @@ fn release_binary_speaks_the_systemd_contract() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let faces = std::env::var_os("WARDGATE_FACES")
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| root.join("../shared/faces"));
+        .unwrap_or_else(|| root.join("tests/fixtures/faces"));
     let mut cmd = wardgate_run(&dir);
     cmd.env("WARDGATE_DOOR__LOCK_TYPE", "fail_secure")
         .env("WARDGATE_VISION__MODEL_DIR", root.join("models"))

@@ -9,7 +9,7 @@ use wardgate::vision::{cli, Engine, FaceEncoder as _};
 
 fn faces() -> PathBuf {
     std::env::var_os("WARDGATE_FACES").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/faces"),
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/faces"),
         PathBuf::from,
     )
 }

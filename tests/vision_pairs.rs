@@ -18,7 +18,7 @@ const IMPOSTOR_TOTAL: usize = 1378;
 
 fn faces_dir() -> PathBuf {
     std::env::var_os("WARDGATE_FACES").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/faces"),
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/faces"),
         PathBuf::from,
     )
 }

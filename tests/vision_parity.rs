@@ -15,7 +15,7 @@ fn embeddings_match_the_python_interpreter() {
         "the Python LiteRT reference is missing: run scripts/setup-litert.sh --python"
     );
     let faces = std::env::var_os("WARDGATE_FACES")
-        .map_or_else(|| root.join("../shared/faces"), PathBuf::from);
+        .map_or_else(|| root.join("tests/fixtures/faces"), PathBuf::from);
     let engine = Engine::load(&VisionConfig {
         model_dir: root.join("models"),
         ..VisionConfig::default()
