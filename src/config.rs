@@ -40,7 +40,7 @@ pub struct Config {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseConfig {
-    /// `sqlite://PATH?mode=rwc` (embedded default) or `mysql://user:pass@host:3306/db`.
+    /// `sqlite://PATH` (embedded default; the file is created) or `mysql://user:pass@host:3306/db`.
     pub url: String,
     /// Upper bound of pooled connections.
     pub max_connections: u32,
@@ -51,7 +51,7 @@ pub struct DatabaseConfig {
 impl Default for DatabaseConfig {
     fn default() -> Self {
         Self {
-            url: "sqlite://wardgate.db?mode=rwc".into(),
+            url: "sqlite://wardgate.db".into(),
             max_connections: 8,
             connect_timeout_secs: 5,
         }

@@ -11,6 +11,7 @@ mod doors;
 mod events;
 mod faces;
 mod grants;
+mod sqlite_path;
 mod subjects;
 mod sync;
 mod tokens;
@@ -92,7 +93,7 @@ pub struct Store {
 static DRIVERS: Once = Once::new();
 
 impl Store {
-    /// Connects (creating the SQLite file when the URL says `mode=rwc`).
+    /// Connects, creating a missing SQLite file (see [`sqlite_path`]).
     pub async fn connect(cfg: &DatabaseConfig) -> StoreResult<Self> {
         DRIVERS.call_once(sqlx::any::install_default_drivers);
         let backend = if cfg.url.starts_with("sqlite:") {
@@ -100,7 +101,10 @@ impl Store {
         } else {
             Backend::MySql
         };
-        let url = cfg.url.replacen("mariadb:", "mysql:", 1);
+        let url = match backend {
+            Backend::Sqlite => sqlite_path::prepare(&cfg.url)?,
+            Backend::MySql => cfg.url.replacen("mariadb:", "mysql:", 1),
+        };
         let mut opts = AnyPoolOptions::new()
             .max_connections(cfg.max_connections)
             .acquire_timeout(Duration::from_secs(cfg.connect_timeout_secs));
