@@ -449,7 +449,12 @@ fn detector_check(frames: &[Frame]) -> Result<()> {
 }
 
 /// Feeds `payloads` round-robin into the loopback device (each one `repeat` times) until
-/// `stop`, at about 15 fps.
+/// `stop`, at about 7 fps.
+///
+/// Why not faster: v4l2loopback lets the writer overwrite a buffer the reader has dequeued (a real
+/// camera driver never does), so a writer that laps a slow reader tears frames. Under TCG on a
+/// busy host an MJPEG decode can outlast two 66 ms write periods (seen: 4 of 40 torn frames);
+/// at 150 ms the reader waits for the writer instead.
 fn feeder(
     path: PathBuf,
     fourcc: [u8; 4],
@@ -474,7 +479,7 @@ fn feeder(
         let p = &payloads[(i / repeat) % payloads.len()];
         out.write_all(p).context("write frame to loopback")?;
         i += 1;
-        std::thread::sleep(Duration::from_millis(66));
+        std::thread::sleep(Duration::from_millis(150));
     }
     Ok(())
 }
