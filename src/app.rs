@@ -61,6 +61,7 @@ pub async fn build_state(
         auth,
         encoder,
         door: None,
+        pipeline_stats: Arc::new(crate::pipeline::StageStats::new()),
     })
 }
 
@@ -227,13 +228,14 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             reconnect,
         );
         let parts = crate::pipeline::LoopParts {
-            engine,
+            analyser: engine,
             catalog: Arc::clone(&state.catalog),
             frames: capture.frames(),
             door,
             events: state.events.clone(),
             runtime: tokio::runtime::Handle::current(),
             two_person_timeout: two_person,
+            stats: Arc::clone(&state.pipeline_stats),
             heartbeat: {
                 // A stuck inference call stops these beats, and with them the watchdog pings.
                 let beat = health.register("inference", silence);

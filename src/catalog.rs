@@ -86,6 +86,12 @@ impl Catalog {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(s);
     }
 
+    /// Installs a hand-built snapshot: unit tests of the door loop decide without a store.
+    #[cfg(test)]
+    pub(crate) fn install_for_tests(&self, s: Snapshot) {
+        self.install(s);
+    }
+
     /// Reloads subjects, doors and grants (cheap), keeping the gallery.
     pub async fn reload_directory(&self, store: &Store) -> StoreResult<()> {
         let _g = self.reload_lock.lock().await;

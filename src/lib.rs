@@ -20,7 +20,7 @@
 //! | [`vision`] | LiteRT models: detect → align → embed, liveness, quality |
 //! | [`camera`] | `FrameSource`: V4L2 capture and replay |
 //! | [`door`] | relay/inputs over GPIO and the door controller state machine |
-//! | [`pipeline`] | the door loop: camera frames → faces → decisions → door + events |
+//! | [`pipeline`] | the door loop: camera frames → face tracks → decisions → door + events; stage timings |
 //! | [`app`] | wiring, start-up (migrate, bootstrap), shutdown |
 //! | [`logging`] | journald when under systemd, stderr otherwise |
 //! | [`service`] | systemd integration: `sd_notify` READY/STATUS/STOPPING, watchdog over component heartbeats |

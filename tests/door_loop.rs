@@ -1,6 +1,7 @@
 //! The door loop end to end: real models, face photos replayed through the camera layer, the
 //! access policy, and the simulated relay. A recognised, granted face unlocks the door; a
-//! stranger is recorded as `unknown_staff` and the door stays shut.
+//! stranger is recorded as `unknown_staff` and the door stays shut; with two people in the
+//! frame, the closest one's face decides.
 
 mod common;
 
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use common::{Db, TestApp};
 use serde_json::json;
-use wardgate::pipeline::{DoorLoop, LoopParts, PipelineConfig};
+use wardgate::pipeline::{DoorLoop, FaceAnalyser, LoopParts, PipelineConfig};
 use wardgate::vision::{Engine, StageTimings};
 
 fn faces() -> PathBuf {
@@ -39,9 +40,19 @@ async fn replay(
     for (i, p) in photos.iter().enumerate() {
         std::fs::copy(p, dir.path().join(format!("{i:03}.jpg"))).unwrap();
     }
+    replay_dir(a, engine, dir.path(), until).await
+}
+
+/// Replays the images of `dir` through the door loop (see [`replay`]).
+async fn replay_dir(
+    a: &TestApp,
+    engine: &Arc<Engine>,
+    dir: &std::path::Path,
+    until: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
     let cam = wardgate::camera::CameraConfig {
         source: wardgate::camera::SourceKind::ImageDir,
-        replay_path: dir.path().to_owned(),
+        replay_path: dir.to_owned(),
         fps: 10,
         ..Default::default()
     };
@@ -56,14 +67,16 @@ async fn replay(
         require_liveness: false,
         ..Default::default()
     };
+    let analyser: Arc<dyn FaceAnalyser> = engine.clone();
     let parts = LoopParts {
-        engine: Arc::clone(engine),
+        analyser,
         catalog: Arc::clone(&a.state.catalog),
         frames: capture.frames(),
         door: a.state.door.clone().unwrap(),
         events: a.state.events.clone(),
         runtime: tokio::runtime::Handle::current(),
         two_person_timeout: Duration::from_secs(30),
+        stats: Arc::clone(&a.state.pipeline_stats),
         heartbeat: Box::new(|| {}),
     };
     let door_loop = DoorLoop::spawn(cfg, parts).unwrap();
@@ -167,6 +180,128 @@ async fn recognised_staff_opens_the_door_and_strangers_do_not() {
         unlocks(&before),
         "no unlock for a stranger"
     );
+    a.stop().await;
+}
+
+/// A 640×480 camera frame: `front` large in the middle, `back` smaller at the top right.
+fn two_people(front: &std::path::Path, back: &std::path::Path) -> image::RgbImage {
+    use image::imageops::{overlay, resize, FilterType};
+    let load = |p: &std::path::Path, h: u32| {
+        let img = image::open(p).unwrap().to_rgb8();
+        let w = img.width() * h / img.height();
+        resize(&img, w, h, FilterType::Triangle)
+    };
+    let mut frame = image::RgbImage::from_pixel(640, 480, image::Rgb([90, 90, 90]));
+    let b = load(back, 260);
+    overlay(&mut frame, &b, i64::from(640 - b.width()), 0);
+    let f = load(front, 440);
+    overlay(&mut frame, &f, i64::from((640 - f.width()) / 2) - 60, 40);
+    frame
+}
+
+fn lock_changes(v: &serde_json::Value) -> usize {
+    v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["reason"] == "lock_changed")
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_two_people_in_view_the_closest_face_decides() {
+    let engine = engine();
+    let a = TestApp::spawn_with_door(Db::Sqlite).await.unwrap();
+    let people = faces().join("people");
+    let sample = engine
+        .analyze_photo(&std::fs::read(people.join("Barack_Obama/obama1.jpg")).unwrap())
+        .unwrap();
+    let (s, r) = a.post("/register_face", &a.sync, json!({"name": "Dr Obama", "role": "doctor", "external_id": "E44", "embedding": sample.embedding})).await;
+    assert_eq!(s, 201, "{r}");
+    let (s, _) = a
+        .post(
+            "/api/v1/grants",
+            &a.sync,
+            json!({"staff_id": r["subject_id"], "door_id": "door-1"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let doctor = |i: u32| people.join(format!("Barack_Obama/obama{i}.jpg"));
+    let stranger = |i: u32| people.join(format!("Jacques_Chirac/chirac{i}.jpg"));
+    let write = |frames: Vec<image::RgbImage>| {
+        let dir = tempfile::tempdir().unwrap();
+        for (i, f) in frames.iter().enumerate() {
+            // Both faces must be found, or the test would prove nothing about choosing one.
+            let faces = engine.detect(f).unwrap();
+            assert_eq!(faces.len(), 2, "frame {i}: {} faces", faces.len());
+            f.save(dir.path().join(format!("{i:03}.png"))).unwrap();
+        }
+        dir
+    };
+
+    // The enrolled doctor in front, a stranger behind: one unlock.
+    let dir = write(
+        (2..=4)
+            .map(|i| two_people(&doctor(i), &stranger(i)))
+            .collect(),
+    );
+    let (_, before) = a
+        .get("/api/v1/events?kind=door&limit=100", &a.technician)
+        .await;
+    let seen = replay_dir(&a, &engine, dir.path(), |ev| !ev.is_empty()).await;
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(
+        (seen[0]["granted"].as_bool(), seen[0]["reason"].as_str()),
+        (Some(true), Some("granted")),
+        "{}",
+        seen[0]
+    );
+    assert_eq!(seen[0]["subject_id"], r["subject_id"]);
+    let (_, after) = a
+        .get("/api/v1/events?kind=door&limit=100", &a.technician)
+        .await;
+    assert!(
+        lock_changes(&after) > lock_changes(&before),
+        "the relay moved"
+    );
+
+    // The technician sees the stage timings of those frames.
+    let (s, status) = a.get("/api/v1/status", &a.technician).await;
+    assert_eq!(s, 200, "{status}");
+    let stage = |name: &str| {
+        status["pipeline"]["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["stage"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert!(stage("detect")["count"].as_u64().unwrap() >= 2);
+    assert!(stage("embed")["p95_ms"].as_f64().unwrap() > 0.0);
+    assert_eq!(stage("frame_to_relay")["count"], 1);
+
+    // Swapped: the stranger in front, the enrolled doctor smaller behind: no unlock.
+    let dir = write(
+        (1..=4)
+            .map(|i| two_people(&stranger(i), &doctor(i.max(2))))
+            .collect(),
+    );
+    let (_, before) = a
+        .get("/api/v1/events?kind=door&limit=100", &a.technician)
+        .await;
+    let seen = replay_dir(&a, &engine, dir.path(), |ev| ev.len() >= 2).await;
+    assert!(seen.len() >= 2, "no decision for the stranger: {seen:?}");
+    assert_eq!(
+        (seen[0]["granted"].as_bool(), seen[0]["reason"].as_str()),
+        (Some(false), Some("unknown_staff")),
+        "{}",
+        seen[0]
+    );
+    let (_, after) = a
+        .get("/api/v1/events?kind=door&limit=100", &a.technician)
+        .await;
+    assert_eq!(lock_changes(&after), lock_changes(&before), "no unlock");
     a.stop().await;
 }
 

@@ -40,6 +40,9 @@ pub enum Reason {
     Lockdown,
     /// The face failed the liveness check (photo, screen or mask suspected).
     SpoofSuspected,
+    /// At a `staff_with_patient` door the staff member's patient did not appear within
+    /// `access.two_person_timeout_secs`.
+    PatientTimeout,
 }
 
 impl Reason {
@@ -60,6 +63,7 @@ impl Reason {
             Reason::BadRequest => "bad_request",
             Reason::Lockdown => "lockdown",
             Reason::SpoofSuspected => "spoof_suspected",
+            Reason::PatientTimeout => "patient_timeout",
         }
     }
 }

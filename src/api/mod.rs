@@ -12,6 +12,7 @@ mod grants;
 mod health;
 pub mod openapi;
 pub mod problem;
+mod status;
 mod subjects;
 mod sync;
 mod tokens;
@@ -49,6 +50,8 @@ pub struct AppState {
     /// The door this controller drives (relay, contact, REX, fire); `None` for an API-only
     /// controller. Granted decisions for its id unlock it.
     pub door: Option<crate::door::DoorHandle>,
+    /// The camera door loop's rolling stage timings (empty while no loop runs).
+    pub pipeline_stats: Arc<crate::pipeline::StageStats>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -117,7 +120,8 @@ pub fn router(state: AppState) -> Router {
         .route("/tokens/{id}", axum::routing::delete(tokens::revoke))
         .route("/sync/grants", put(sync::grants))
         .route("/sync/subjects", put(sync::subjects))
-        .route("/decisions", post(ws_auth::decide_http));
+        .route("/decisions", post(ws_auth::decide_http))
+        .route("/status", get(status::status));
     Router::new()
         .nest("/api/v1", v1)
         .route("/api/openapi.json", get(openapi::serve))

@@ -159,7 +159,53 @@ fn sample(src: &RgbImage, x: f32, y: f32) -> [f32; 3] {
 
 /// Warps `src` into a `width`×`height` image where output pixel `(x, y)` comes from
 /// `dst_to_src.apply((x + 0.5, y + 0.5))` in the source.
+///
+/// Runs on every analysed face twice per frame (mesh crop, aligned crop), so the common case —
+/// all four neighbours inside the image — reads the buffer directly, without per-pixel bounds
+/// closures; the arithmetic is exactly that of [`sample`], so both paths give the same bytes.
 pub fn warp(src: &RgbImage, dst_to_src: &Similarity, width: u32, height: u32) -> RgbImage {
+    let (sw, sh) = (src.width() as usize, src.height() as usize);
+    #[allow(clippy::cast_precision_loss)]
+    let (max_x, max_y) = (sw as f32 - 1.0, sh as f32 - 1.0);
+    let raw = src.as_raw();
+    let stride = sw * 3;
+    let row_len = width as usize * 3;
+    let mut out = vec![0u8; row_len * height as usize];
+    for (y, row) in out.chunks_exact_mut(row_len.max(1)).enumerate() {
+        for (x, px) in row.chunks_exact_mut(3).enumerate() {
+            #[allow(clippy::cast_precision_loss)]
+            let p = dst_to_src.apply(Point::new(x as f32 + 0.5, y as f32 + 0.5));
+            let (fx, fy) = (p.x - 0.5, p.y - 0.5);
+            let (x0, y0) = (fx.floor(), fy.floor());
+            let v = if x0 >= 0.0 && y0 >= 0.0 && x0 < max_x && y0 < max_y {
+                let (dx, dy) = (fx - x0, fy - y0);
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let i = y0 as usize * stride + x0 as usize * 3;
+                let (top_row, bottom_row) = (&raw[i..i + 6], &raw[i + stride..i + stride + 6]);
+                let mut v = [0.0; 3];
+                for c in 0..3 {
+                    let (p00, p10) = (f32::from(top_row[c]), f32::from(top_row[c + 3]));
+                    let (p01, p11) = (f32::from(bottom_row[c]), f32::from(bottom_row[c + 3]));
+                    let top = p00 + (p10 - p00) * dx;
+                    let bottom = p01 + (p11 - p01) * dx;
+                    v[c] = top + (bottom - top) * dy;
+                }
+                v
+            } else {
+                sample(src, p.x, p.y)
+            };
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            for (dst, value) in px.iter_mut().zip(v) {
+                *dst = (value + 0.5).clamp(0.0, 255.0) as u8;
+            }
+        }
+    }
+    RgbImage::from_raw(width, height, out).expect("buffer sized for width × height")
+}
+
+/// The straightforward warp, kept as the reference the fast one is tested against.
+#[cfg(test)]
+fn warp_reference(src: &RgbImage, dst_to_src: &Similarity, width: u32, height: u32) -> RgbImage {
     let mut out = RgbImage::new(width, height);
     for (x, y, px) in out.enumerate_pixels_mut() {
         #[allow(clippy::cast_precision_loss)]
@@ -246,6 +292,41 @@ mod tests {
         let p = [Point::new(1.0, 1.0), Point::new(1.0, 1.0)];
         assert!(Similarity::estimate(&p, &TEMPLATE_5[..2]).is_none());
         assert!(Similarity::estimate(&p[..1], &TEMPLATE_5[..1]).is_none());
+    }
+
+    #[test]
+    fn fast_warp_gives_the_reference_bytes_inside_and_across_the_border() {
+        let src = RgbImage::from_fn(97, 61, |x, y| {
+            #[allow(clippy::cast_possible_truncation)]
+            image::Rgb([(x * 7 + y) as u8, (y * 13) as u8, ((x ^ y) * 5) as u8])
+        });
+        for t in [
+            Similarity {
+                a: 1.0,
+                b: 0.0,
+                tx: 0.0,
+                ty: 0.0,
+            },
+            // Rotated, scaled and shifted so part of the output falls outside the source.
+            Similarity {
+                a: 0.43,
+                b: 0.21,
+                tx: 30.3,
+                ty: -12.7,
+            },
+            Similarity {
+                a: -0.9,
+                b: 0.35,
+                tx: 120.0,
+                ty: 10.0,
+            },
+        ] {
+            assert_eq!(
+                warp(&src, &t, 112, 112),
+                warp_reference(&src, &t, 112, 112),
+                "{t:?}"
+            );
+        }
     }
 
     #[test]

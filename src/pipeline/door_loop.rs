@@ -1,0 +1,418 @@
+//! The door loop's rules, one frame at a time: detect → tracks → analyse the faces that can act
+//! → decide on the closest person's track.
+//!
+//! Time is the camera's: every rule (track grace, confirmation, cooldown, the two-person
+//! window) runs on frame timestamps (CLOCK_MONOTONIC), so a test drives the loop with scripted
+//! frames on a paused clock and production is immune to wall-clock jumps. Wall-clock time is
+//! used only for grant validity.
+//!
+//! Who acts: the track of the closest person ([`closeness`]: the largest face, discounted off
+//! centre). Its identity must hold for `pipeline.min_consecutive` analysed frames (an
+//! unrecognised face for `pipeline.unknown_after_frames`) before anything happens, and a second
+//! face never counts for it: an enrolled doctor beside a larger stranger opens nothing. At a
+//! `staff_with_patient` door the two closest faces are analysed, each on its own track: staff
+//! and patient in view together decide at once; a staff member alone opens a window of
+//! `access.two_person_timeout_secs` that the patient's track completes, and that ends as a
+//! `patient_timeout` denial when nobody comes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use image::RgbImage;
+
+use crate::camera::Frame;
+use crate::catalog::{Catalog, Snapshot};
+use crate::model::{now_ms, DoorMode, Role};
+
+use super::act::{Acted, Actor, DecisionInput, Liveness, Presented};
+use super::analyser::FaceAnalyser;
+use super::stage_stats::{Stage, StageStats};
+use super::tracks::{closeness, FaceAnalysis, Track, Tracker, TrackerConfig};
+use super::PipelineConfig;
+
+/// How often the stage percentiles are logged (at debug level), in camera time.
+const STATS_LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// What one frame led to; for tests and the latency benchmark.
+#[derive(Debug, Default)]
+pub struct FrameReport {
+    /// Faces detected.
+    pub faces: usize,
+    /// The closest person's track, if any face was seen.
+    pub closest_track: Option<u64>,
+    /// Decisions recorded while handling the frame (a timed-out session included).
+    pub decisions: Vec<Acted>,
+}
+
+/// A staff member at a two-person door waiting for the patient.
+#[derive(Debug, Clone)]
+struct PendingStaff {
+    presented: Presented,
+    liveness: Option<Liveness>,
+    since: Duration,
+}
+
+/// The door loop's state between frames.
+pub struct LoopCore {
+    cfg: PipelineConfig,
+    analyser: Arc<dyn FaceAnalyser>,
+    catalog: Arc<Catalog>,
+    actor: Actor,
+    door_id: String,
+    tracker: Tracker,
+    /// Who is not decided again before when: subject id, or `None` for unrecognised faces.
+    cooldown: HashMap<Option<String>, Duration>,
+    pending: Option<PendingStaff>,
+    two_person_timeout: Duration,
+    stats: Arc<StageStats>,
+    stats_logged: Option<Duration>,
+}
+
+impl LoopCore {
+    pub fn new(
+        cfg: PipelineConfig,
+        analyser: Arc<dyn FaceAnalyser>,
+        actor: Actor,
+        two_person_timeout: Duration,
+    ) -> Self {
+        let tracker = Tracker::new(TrackerConfig {
+            min_iou: cfg.track_iou,
+            grace: Duration::from_millis(cfg.track_grace_ms),
+        });
+        Self {
+            door_id: actor.door.id().to_owned(),
+            catalog: Arc::clone(&actor.catalog),
+            stats: Arc::clone(&actor.stats),
+            cfg,
+            analyser,
+            actor,
+            tracker,
+            cooldown: HashMap::new(),
+            pending: None,
+            two_person_timeout,
+            stats_logged: None,
+        }
+    }
+
+    /// The live tracks (for diagnostics and the liveness challenge).
+    pub fn tracker(&self) -> &Tracker {
+        &self.tracker
+    }
+
+    /// A loop turn without a frame: tracks expire and a two-person window may time out.
+    pub async fn on_idle(&mut self, now: Duration) -> FrameReport {
+        self.tracker.expire(now);
+        let mut report = FrameReport::default();
+        self.expire_pending(now, &mut report).await;
+        report
+    }
+
+    /// Handles one camera frame.
+    pub async fn on_frame(&mut self, frame: &Frame) -> FrameReport {
+        let now = frame.timestamp;
+        let mut report = FrameReport::default();
+        let started = Instant::now();
+        let Some(img) = RgbImage::from_raw(frame.width, frame.height, frame.data.to_vec()) else {
+            return report;
+        };
+        self.stats.record(Stage::Decode, started.elapsed());
+        let started = Instant::now();
+        let detections = match self.analyser.detect(&img) {
+            Ok(d) => d,
+            Err(e) => {
+                log::error!("face detection failed: {e:#}");
+                return report;
+            }
+        };
+        self.stats.record(Stage::Detect, started.elapsed());
+        let ids = self.tracker.update(now, frame.sequence, detections);
+        report.faces = ids.len();
+        self.expire_pending(now, &mut report).await;
+        self.cooldown.retain(|_, until| *until > now);
+        let mut order: Vec<(f32, u64)> = ids
+            .iter()
+            .filter_map(|&id| self.tracker.get(id))
+            .map(|t| {
+                (
+                    closeness(&t.latest().detection, img.width(), img.height()),
+                    t.id,
+                )
+            })
+            .collect();
+        order.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let Some(&(_, closest)) = order.first() else {
+            self.log_stats(now);
+            return report;
+        };
+        report.closest_track = Some(closest);
+        let snap = self.catalog.snapshot();
+        let two_person =
+            snap.directory.door(&self.door_id).map(|d| d.mode) == Some(DoorMode::StaffWithPatient);
+        let acting: Vec<u64> = order
+            .iter()
+            .take(if two_person { 2 } else { 1 })
+            .map(|&(_, id)| id)
+            .collect();
+        for &id in &acting {
+            self.analyse_track(&img, &snap, id);
+        }
+        if two_person {
+            self.two_person(now, &acting, &snap, &mut report).await;
+        } else {
+            self.one_person(now, closest, &mut report).await;
+        }
+        self.log_stats(now);
+        report
+    }
+
+    fn analyse_track(&mut self, img: &RgbImage, snap: &Snapshot, id: u64) {
+        let Some(track) = self.tracker.get_mut(id) else {
+            return;
+        };
+        let det = track.latest().detection.clone();
+        let face = match self.analyser.analyse(img, &det) {
+            Ok(Some(f)) => f,
+            Ok(None) => return,
+            Err(e) => {
+                log::error!("face analysis failed: {e:#}");
+                return;
+            }
+        };
+        self.stats.record(Stage::Landmarks, face.landmarks_time);
+        self.stats.record(Stage::Align, face.align_time);
+        self.stats.record(Stage::Embed, face.embed_time);
+        let started = Instant::now();
+        let rec = match self.catalog.recognise(snap, &face.embedding) {
+            Ok(r) => r,
+            Err(e) => {
+                log::error!("gallery search refused the embedding: {e}");
+                return;
+            }
+        };
+        self.stats.record(Stage::Match, started.elapsed());
+        track.analysed(FaceAnalysis {
+            mesh: face.mesh,
+            embedding: face.embedding,
+            quality: face.quality,
+            best: rec.best,
+            accepted: rec.accepted,
+        });
+        // Once per track, on its first recognised frame: the score is then ready when the
+        // track is confirmed, and the frame that completes a decision does not pay for it.
+        if track.liveness.is_none() && track.streak.who.as_ref().is_some_and(Option::is_some) {
+            let started = Instant::now();
+            match self.analyser.liveness(img, &det) {
+                Ok(score) => track.liveness = Some(score),
+                Err(e) => log::error!("liveness check failed: {e:#}"),
+            }
+            self.stats.record(Stage::Liveness, started.elapsed());
+        }
+    }
+
+    /// The identity a track has held long enough to act on, if it is not cooling down.
+    fn confirmed(&self, track: &Track) -> Option<Option<String>> {
+        let who = track.streak.who.as_ref()?;
+        let needed = if who.is_some() {
+            self.cfg.min_consecutive
+        } else {
+            self.cfg.unknown_after_frames
+        };
+        (track.streak.frames >= needed && !self.cooldown.contains_key(who)).then(|| who.clone())
+    }
+
+    fn presented(track: &Track) -> Presented {
+        Presented {
+            subject_id: track.streak.who.clone().flatten(),
+            similarity: track.latest_analysis().and_then(FaceAnalysis::similarity),
+            track_id: track.id,
+        }
+    }
+
+    fn liveness(&self, track: &Track) -> Option<Liveness> {
+        track.liveness.map(|score| Liveness {
+            score,
+            attack: self.analyser.is_attack(score),
+        })
+    }
+
+    fn cool(&mut self, who: Option<String>, now: Duration) {
+        self.cooldown
+            .insert(who, now + Duration::from_secs(self.cfg.cooldown_secs));
+    }
+
+    fn input(&self, frame_at: Duration) -> DecisionInput {
+        DecisionInput {
+            door_id: self.door_id.clone(),
+            staff: None,
+            patient: None,
+            patient_timed_out: false,
+            liveness: None,
+            require_liveness: self.cfg.require_liveness,
+            frame_at,
+            now_ms: now_ms(),
+        }
+    }
+
+    async fn act(&mut self, input: DecisionInput, report: &mut FrameReport) {
+        report
+            .decisions
+            .push(self.actor.decide_and_act(input).await);
+    }
+
+    /// A `staff` door (or an unknown one): the closest person's track alone decides.
+    async fn one_person(&mut self, now: Duration, closest: u64, report: &mut FrameReport) {
+        let Some(track) = self.tracker.get(closest) else {
+            return;
+        };
+        let Some(who) = self.confirmed(track) else {
+            return;
+        };
+        let input = DecisionInput {
+            staff: Some(Self::presented(track)),
+            liveness: self.liveness(track),
+            ..self.input(now)
+        };
+        self.cool(who, now);
+        self.act(input, report).await;
+    }
+
+    /// A `staff_with_patient` door: the two closest tracks, each verified on its own.
+    async fn two_person(
+        &mut self,
+        now: Duration,
+        acting: &[u64],
+        snap: &Snapshot,
+        report: &mut FrameReport,
+    ) {
+        let role = |who: &Option<String>| {
+            who.as_deref()
+                .and_then(|id| snap.directory.subject(id))
+                .map(|s| s.role)
+        };
+        let tracks: Vec<&Track> = acting
+            .iter()
+            .filter_map(|&id| self.tracker.get(id))
+            .collect();
+        let confirmed: Vec<(&Track, Option<String>)> = tracks
+            .iter()
+            .filter_map(|t| self.confirmed(t).map(|who| (*t, who)))
+            .collect();
+        let patient = confirmed
+            .iter()
+            .find(|(_, w)| role(w) == Some(Role::Patient));
+        let staff = confirmed
+            .iter()
+            .find(|(_, w)| role(w).is_some_and(Role::is_clinical));
+        let closest = tracks.first().map(|t| t.id);
+        if let Some((p, pw)) = patient {
+            let (p, pw) = (*p, pw.clone());
+            if let Some((s, sw)) = staff {
+                // Both in view, each confirmed on its own track.
+                let input = DecisionInput {
+                    staff: Some(Self::presented(s)),
+                    liveness: self.liveness(s),
+                    patient: Some(Self::presented(p)),
+                    ..self.input(now)
+                };
+                let sw = sw.clone();
+                self.pending = None;
+                self.cool(sw, now);
+                self.cool(pw, now);
+                self.act(input, report).await;
+                return;
+            }
+            if let Some(pending) = self.pending.take() {
+                let input = DecisionInput {
+                    staff: Some(pending.presented),
+                    liveness: pending.liveness,
+                    patient: Some(Self::presented(p)),
+                    ..self.input(now)
+                };
+                self.cool(pw, now);
+                self.act(input, report).await;
+                return;
+            }
+            // A patient in front with nobody else in view: denied. With a second face still
+            // being recognised, wait for it.
+            if Some(p.id) == closest && tracks.len() == 1 {
+                let input = DecisionInput {
+                    patient: Some(Self::presented(p)),
+                    ..self.input(now)
+                };
+                self.cool(pw, now);
+                self.act(input, report).await;
+                return;
+            }
+        }
+        let Some(track) = tracks.first() else {
+            return;
+        };
+        let Some(who) = self.confirmed(track) else {
+            return;
+        };
+        if role(&who) == Some(Role::Patient) {
+            return; // handled above; waiting for the second face
+        }
+        if role(&who).is_some_and(Role::is_clinical) {
+            if self.pending.as_ref().map(|p| &p.presented.subject_id) == Some(&who) {
+                return; // already waiting for this staff member's patient
+            }
+            let presented = Self::presented(track);
+            let liveness = self.liveness(track);
+            self.pending = Some(PendingStaff {
+                presented: presented.clone(),
+                liveness,
+                since: now,
+            });
+            self.cool(who, now);
+            self.actor.awaiting_patient(&self.door_id, &presented).await;
+            return;
+        }
+        // Unrecognised, or staff who may not accompany a patient: the policy says why not.
+        let input = DecisionInput {
+            staff: Some(Self::presented(track)),
+            liveness: self.liveness(track),
+            ..self.input(now)
+        };
+        self.cool(who, now);
+        self.act(input, report).await;
+    }
+
+    async fn expire_pending(&mut self, now: Duration, report: &mut FrameReport) {
+        let expired = self
+            .pending
+            .as_ref()
+            .is_some_and(|p| now.saturating_sub(p.since) >= self.two_person_timeout);
+        if !expired {
+            return;
+        }
+        let Some(p) = self.pending.take() else {
+            return;
+        };
+        let input = DecisionInput {
+            staff: Some(p.presented),
+            liveness: p.liveness,
+            patient_timed_out: true,
+            ..self.input(now)
+        };
+        self.act(input, report).await;
+    }
+
+    fn log_stats(&mut self, now: Duration) {
+        if !log::log_enabled!(log::Level::Debug) {
+            return;
+        }
+        if self
+            .stats_logged
+            .is_some_and(|at| now.saturating_sub(at) < STATS_LOG_EVERY)
+        {
+            return;
+        }
+        self.stats_logged = Some(now);
+        log::debug!(
+            "door loop stages (p50/p95/p99): {}",
+            self.stats.snapshot().log_line()
+        );
+    }
+}

@@ -1,0 +1,170 @@
+//! The door loop: camera frames → face tracks → decisions → door + events.
+//!
+//! Runs on its own OS thread (inference is CPU-bound and must not stall the async API), always
+//! on the newest frame (the capture hands over only the latest one). Faces are followed as
+//! tracks; the closest person's track must recognise the same subject in `min_consecutive`
+//! frames before anything happens — one lucky frame opens nothing — and the liveness model
+//! scores each track once (it is ~10× the cost of an embedding). At `staff_with_patient` doors
+//! staff and patient may stand in view together or come one after the other within the
+//! two-person window. After a decision the same person is ignored for `cooldown_secs`, so
+//! someone standing at the door is not decided 15 times a second.
+//!
+//! | file | what lives there |
+//! |---|---|
+//! | [`tracks`] | [`tracks::Track`]s: per-face history (box, mesh, embedding, match, quality) |
+//! | [`analyser`] | the [`analyser::FaceAnalyser`] seam in front of `vision::Engine` |
+//! | [`door_loop`] | [`door_loop::LoopCore`]: the rules, one frame at a time, on camera time |
+//! | [`act`] | the one decide → unlock → record step |
+//! | [`stage_stats`] | rolling p50/p95/p99 per stage for `GET /api/v1/status` |
+
+pub mod act;
+pub mod analyser;
+pub mod door_loop;
+pub mod stage_stats;
+pub mod tracks;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::camera::{monotonic_now, wait_for_frame, FrameWatch};
+use crate::catalog::Catalog;
+use crate::config::ConfigError;
+use crate::door::DoorHandle;
+use crate::events::EventSink;
+
+pub use analyser::FaceAnalyser;
+pub use door_loop::{FrameReport, LoopCore};
+pub use stage_stats::{PipelineStats, Stage, StageStats};
+
+/// `[pipeline]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Run the camera door loop in `wardgate run` (off: API, terminals and door inputs only).
+    pub enabled: bool,
+    /// Consecutive frames that must recognise the same subject before deciding.
+    pub min_consecutive: u32,
+    /// Consecutive frames with an unrecognised face before an `unknown_staff` denial is recorded.
+    pub unknown_after_frames: u32,
+    /// Seconds during which a decided person (or an unknown face) is not decided again.
+    pub cooldown_secs: u64,
+    /// Deny presentations the anti-spoofing model flags (the score is recorded either way).
+    /// Off by default: the bundled model flags half the genuine fixture photos.
+    pub require_liveness: bool,
+    /// Least overlap (IoU) of a face's box with a track's last box to continue that track.
+    pub track_iou: f32,
+    /// Milliseconds a track survives without its face (a missed detection, a turned head).
+    pub track_grace_ms: u64,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            min_consecutive: 2,
+            unknown_after_frames: 5,
+            cooldown_secs: 5,
+            require_liveness: false,
+            track_iou: 0.3,
+            track_grace_ms: 500,
+        }
+    }
+}
+
+impl PipelineConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, message: &str| {
+            Err(ConfigError::Invalid {
+                key: key.into(),
+                message: message.into(),
+            })
+        };
+        if self.min_consecutive == 0 || self.min_consecutive > 100 {
+            return bad("pipeline.min_consecutive", "must be between 1 and 100");
+        }
+        if self.unknown_after_frames == 0 || self.unknown_after_frames > 1000 {
+            return bad(
+                "pipeline.unknown_after_frames",
+                "must be between 1 and 1000",
+            );
+        }
+        if self.cooldown_secs > 3600 {
+            return bad("pipeline.cooldown_secs", "must be at most 3600");
+        }
+        if !(self.track_iou > 0.0 && self.track_iou <= 1.0) {
+            return bad("pipeline.track_iou", "must be above 0 and at most 1");
+        }
+        if self.track_grace_ms > 10_000 {
+            return bad("pipeline.track_grace_ms", "must be at most 10000");
+        }
+        Ok(())
+    }
+}
+
+/// What the loop needs from the rest of the firmware.
+pub struct LoopParts {
+    pub analyser: Arc<dyn FaceAnalyser>,
+    pub catalog: Arc<Catalog>,
+    pub frames: FrameWatch,
+    pub door: DoorHandle,
+    pub events: EventSink,
+    pub runtime: tokio::runtime::Handle,
+    pub two_person_timeout: Duration,
+    /// Where the loop records its stage timings (the API reports them).
+    pub stats: Arc<StageStats>,
+    /// Called once per loop turn (per frame or per idle wait): the watchdog's heartbeat.
+    pub heartbeat: Box<dyn Fn() + Send>,
+}
+
+/// A running door loop; dropping it does not stop it, [`DoorLoop::stop`] does.
+pub struct DoorLoop {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl DoorLoop {
+    pub fn spawn(cfg: PipelineConfig, parts: LoopParts) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("wardgate-door-loop".into())
+            .spawn(move || run(cfg, parts, &flag))?;
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(cfg: PipelineConfig, mut p: LoopParts, stop: &AtomicBool) {
+    let door_id = p.door.id().to_owned();
+    let actor = act::Actor {
+        catalog: Arc::clone(&p.catalog),
+        door: p.door.clone(),
+        events: p.events.clone(),
+        stats: Arc::clone(&p.stats),
+    };
+    let mut core = LoopCore::new(cfg, Arc::clone(&p.analyser), actor, p.two_person_timeout);
+    log::info!("door loop started for door {door_id}");
+    while !stop.load(Ordering::SeqCst) {
+        (p.heartbeat)();
+        match wait_for_frame(&mut p.frames, Duration::from_millis(150)) {
+            Some(frame) => p.runtime.block_on(core.on_frame(&frame)),
+            None => p.runtime.block_on(core.on_idle(monotonic_now())),
+        };
+    }
+    log::info!("door loop stopped");
+}
+
+#[cfg(test)]
+mod door_loop_tests;
