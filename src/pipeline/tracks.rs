@@ -313,7 +313,7 @@ mod tests {
     fn moving_faces_keep_their_tracks_and_a_newcomer_gets_a_new_one() {
         let mut t = tracker();
         let a = t.update(
-            0 * MS,
+            Duration::ZERO,
             0,
             vec![
                 test_detection(100.0, 100.0, 200.0),
