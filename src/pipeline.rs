@@ -89,6 +89,8 @@ pub struct LoopParts {
     pub events: EventSink,
     pub runtime: tokio::runtime::Handle,
     pub two_person_timeout: Duration,
+    /// The console's Live view, told what each analysed frame showed (face box, quality).
+    pub live: Option<Arc<crate::console::live::LiveView>>,
     /// Called once per loop turn (per frame or per idle wait): the watchdog's heartbeat.
     pub heartbeat: Box<dyn Fn() + Send>,
 }
@@ -160,7 +162,11 @@ fn run(cfg: PipelineConfig, mut p: LoopParts, stop: &AtomicBool) {
         let Some(img) = RgbImage::from_raw(frame.width, frame.height, frame.data.to_vec()) else {
             continue;
         };
-        let sample = match p.engine.analyze_frame(&img, StageTimings::default()) {
+        let analysed = p.engine.analyze_frame(&img, StageTimings::default());
+        if let Some(live) = &p.live {
+            crate::console::live::observe(live, &p.engine, &frame, analysed.as_ref());
+        }
+        let sample = match analysed {
             Ok(s) => s,
             Err(r) => {
                 // No face (or several): whoever was there has left.

@@ -14,6 +14,7 @@ mod grants;
 mod subjects;
 mod sync;
 mod tokens;
+mod users;
 
 use std::sync::Once;
 use std::time::Duration;
@@ -26,6 +27,7 @@ pub use faces::StoredTemplate;
 pub use grants::GrantFilter;
 pub use subjects::{SubjectFilter, SubjectPatch};
 pub use sync::{GrantSnapshotEntry, SubjectSnapshotEntry, SyncOutcome};
+pub use users::ConsoleUser;
 
 use crate::config::DatabaseConfig;
 
