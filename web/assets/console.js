@@ -207,7 +207,7 @@
       return true;
     };
     const row = (e) => el("tr", { onclick: () => details(e), "data-reason": e.reason, "data-kind": e.kind },
-      el("td", {}, fmtTime(e.time)), el("td", {}, e.kind), el("td", {}, e.door_id || ""), el("td", {}, who(e)),
+      el("td", {}, fmtTime(e.time)), el("td", { class: "hide-narrow" }, e.kind), el("td", { class: "hide-narrow" }, e.door_id || ""), el("td", {}, who(e)),
       el("td", { class: e.granted === true ? "ok" : e.granted === false ? "error" : "" }, result(e)), el("td", {}, reasonWords(e.reason)));
     const render = () => {
       const rows = $("#event-rows");
