@@ -398,7 +398,7 @@
         card("System", [["version", s.version], ["uptime", up(s.uptime_secs)], ["node", s.node], ["door", s.door_id],
           ["CPU temperature", s.cpu_temperature_c != null ? s.cpu_temperature_c.toFixed(1) + " °C" : null],
           ["disk free", s.disk ? mb(s.disk.free_bytes) + " of " + mb(s.disk.total_bytes) : null]]),
-        card("Models", [["loaded", s.models.loaded ? "yes" : "NO"], ["embedder", s.models.embedder]].concat(s.models.files.map((f) => [f.file, f.sha256]))),
+        card("Models", [["loaded", s.models.loaded ? "yes" : "NO"], ["embedder", s.models.embedder]].concat(s.models.files.map((f) => [f.file, f.sha256])), "models"),
         card("Audit chain", [["chain", s.audit.chain + (s.audit.partial ? " (checked " + s.audit.checked + ")" : "")], ["events checked", String(s.audit.checked)], ["problem", s.audit.error || "none"]],
           s.audit.chain === "broken" ? "error" : ""),
         card("Security", [["TLS", s.tls ? (s.tls.fingerprint || JSON.stringify(s.tls)) : null],
