@@ -85,7 +85,7 @@ pub async fn frame(
     State(st): State<AppState>,
     Auth(_caller, _): Auth<TechnicianRole>,
 ) -> ApiResult<Response> {
-    let frame = newest(&live(&st)?)?;
+    let frame = newest(&*live(&st)?)?;
     let jpeg = tokio::task::spawn_blocking(move || encode_jpeg(&frame))
         .await
         .map_err(|e| ApiError::internal(&e))?
@@ -117,7 +117,7 @@ pub async fn capture_face(
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<FaceView>)> {
     st.store.get_subject(&id).await?;
-    let frame = newest(&live(&st)?)?;
+    let frame = newest(&*live(&st)?)?;
     // Lossless, so the template is made from exactly what the camera saw.
     let png = tokio::task::spawn_blocking(move || {
         let img = image::RgbImage::from_raw(frame.width, frame.height, frame.data.to_vec())?;
