@@ -53,7 +53,9 @@ pub async fn build_state(
     )
     .await
     .with_context(|| format!("opening event spool {}", cfg.events.spool_dir.display()))?;
+    let console = Arc::new(crate::console::Console::new(&cfg.console));
     Ok(AppState {
+        console,
         cfg: Arc::new(cfg),
         store,
         catalog,
@@ -227,6 +229,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             Box::new(move || crate::camera::open_source(&cam_cfg)),
             reconnect,
         );
+        let live = Arc::new(
+            crate::console::live::LiveView::new(&capture, &camera_cfg)
+                .with_quality_limits(engine.quality_limits()),
+        );
+        state.console.set_live(Arc::clone(&live));
         let parts = crate::pipeline::LoopParts {
             analyser: engine,
             catalog: Arc::clone(&state.catalog),
@@ -236,6 +243,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             runtime: tokio::runtime::Handle::current(),
             two_person_timeout: two_person,
             stats: Arc::clone(&state.pipeline_stats),
+            live: Some(live),
             heartbeat: {
                 // A stuck inference call stops these beats, and with them the watchdog pings.
                 let beat = health.register("inference", silence);

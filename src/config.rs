@@ -34,6 +34,7 @@ pub struct Config {
     pub camera: crate::camera::CameraConfig,
     pub door: crate::door::DoorConfig,
     pub pipeline: crate::pipeline::PipelineConfig,
+    pub console: crate::console::ConsoleConfig,
 }
 
 /// `[database]`
@@ -251,6 +252,7 @@ impl Config {
         self.camera.validate()?;
         self.door.validate()?;
         self.pipeline.validate()?;
+        self.console.validate()?;
         Ok(())
     }
 

@@ -21,6 +21,7 @@
 //! | [`camera`] | `FrameSource`: V4L2 capture and replay |
 //! | [`door`] | relay/inputs over GPIO and the door controller state machine |
 //! | [`pipeline`] | the door loop: camera frames → face tracks → decisions → door + events; stage timings |
+//! | [`console`] | web console: accounts (argon2id), sessions + CSRF, pages, Live camera view |
 //! | [`app`] | wiring, start-up (migrate, bootstrap), shutdown |
 //! | [`logging`] | journald when under systemd, stderr otherwise |
 //! | [`service`] | systemd integration: `sd_notify` READY/STATUS/STOPPING, watchdog over component heartbeats |
@@ -32,6 +33,7 @@ pub mod audit;
 pub mod camera;
 pub mod catalog;
 pub mod config;
+pub mod console;
 pub mod door;
 pub mod events;
 pub mod gallery;

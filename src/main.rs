@@ -45,6 +45,11 @@ enum Command {
         #[command(subcommand)]
         action: TokenCmd,
     },
+    /// Manage console accounts (people who log in to the web console).
+    User {
+        #[command(subcommand)]
+        action: wardgate::console::users::UserCmd,
+    },
     /// Audit log tools.
     Audit {
         #[command(subcommand)]
@@ -148,6 +153,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             }
             Command::Token { action } => token(cfg, action).await,
+            Command::User { action } => wardgate::console::users::run(cfg, action).await,
             Command::Audit {
                 action: AuditCmd::Verify { node },
             } => audit_verify(cfg, node).await,

@@ -56,6 +56,7 @@ async fn replay_dir(
         fps: 10,
         ..Default::default()
     };
+    let cam_view = cam.clone();
     let capture = wardgate::camera::spawn_capture(
         Box::new(move || wardgate::camera::open_source(&cam)),
         (Duration::from_millis(100), Duration::from_secs(1)),
@@ -68,6 +69,11 @@ async fn replay_dir(
         ..Default::default()
     };
     let analyser: Arc<dyn FaceAnalyser> = engine.clone();
+    let live = Arc::new(
+        wardgate::console::live::LiveView::new(&capture, &cam_view)
+            .with_quality_limits(engine.quality_limits()),
+    );
+    a.state.console.set_live(Arc::clone(&live));
     let parts = LoopParts {
         analyser,
         catalog: Arc::clone(&a.state.catalog),
@@ -77,6 +83,7 @@ async fn replay_dir(
         runtime: tokio::runtime::Handle::current(),
         two_person_timeout: Duration::from_secs(30),
         stats: Arc::clone(&a.state.pipeline_stats),
+        live: Some(live),
         heartbeat: Box::new(|| {}),
     };
     let door_loop = DoorLoop::spawn(cfg, parts).unwrap();
@@ -137,6 +144,28 @@ async fn recognised_staff_opens_the_door_and_strangers_do_not() {
     );
     assert_eq!(d["subject_id"], r["subject_id"]);
     assert_eq!(d["details"]["channel"], "camera");
+    // The console's Live view saw what the loop saw: a face box inside the frame, timings.
+    let (s, o) = a.get("/api/v1/live/overlay", &a.technician).await;
+    assert_eq!(s, 200, "{o}");
+    let (w, h) = (o["width"].as_f64().unwrap(), o["height"].as_f64().unwrap());
+    let face = &o["faces"][0];
+    assert!(w > 0.0 && h > 0.0, "{o}");
+    assert!(
+        face["x0"].as_f64().unwrap() >= -1.0
+            && face["x1"].as_f64().unwrap() <= w + 1.0
+            && face["x0"].as_f64() < face["x1"].as_f64()
+            && face["y0"].as_f64() < face["y1"].as_f64(),
+        "{o}"
+    );
+    assert!(o["timings_ms"]["detect"].as_f64().unwrap() > 0.0, "{o}");
+    let (s, st) = a.get("/api/v1/status", &a.technician).await;
+    assert_eq!(s, 200, "{st}");
+    assert_eq!(st["camera"]["source"], "image_dir", "{st}");
+    assert!(st["camera"]["delivered"].as_u64().unwrap() > 0, "{st}");
+    assert!(
+        st["inference"]["last_ms"]["total"].as_f64().unwrap() > 0.0,
+        "{st}"
+    );
     let (_, lock) = a
         .get("/api/v1/events?kind=door&limit=100", &a.technician)
         .await;

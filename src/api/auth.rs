@@ -175,9 +175,15 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(parts).ok_or_else(|| {
-            ApiError::unauthorized("missing bearer token (Authorization: Bearer …)")
-        })?;
+        let Some(token) = bearer(parts) else {
+            // A console session is the same caller with the same role checks (plus CSRF).
+            if let Some(caller) = crate::console::session_caller(parts, state)? {
+                return Ok(caller);
+            }
+            return Err(ApiError::unauthorized(
+                "missing bearer token (Authorization: Bearer …) or console session",
+            ));
+        };
         let caller = state
             .auth
             .check(&token)

@@ -10,12 +10,14 @@ mod doors;
 mod events;
 mod grants;
 mod health;
+mod live;
 pub mod openapi;
 pub mod problem;
 mod status;
 mod subjects;
 mod sync;
 mod tokens;
+mod users;
 pub mod views;
 pub mod ws_auth;
 mod ws_events;
@@ -52,6 +54,8 @@ pub struct AppState {
     pub door: Option<crate::door::DoorHandle>,
     /// The camera door loop's rolling stage timings (empty while no loop runs).
     pub pipeline_stats: Arc<crate::pipeline::StageStats>,
+    /// The web console: sessions, login throttle, the camera view.
+    pub console: Arc<crate::console::Console>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -121,12 +125,18 @@ pub fn router(state: AppState) -> Router {
         .route("/sync/grants", put(sync::grants))
         .route("/sync/subjects", put(sync::subjects))
         .route("/decisions", post(ws_auth::decide_http))
-        .route("/status", get(status::status));
+        .route("/status", get(status::get))
+        .route("/users", get(users::list).post(users::create))
+        .route("/users/{id}", axum::routing::delete(users::delete))
+        .route("/live/stream", get(live::stream))
+        .route("/live/frame.jpg", get(live::frame))
+        .route("/live/overlay", get(live::overlay))
+        .route("/subjects/{id}/faces/capture", post(live::capture_face));
     Router::new()
         .nest("/api/v1", v1)
         .route("/api/openapi.json", get(openapi::serve))
         .route("/healthz", get(health::healthz))
-        .route("/", get(ui))
+        .merge(crate::console::pages::routes())
         .route("/register_face", post(compat::register_face))
         .route("/create_access", post(compat::create_access))
         .route("/ws/auth", get(ws_auth::upgrade))
@@ -185,17 +195,4 @@ pub(crate) fn ws_upgrade(
             format!("this is a WebSocket endpoint: {e}"),
         )
     })
-}
-
-/// The technician console: one self-contained page, embedded in the binary so the appliance
-/// needs no web root. It holds no data: everything it shows comes from the API with the
-/// technician's own token.
-async fn ui() -> impl axum::response::IntoResponse {
-    (
-        [
-            (axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (axum::http::header::CONTENT_SECURITY_POLICY, "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'"),
-        ],
-        include_str!("../../web/index.html"),
-    )
 }

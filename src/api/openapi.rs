@@ -373,6 +373,47 @@ fn ops(g: &mut SchemaGenerator) -> Vec<Operation> {
             None,
         ),
     ]
+    .into_iter()
+    .chain(console_ops(g))
+    .collect()
+}
+
+/// The console's operations (status, accounts, live camera).
+fn console_ops(g: &mut SchemaGenerator) -> Vec<Operation> {
+    const TECH: &[&str] = &["technician"];
+    const SYNC: &[&str] = &["sync"];
+    const ADMIN: &[&str] = &[];
+    let status =
+        serde_json::to_value(g.subschema_for::<super::status::StatusReport>()).unwrap_or_default();
+    let users =
+        serde_json::to_value(g.subschema_for::<Vec<super::users::UserView>>()).unwrap_or_default();
+    let user =
+        serde_json::to_value(g.subschema_for::<super::users::UserView>()).unwrap_or_default();
+    let create =
+        serde_json::to_value(g.subschema_for::<super::users::CreateUser>()).unwrap_or_default();
+    let overlay = serde_json::to_value(g.subschema_for::<crate::console::live::LiveOverlay>())
+        .unwrap_or_default();
+    let face = serde_json::to_value(g.subschema_for::<FaceView>()).unwrap_or_default();
+    let op = |method, path, summary, roles, request, success, response| Operation {
+        method,
+        path,
+        summary,
+        roles: Some(roles),
+        request,
+        success,
+        response,
+        query: None,
+    };
+    vec![
+        op("get", "/api/v1/status", "Controller health: camera, inference, database, disk, temperature, models, audit chain", TECH, None, 200, Some(status)),
+        op("get", "/api/v1/users", "List console accounts", ADMIN, None, 200, Some(users)),
+        op("post", "/api/v1/users", "Create a console account (password stored as argon2id)", ADMIN, Some(create), 201, Some(user)),
+        op("delete", "/api/v1/users/{id}", "Delete a console account and end its sessions", ADMIN, None, 204, None),
+        op("get", "/api/v1/live/stream", "Camera picture as MJPEG (multipart/x-mixed-replace) at console.live_fps; never recorded", TECH, None, 200, None),
+        op("get", "/api/v1/live/frame.jpg", "The newest camera frame as one JPEG", TECH, None, 200, None),
+        op("get", "/api/v1/live/overlay", "Face boxes, quality feedback, stage timings and fps of the door loop's newest analysed frame", TECH, None, 200, Some(overlay)),
+        op("post", "/api/v1/subjects/{id}/faces/capture", "Enrol a template from the door camera's newest frame (same quality gate as photos)", SYNC, None, 201, Some(face)),
+    ]
 }
 
 /// The documented operations (for tests and the CLI).

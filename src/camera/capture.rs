@@ -81,6 +81,12 @@ impl Capture {
         self.stats.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
+    /// The live counters, shared (the console's status page reads them after the capture
+    /// has moved to its owner).
+    pub fn stats_handle(&self) -> Arc<Mutex<CaptureStats>> {
+        Arc::clone(&self.stats)
+    }
+
     /// Stops the thread and waits for it (at most one source timeout).
     pub fn stop(mut self) {
         self.shutdown();

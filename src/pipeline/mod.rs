@@ -115,6 +115,8 @@ pub struct LoopParts {
     pub two_person_timeout: Duration,
     /// Where the loop records its stage timings (the API reports them).
     pub stats: Arc<StageStats>,
+    /// The console's Live view, told after every frame what the tracks hold (boxes, identity).
+    pub live: Option<Arc<crate::console::live::LiveView>>,
     /// Called once per loop turn (per frame or per idle wait): the watchdog's heartbeat.
     pub heartbeat: Box<dyn Fn() + Send>,
 }
@@ -159,11 +161,42 @@ fn run(cfg: PipelineConfig, mut p: LoopParts, stop: &AtomicBool) {
     while !stop.load(Ordering::SeqCst) {
         (p.heartbeat)();
         match wait_for_frame(&mut p.frames, Duration::from_millis(150)) {
-            Some(frame) => p.runtime.block_on(core.on_frame(&frame)),
-            None => p.runtime.block_on(core.on_idle(monotonic_now())),
-        };
+            Some(frame) => {
+                let report = p.runtime.block_on(core.on_frame(&frame));
+                if let Some(live) = &p.live {
+                    show_live(live, &frame, &core, report.closest_track, &p);
+                }
+            }
+            None => {
+                p.runtime.block_on(core.on_idle(monotonic_now()));
+            }
+        }
     }
     log::info!("door loop stopped");
+}
+
+/// Tells the console's Live view what the tracks hold after `frame`.
+fn show_live(
+    live: &crate::console::live::LiveView,
+    frame: &crate::camera::Frame,
+    core: &LoopCore,
+    acting: Option<u64>,
+    p: &LoopParts,
+) {
+    let stats = p.stats.snapshot();
+    let p50 = |stage: Stage| stats.stage(stage).and_then(|s| s.p50_ms).unwrap_or(0.0);
+    let timings = crate::console::live::StageMillis {
+        detect: p50(Stage::Detect),
+        landmarks: p50(Stage::Landmarks),
+        align: p50(Stage::Align),
+        embed: p50(Stage::Embed),
+        total: p50(Stage::Decode) + p50(Stage::Detect) + p50(Stage::Landmarks) + p50(Stage::Align)
+            + p50(Stage::Embed) + p50(Stage::Match),
+    };
+    let snap = p.catalog.snapshot();
+    crate::console::live::observe_tracks(live, frame, core.tracker(), acting, timings, |id| {
+        snap.directory.subject(id).map(|s| s.name.clone())
+    });
 }
 
 #[cfg(test)]

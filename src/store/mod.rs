@@ -15,6 +15,7 @@ mod sqlite_path;
 mod subjects;
 mod sync;
 mod tokens;
+mod users;
 
 use std::sync::Once;
 use std::time::Duration;
@@ -27,6 +28,7 @@ pub use faces::StoredTemplate;
 pub use grants::GrantFilter;
 pub use subjects::{SubjectFilter, SubjectPatch};
 pub use sync::{GrantSnapshotEntry, SubjectSnapshotEntry, SyncOutcome};
+pub use users::ConsoleUser;
 
 use crate::config::DatabaseConfig;
 

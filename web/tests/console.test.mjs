@@ -1,0 +1,244 @@
+// Browser tests of the Wardgate console against a real `wardgate run` (started by
+// scripts/test-console): Debian's chromium, headless, driven by playwright-core.
+// Ends with `console: N passed, M failed`; exits non-zero on any failure.
+import { chromium } from "playwright-core";
+import fs from "node:fs";
+import path from "node:path";
+import os from "node:os";
+
+const BASE = process.env.WARDGATE_URL;
+const ART = process.env.WARDGATE_CONSOLE_ARTIFACTS || "artifacts";
+const FACES = process.env.WARDGATE_FACES;
+const DOOR = process.env.WARDGATE_DOOR || "door-1";
+const USERS = {
+  admin: { name: "admin", password: process.env.WARDGATE_ADMIN_PASSWORD },
+  tech: { name: "tech", password: process.env.WARDGATE_TECH_PASSWORD },
+};
+const PAGES = ["live", "door", "events", "enrolment", "people", "health"];
+fs.mkdirSync(ART, { recursive: true });
+
+const results = [];
+async function check(name, fn) {
+  const t0 = Date.now();
+  try {
+    await fn();
+    results.push({ name, ok: true });
+    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
+  } catch (e) {
+    results.push({ name, ok: false });
+    console.log(`FAIL ${name}: ${e && e.stack ? e.stack.split("\n").slice(0, 3).join(" | ") : e}`);
+  }
+}
+function assert(cond, msg) { if (!cond) throw new Error(msg); }
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"],
+});
+
+async function newPage(width) {
+  const ctx = await browser.newContext({ viewport: { width, height: width < 500 ? 740 : 860 }, acceptDownloads: true });
+  const page = await ctx.newPage();
+  page.on("dialog", (d) => d.accept());
+  page.on("pageerror", (e) => console.log(`  page error: ${e.message}`));
+  return { ctx, page };
+}
+
+async function login(page, who, password) {
+  await page.goto(`${BASE}/console/login`);
+  await page.fill('input[name="name"]', who);
+  await page.fill('input[name="password"]', password);
+  const [resp] = await Promise.all([page.waitForNavigation(), page.click('button[type="submit"]')]);
+  return resp;
+}
+
+// The same API call the page's own script would make, with the session's CSRF token or without.
+async function pageFetch(page, method, url, body, withCsrf = true) {
+  return page.evaluate(async ({ method, url, body, withCsrf }) => {
+    const headers = { "Content-Type": "application/json" };
+    if (withCsrf) headers["X-CSRF-Token"] = document.querySelector('meta[name="csrf-token"]').content;
+    const r = await fetch(url, { method, headers, body: body ? JSON.stringify(body) : undefined, credentials: "same-origin" });
+    let data = null;
+    try { data = await r.json(); } catch (e) { /* empty */ }
+    return { status: r.status, data };
+  }, { method, url, body, withCsrf });
+}
+
+const tech = await newPage(1280);
+const admin = await newPage(1280);
+
+await check("wrong password is refused", async () => {
+  const resp = await login(tech.page, "tech", "not-the-password");
+  assert(resp.status() === 401, `status ${resp.status()}`);
+  const msg = await tech.page.textContent("#login-error");
+  assert(/wrong name or password/i.test(msg), `message: ${msg}`);
+  assert(tech.page.url().endsWith("/console/login"), tech.page.url());
+});
+
+await check("technician logs in", async () => {
+  await login(tech.page, USERS.tech.name, USERS.tech.password);
+  assert(tech.page.url().endsWith("/console/live"), `landed on ${tech.page.url()}`);
+  const cookies = await tech.ctx.cookies();
+  const c = cookies.find((x) => x.name === "wg_session");
+  assert(c && c.httpOnly && c.sameSite === "Strict", `cookie ${JSON.stringify(c)}`);
+});
+
+await check("the failed login appears in Events", async () => {
+  await tech.page.goto(`${BASE}/console/events`);
+  await tech.page.selectOption('select[name="kind"]', "login");
+  await tech.page.click('#filters button[type="submit"]');
+  const row = tech.page.locator('#event-rows tr[data-reason="login_failed"]').first();
+  await row.waitFor({ timeout: 10000 });
+  const text = await row.textContent();
+  assert(/tech/.test(text) && /wrong name or password/.test(text), `row: ${text}`);
+});
+
+await check("Live shows camera frames with a face box", async () => {
+  await tech.page.goto(`${BASE}/console/live`);
+  await tech.page.waitForFunction(() => { const i = document.querySelector("#cam"); return i && i.naturalWidth > 0; }, null, { timeout: 30000 });
+  await tech.page.locator("#boxes .facebox").first().waitFor({ timeout: 30000 });
+  const box = await tech.page.locator("#boxes .facebox").first().boundingBox();
+  const img = await tech.page.locator("#cam").boundingBox();
+  assert(box && box.width > 10 && box.x >= img.x - 2 && box.x + box.width <= img.x + img.width + 2, `box ${JSON.stringify(box)} img ${JSON.stringify(img)}`);
+  await tech.page.waitForFunction(() => /\d/.test(document.querySelector("#timing-info").textContent), null, { timeout: 10000 });
+});
+
+await check("a test pulse from Door shows in the door's state and in Events", async () => {
+  await tech.page.goto(`${BASE}/console/door`);
+  await tech.page.waitForFunction(() => document.querySelector("#door-state").textContent !== "…", null, { timeout: 10000 });
+  await tech.page.click('button[data-cmd="pulse"]');
+  await tech.page.waitForFunction(() => /Done: Test pulse/.test(document.querySelector("#flash").textContent), null, { timeout: 10000 });
+  // The simulated door, as the API reports it: unlocked by the pulse (or locked again after it).
+  const r = await pageFetch(tech.page, "GET", `/api/v1/doors/${DOOR}`);
+  assert(r.status === 200 && r.data.state, JSON.stringify(r));
+  await tech.page.goto(`${BASE}/console/events`);
+  const cmd = tech.page.locator('#event-rows tr[data-reason="door_command"]').first();
+  await cmd.waitFor({ timeout: 10000 });
+  assert(/tech/.test(await cmd.textContent()), await cmd.textContent());
+  const unlock = tech.page.locator('#event-rows tr[data-reason="lock_changed"]').first();
+  await unlock.waitFor({ timeout: 10000 });
+  await unlock.click();
+  const details = await tech.page.textContent("#detail-list");
+  assert(/pulse/.test(details), `lock_changed details: ${details}`);
+  await tech.page.keyboard.press("Escape");
+});
+
+await check("a technician cannot open People and access, and the API refuses the same action", async () => {
+  const resp = await tech.page.goto(`${BASE}/console/people`);
+  assert(resp.status() === 403, `page status ${resp.status()}`);
+  assert(/admins only/.test(await tech.page.textContent("#message")), "message");
+  assert(!(await tech.page.locator('nav a[href="/console/people"]').count()), "People in a technician's menu");
+  const r = await pageFetch(tech.page, "POST", "/api/v1/grants", { staff_id: "x", door_id: DOOR });
+  assert(r.status === 403 && r.data.status === 403, JSON.stringify(r));
+  const u = await pageFetch(tech.page, "GET", "/api/v1/users");
+  assert(u.status === 403, JSON.stringify(u));
+});
+
+await check("CSRF: state-changing requests without the token are refused", async () => {
+  await tech.page.goto(`${BASE}/console/door`);
+  const r = await pageFetch(tech.page, "POST", `/api/v1/doors/${DOOR}/commands`, { command: "pulse" }, false);
+  assert(r.status === 403 && /CSRF/i.test(r.data.detail), JSON.stringify(r));
+  // A plain form post (as another page would send it) without the csrf field.
+  const resp = await tech.ctx.request.post(`${BASE}/console/logout`, { form: { x: "1" }, maxRedirects: 0 });
+  assert(resp.status() === 403, `logout without token: ${resp.status()}`);
+  // Still logged in: the refused post did nothing.
+  const again = await tech.page.goto(`${BASE}/console/health`);
+  assert(again.status() === 200 && tech.page.url().endsWith("/console/health"), tech.page.url());
+});
+
+await check("admin logs in and sees every page", async () => {
+  await login(admin.page, USERS.admin.name, USERS.admin.password);
+  for (const p of PAGES) {
+    assert(await admin.page.locator(`nav a[href="/console/${p}"]`).count() === 1, `nav ${p}`);
+  }
+});
+
+await check("enrolment from an uploaded fixture photo adds a template; a non-image shows a clear error", async () => {
+  const page = admin.page;
+  await page.goto(`${BASE}/console/enrolment`);
+  await page.click("details summary");
+  await page.fill('#new-person input[name="name"]', "Dr Test Obama");
+  await page.fill('#new-person input[name="external_id"]', "T-100");
+  await page.selectOption('#new-person select[name="role"]', "doctor");
+  await page.click('#new-person button[type="submit"]');
+  await page.waitForFunction(() => !document.querySelector("#enrol-panel").hidden, null, { timeout: 10000 });
+  await page.waitForFunction(() => document.querySelector("#templates").dataset.count === "0", null, { timeout: 10000 });
+  await page.setInputFiles("#photo", path.join(FACES, "people/Barack_Obama/obama1.jpg"));
+  await page.click('#upload button[type="submit"]');
+  await page.waitForFunction(() => document.querySelector("#templates").dataset.count === "1", null, { timeout: 30000 });
+  assert(/template added/.test(await page.textContent("#upload-result")), await page.textContent("#upload-result"));
+  const txt = path.join(os.tmpdir(), `not-a-photo-${process.pid}.txt`);
+  fs.writeFileSync(txt, "this is not a photo\n");
+  await page.setInputFiles("#photo", txt);
+  await page.click('#upload button[type="submit"]');
+  await page.waitForFunction(() => document.querySelector("#upload-result").classList.contains("error"), null, { timeout: 10000 });
+  const msg = await page.textContent("#upload-result");
+  assert(/not a JPEG or PNG photo/.test(msg), msg);
+  assert(await page.locator("#templates").getAttribute("data-count") === "1", "template count changed");
+});
+
+await check("screenshots of every page at 360 px and 1280 px", async () => {
+  const shots = [];
+  for (const width of [360, 1280]) {
+    const { ctx, page } = await newPage(width);
+    await login(page, USERS.admin.name, USERS.admin.password);
+    for (const p of PAGES) {
+      await page.goto(`${BASE}/console/${p}`);
+      await page.waitForTimeout(p === "live" ? 2500 : 1200);
+      const file = path.join(ART, `${p}-${width}.png`);
+      await page.screenshot({ path: file, fullPage: true });
+      shots.push(file);
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert(overflow <= 1, `${p} at ${width} px scrolls sideways by ${overflow} px`);
+    }
+    await page.goto(`${BASE}/console/login`);
+    await ctx.close();
+  }
+  const { ctx, page } = await newPage(360);
+  await page.goto(`${BASE}/console/login`);
+  await page.screenshot({ path: path.join(ART, "login-360.png"), fullPage: true });
+  await ctx.close();
+  assert(shots.length === 12, `${shots.length} screenshots`);
+});
+
+await check("page weight ≤ 100 KB of assets; first render measured", async () => {
+  const rows = [];
+  const { ctx, page } = await newPage(1280);
+  await login(page, USERS.admin.name, USERS.admin.password);
+  for (const p of PAGES) {
+    // Cold: a fresh load with the HTTP cache disabled, so every asset is counted.
+    const cdp = await ctx.newCDPSession(page);
+    await cdp.send("Network.setCacheDisabled", { cacheDisabled: true });
+    await page.goto(`${BASE}/console/${p}`, { waitUntil: "load" });
+    await page.waitForTimeout(300);
+    const m = await page.evaluate(() => {
+      const nav = performance.getEntriesByType("navigation")[0];
+      const fcp = performance.getEntriesByName("first-contentful-paint")[0];
+      const assets = performance.getEntriesByType("resource").filter((r) => !r.name.includes("/api/") && !r.name.includes("/ws/"));
+      const bytes = assets.reduce((s, r) => s + (r.transferSize || r.encodedBodySize || 0), nav.transferSize || nav.encodedBodySize || 0);
+      return { html: nav.transferSize || nav.encodedBodySize, assets: assets.length, bytes, fcp: fcp ? fcp.startTime : null, dcl: nav.domContentLoadedEventEnd };
+    });
+    rows.push({ page: p, ...m });
+    await cdp.detach();
+  }
+  await ctx.close();
+  fs.writeFileSync(path.join(ART, "page-weight.json"), JSON.stringify(rows, null, 2));
+  for (const r of rows) console.log(`  ${r.page.padEnd(10)} ${(r.bytes / 1024).toFixed(1)} KB (${r.assets + 1} files), first contentful paint ${r.fcp == null ? "n/a" : r.fcp.toFixed(0) + " ms"}, DOMContentLoaded ${r.dcl.toFixed(0)} ms`);
+  for (const r of rows) assert(r.bytes <= 100 * 1024, `${r.page}: ${r.bytes} bytes of assets`);
+});
+
+await check("logout ends the session", async () => {
+  await admin.page.goto(`${BASE}/console/health`);
+  await Promise.all([admin.page.waitForNavigation(), admin.page.click("form.who button")]);
+  assert(admin.page.url().endsWith("/console/login"), admin.page.url());
+  const resp = await admin.page.goto(`${BASE}/console/people`);
+  assert(admin.page.url().endsWith("/console/login"), `after logout: ${admin.page.url()} ${resp.status()}`);
+});
+
+await browser.close();
+const passed = results.filter((r) => r.ok).length;
+const failed = results.length - passed;
+console.log(`console: ${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
