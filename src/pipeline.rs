@@ -16,15 +16,14 @@ use std::time::{Duration, Instant};
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
-use crate::access::policy::{decide, Decision, Identified, Reason};
+use crate::access::decider::{Channel, Decider, Face, Liveness, Patient, Presentation, Request};
 use crate::access::two_person::{Step, TwoPersonSession};
-use crate::audit::EventDraft;
 use crate::camera::{wait_for_frame, FrameWatch};
 use crate::catalog::Catalog;
 use crate::config::ConfigError;
 use crate::door::DoorHandle;
 use crate::events::EventSink;
-use crate::model::{now_ms, DoorMode, Role, Subject};
+use crate::model::{now_ms, DoorMode, Role};
 use crate::vision::engine::{Engine, StageTimings};
 
 /// `[pipeline]`
@@ -146,6 +145,11 @@ impl Streak {
 
 fn run(cfg: PipelineConfig, mut p: LoopParts, stop: &AtomicBool) {
     let door_id = p.door.id().to_owned();
+    let decider = Decider::new(
+        Arc::clone(&p.catalog),
+        Some(p.door.clone()),
+        p.events.clone(),
+    );
     let mut streak = Streak::default();
     let mut cooldown: HashMap<Option<String>, Instant> = HashMap::new();
     let cooldown_for = Duration::from_secs(cfg.cooldown_secs);
@@ -194,160 +198,71 @@ fn run(cfg: PipelineConfig, mut p: LoopParts, stop: &AtomicBool) {
         }
         cooldown.insert(who.clone(), Instant::now() + cooldown_for);
         let similarity = rec.best.as_ref().map(|m| m.similarity);
+        // Deciding, unlocking and recording: all through the decision service.
+        let decide = |req: Request| p.runtime.block_on(decider.decide_in(&snap.directory, req));
         let Some(subject) = who.as_deref().and_then(|id| snap.directory.subject(id)) else {
-            record(
-                &p,
+            decide(Request::new(
+                Channel::Camera,
                 &door_id,
-                Decision {
-                    granted: false,
-                    reason: Reason::UnknownStaff,
-                },
-                None,
-                None,
-                similarity,
-                None,
-            );
+                Face::unknown(similarity),
+                now_ms(),
+            ));
             continue;
         };
-        let liveness = match p.engine.liveness_score(&img, &sample.detection) {
+        let score = match p.engine.liveness_score(&img, &sample.detection) {
             Ok(score) => Some(score),
             Err(e) => {
                 log::error!("liveness check failed: {e}");
                 None
             }
         };
-        if cfg.require_liveness && liveness.is_none_or(|s| p.engine.is_attack(s)) {
-            log::warn!("door {door_id}: presentation attack suspected (liveness {liveness:?})");
-            let deny = Decision {
-                granted: false,
-                reason: Reason::SpoofSuspected,
-            };
-            record(
-                &p,
-                &door_id,
-                deny,
-                Some((subject, similarity)),
-                None,
-                similarity,
-                liveness,
-            );
+        let liveness = Liveness {
+            score,
+            passed: !cfg.require_liveness || score.is_some_and(|s| !p.engine.is_attack(s)),
+        };
+        let sim = similarity.unwrap_or(0.0);
+        let face = Face::identified(&subject.id, sim);
+        let now = now_ms();
+        let mut req = Request::new(Channel::Camera, &door_id, face.clone(), now);
+        req.liveness = Some(liveness);
+        if !liveness.passed {
+            log::warn!("door {door_id}: presentation attack suspected (liveness {score:?})");
+            decide(req);
             continue;
         }
-        let sim = similarity.unwrap_or(0.0);
-        let now = now_ms();
         let mode = snap.directory.door(&door_id).map(|d| d.mode);
-        let (decision, staff, patient) = match (mode, subject.role) {
+        match (mode, subject.role) {
             (Some(DoorMode::StaffWithPatient), Role::Patient) => {
                 match session.patient_seen(&subject.id, now) {
-                    Step::Decide { staff_id, .. } => {
-                        let staff = snap.directory.subject(&staff_id);
-                        let d = decide(
-                            &snap.directory,
-                            &door_id,
-                            staff.map(|s| Identified {
-                                subject: s,
-                                similarity: 1.0,
-                            }),
-                            Some(Identified {
-                                subject,
-                                similarity: sim,
-                            }),
-                            true,
-                            now,
-                        );
-                        (d, staff, Some(subject))
+                    Step::Decide {
+                        staff_id,
+                        staff_similarity,
+                        ..
+                    } => req.staff = Face::identified(&staff_id, staff_similarity),
+                    Step::PatientWithoutStaff { .. } | Step::AwaitPatient => {
+                        req.staff = Face::unknown(None);
                     }
-                    _ => (
-                        Decision {
-                            granted: false,
-                            reason: Reason::UnknownStaff,
-                        },
-                        None,
-                        Some(subject),
-                    ),
                 }
+                req.patient = Patient::Presented(face);
+                decide(req);
             }
             (Some(DoorMode::StaffWithPatient), role) if role.is_clinical() => {
-                session.staff_seen(&subject.id, now);
+                session.staff_seen(&subject.id, sim, now);
                 log::info!(
                     "door {door_id}: staff {} recognised, waiting for the patient",
                     subject.id
                 );
-                p.runtime.block_on(p.events.emit(EventDraft {
-                    kind: "presentation".into(),
-                    door_id: Some(door_id.clone()),
-                    subject_id: Some(subject.id.clone()),
-                    reason: "awaiting_patient".into(),
-                    details: serde_json::json!({"channel": "camera", "staff_similarity": sim}),
-                    ..Default::default()
-                }));
-                continue;
-            }
-            _ => (
-                decide(
-                    &snap.directory,
+                p.runtime.block_on(decider.presentation(
+                    Channel::Camera,
                     &door_id,
-                    Some(Identified {
-                        subject,
-                        similarity: sim,
-                    }),
-                    None,
-                    false,
-                    now,
-                ),
-                Some(subject),
-                None,
-            ),
-        };
-        let decision = if decision.granted {
-            match p.runtime.block_on(p.door.unlock_for_access("face")) {
-                Ok(_) => decision,
-                Err(e) => {
-                    log::warn!("door {door_id}: granted but not unlocked: {e}");
-                    Decision {
-                        granted: false,
-                        reason: Reason::Lockdown,
-                    }
-                }
+                    Presentation::AwaitingPatient,
+                    &face,
+                ));
             }
-        } else {
-            decision
-        };
-        record(
-            &p,
-            &door_id,
-            decision,
-            staff.map(|s| (s, Some(sim))),
-            patient,
-            similarity,
-            liveness,
-        );
+            _ => {
+                decide(req);
+            }
+        }
     }
     log::info!("door loop stopped");
-}
-
-fn record(
-    p: &LoopParts,
-    door_id: &str,
-    d: Decision,
-    staff: Option<(&Subject, Option<f32>)>,
-    patient: Option<&Subject>,
-    best_similarity: Option<f32>,
-    liveness: Option<f32>,
-) {
-    log::info!(
-        target: "wardgate::decision",
-        door = door_id, decision = d.granted, reason = d.reason.as_str(),
-        subject_id = staff.map_or("", |(s, _)| s.id.as_str());
-        "camera decision at {door_id}: {}", d.reason.as_str()
-    );
-    p.runtime.block_on(p.events.emit(EventDraft {
-        kind: "decision".into(),
-        door_id: Some(door_id.to_owned()),
-        subject_id: staff.map(|(s, _)| s.id.clone()),
-        patient_id: patient.map(|s| s.id.clone()),
-        granted: Some(d.granted),
-        reason: d.reason.as_str().into(),
-        details: serde_json::json!({"channel": "camera", "similarity": best_similarity, "liveness_score": liveness}),
-    }));
 }

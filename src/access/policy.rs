@@ -40,6 +40,13 @@ pub enum Reason {
     Lockdown,
     /// The face failed the liveness check (photo, screen or mask suspected).
     SpoofSuspected,
+    /// A staff member waited alone at a `staff_with_patient` door for
+    /// `access.two_person_timeout_secs` and no patient was presented.
+    PatientTimeout,
+    /// The policy granted, but the door hardware failed to unlock (relay write failed).
+    DoorFault,
+    /// The policy granted, but the door controller did not answer (stopped or hung).
+    ControllerUnavailable,
 }
 
 impl Reason {
@@ -60,6 +67,9 @@ impl Reason {
             Reason::BadRequest => "bad_request",
             Reason::Lockdown => "lockdown",
             Reason::SpoofSuspected => "spoof_suspected",
+            Reason::PatientTimeout => "patient_timeout",
+            Reason::DoorFault => "door_fault",
+            Reason::ControllerUnavailable => "controller_unavailable",
         }
     }
 }
@@ -322,6 +332,9 @@ mod tests {
             Reason::Granted,
             Reason::GrantNotYetValid,
             Reason::UnknownDoor,
+            Reason::PatientTimeout,
+            Reason::DoorFault,
+            Reason::ControllerUnavailable,
         ] {
             assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
         }
