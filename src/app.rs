@@ -78,9 +78,13 @@ pub async fn start_door(state: &mut AppState) -> anyhow::Result<()> {
     let sink = state.events.clone();
     tokio::spawn(async move {
         while let Some(ev) = events.recv().await {
-            let kind = if ev.is_alarm() { "alarm" } else { "door" };
+            let kind = if ev.is_alarm() {
+                crate::audit::EventKind::Alarm
+            } else {
+                crate::audit::EventKind::Door
+            };
             sink.emit(crate::audit::EventDraft {
-                kind: kind.into(),
+                kind,
                 door_id: Some(ev.door.clone()),
                 reason: ev.kind().into(),
                 details: serde_json::to_value(&ev).unwrap_or_default(),

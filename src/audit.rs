@@ -38,10 +38,42 @@ pub fn chain_hash(prev_hash: &str, e: &Event) -> String {
     hex::encode(h.finalize())
 }
 
+/// What an event records; stored as [`EventKind::as_str`] in the `kind` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// An access decision (camera, terminal, decisions API): `granted` and a decision reason.
+    #[default]
+    Decision,
+    /// A step towards a decision that is not one yet (staff waiting for the patient).
+    Presentation,
+    /// A door state change or command.
+    Door,
+    /// A door alarm (forced, held open, fire, hardware fault).
+    Alarm,
+    /// An administrative change through the API (who changed what).
+    Admin,
+    /// A console login, failed login, throttled login or logout.
+    Login,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Decision => "decision",
+            EventKind::Presentation => "presentation",
+            EventKind::Door => "door",
+            EventKind::Alarm => "alarm",
+            EventKind::Admin => "admin",
+            EventKind::Login => "login",
+        }
+    }
+}
+
 /// What an event is before it is sealed into the chain.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct EventDraft {
-    pub kind: String,
+    pub kind: EventKind,
     pub door_id: Option<String>,
     pub subject_id: Option<String>,
     pub patient_id: Option<String>,
@@ -83,7 +115,7 @@ impl Chain {
             node: self.node.clone(),
             seq: self.seq + 1,
             ts_ms,
-            kind: d.kind,
+            kind: d.kind.as_str().to_owned(),
             door_id: d.door_id,
             subject_id: d.subject_id,
             patient_id: d.patient_id,
@@ -169,7 +201,7 @@ mod tests {
             .map(|i| {
                 c.seal(
                     EventDraft {
-                        kind: "decision".into(),
+                        kind: EventKind::Decision,
                         door_id: Some("ward".into()),
                         granted: Some(i % 2 == 0),
                         reason: "granted".into(),

@@ -8,9 +8,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use crate::access::directory::Directory;
-use crate::access::policy::{decide, Decision, Identified};
 use crate::gallery::{Gallery, Match, VectorError};
-use crate::model::Millis;
 use crate::store::{Store, StoreResult};
 
 /// One consistent view.
@@ -26,14 +24,6 @@ pub struct Recognition {
     pub best: Option<Match>,
     /// True when `best` is at or above `matching.threshold`.
     pub accepted: bool,
-}
-
-/// The result of a full decision: the policy outcome plus who was recognised.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    pub decision: Decision,
-    pub staff: Option<(crate::model::Subject, f32)>,
-    pub patient: Option<(crate::model::Subject, f32)>,
 }
 
 #[derive(Debug)]
@@ -135,51 +125,6 @@ impl Catalog {
             .as_ref()
             .is_some_and(|m| m.similarity >= self.threshold);
         Ok(Recognition { best, accepted })
-    }
-
-    /// Recognises the staff face (and the patient face, when given) and applies the policy.
-    pub fn decide(
-        &self,
-        door_id: &str,
-        staff_probe: &[f32],
-        patient_probe: Option<&[f32]>,
-        now: Millis,
-    ) -> Result<Outcome, (&'static str, VectorError)> {
-        let snap = self.snapshot();
-        let staff = self
-            .recognise(&snap, staff_probe)
-            .map_err(|e| ("staff.embedding", e))?;
-        let patient = patient_probe
-            .map(|p| self.recognise(&snap, p))
-            .transpose()
-            .map_err(|e| ("patient.embedding", e))?;
-        let ident = |r: &Recognition| -> Option<Identified<'_>> {
-            if !r.accepted {
-                return None;
-            }
-            let m = r.best.as_ref()?;
-            snap.directory
-                .subject(&m.subject_id)
-                .map(|subject| Identified {
-                    subject,
-                    similarity: m.similarity,
-                })
-        };
-        let staff_id = ident(&staff);
-        let patient_id = patient.as_ref().and_then(ident);
-        let decision = decide(
-            &snap.directory,
-            door_id,
-            staff_id,
-            patient_id,
-            patient_probe.is_some(),
-            now,
-        );
-        Ok(Outcome {
-            decision,
-            staff: staff_id.map(|i| (i.subject.clone(), i.similarity)),
-            patient: patient_id.map(|i| (i.subject.clone(), i.similarity)),
-        })
     }
 }
 

@@ -1,27 +1,40 @@
-//! The event sink: seals events into the audit chain, broadcasts them live, and stores them —
-//! or spools them to disk while the database is unreachable.
+//! The event sink: seals events into the audit chain, journals them locally, broadcasts them
+//! live, and stores them — catching up from the journal while the database is slow or down.
 //!
-//! Why an actor: the chain needs one writer in a fixed order, and the door must never wait for
-//! the database. Emitting only queues; the actor batches inserts (one transaction per batch),
-//! and on a database failure appends the batch to `events.spool_dir/events.jsonl` (fsynced).
-//! While the spool holds anything, new events go behind it, so order is kept; every
-//! `events.flush_interval_secs` the spool is replayed into the store and truncated. Replaying is
-//! idempotent (the store skips ids it already has), so a crash mid-flush loses and duplicates
-//! nothing.
+//! Why this shape: the chain needs one writer in a fixed order, a decision must never wait for
+//! the database, and an answered decision must survive a power cut.
+//!
+//! - **Seal** ([`EventSink::record`]): under a std mutex held for microseconds, the event gets
+//!   its seq and hash and is handed to the journal thread's unbounded queue (a send that never
+//!   waits), so the queue is in chain order. Nothing is awaited while the lock is held.
+//! - **Journal** (its own OS thread, see `journal.rs`): appends everything queued since the last
+//!   commit to `events.spool_dir/events.jsonl` with one `fdatasync` (group commit), then
+//!   publishes the newest durable seq ([`EventSink::durable`] waits for it) and offers the batch
+//!   to the store actor without waiting: when the actor's queue is full the batch is simply left
+//!   in the journal, which is already on disk, and the actor is told to catch up from there.
+//! - **Store actor** (a tokio task): inserts batches (one transaction each). After a failed
+//!   write, or a batch that was left in the journal, it re-reads the journal and inserts every
+//!   event the store does not have yet, in order, every `events.flush_interval_secs` until that
+//!   succeeds. Inserting is idempotent (the store skips ids it already has), so a crash anywhere
+//!   loses and duplicates nothing. Once the store has everything, the journal is emptied when it
+//!   grows past [`COMPACT_BYTES`] (or on [`EventSink::flush`]).
+
+mod journal;
 
 use std::future::Future;
-use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch, Notify};
 
+use self::journal::Journal;
 use crate::audit::{Chain, EventDraft};
 use crate::model::{now_ms, Event};
 use crate::store::{Store, StoreError};
 
-/// Where sealed events go. The store implements it; tests may inject failures.
+/// Where sealed events go. The store implements it; tests may inject failures and stalls.
 pub trait EventBackend: Send + Sync + 'static {
     fn append(&self, events: &[Event]) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn last(&self, node: &str) -> impl Future<Output = Result<Option<Event>, StoreError>> + Send;
@@ -37,32 +50,63 @@ impl EventBackend for Store {
 }
 
 enum Cmd {
-    Store(Box<Event>),
+    Store(Vec<Event>),
     Flush(oneshot::Sender<FlushReport>),
 }
 
 /// State of the sink after a flush.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlushReport {
-    /// Events still waiting in the spool (0 when the database has everything).
+    /// Events the store does not have yet; they wait in the local journal (0 when the
+    /// database has everything).
     pub spooled: usize,
+}
+
+/// Events per store transaction.
+const BATCH: usize = 256;
+/// Batches the store actor may have queued before the journal thread stops offering them (they
+/// are then read back from the journal).
+const STORE_QUEUE: usize = 64;
+/// Once the store has every journaled event, the journal is emptied when it is larger than this.
+/// After a crash the journal's events are re-inserted (and skipped as duplicates), so this
+/// bounds the work at start-up.
+pub const COMPACT_BYTES: u64 = 256 * 1024;
+/// Longest [`EventSink::durable`] waits for the journal before giving up (a failing disk).
+const DURABLE_WAIT: Duration = Duration::from_secs(2);
+
+/// What the journal thread, the store actor and the handles share.
+#[derive(Debug)]
+struct Shared {
+    node: String,
+    journal: Mutex<Journal>,
+    /// The journal thread left a batch in the journal instead of queueing it for the store.
+    overflow: Notify,
+    /// The last journal commit failed (disk full, I/O error): `durable` answers false.
+    journal_failed: AtomicBool,
+    /// Newest seq appended to the journal and the journal's size, readable without the lock
+    /// (the journal thread holds it across an fsync; the store actor must not wait for that).
+    journal_seq: AtomicI64,
+    journal_bytes: AtomicU64,
 }
 
 /// Cheap handle to the sink; clone freely.
 #[derive(Clone, Debug)]
 pub struct EventSink {
-    tx: mpsc::Sender<Cmd>,
+    /// Sealing happens here, in the caller's thread, so the caller gets its event (id, seq)
+    /// without a round trip; the lock covers only sealing and a non-blocking send.
+    chain: Arc<Mutex<Chain>>,
+    journal: std::sync::mpsc::Sender<Event>,
+    /// Newest seq committed to the journal (or given up on, see `Shared::journal_failed`).
+    durable: watch::Receiver<i64>,
+    store: mpsc::Sender<Cmd>,
     live: broadcast::Sender<Event>,
-    /// Sealing happens at emit, under this lock, so the caller gets its event id without a
-    /// round trip to the actor; the lock is held while queueing, so the queue is in chain order.
-    chain: Arc<tokio::sync::Mutex<Chain>>,
+    shared: Arc<Shared>,
 }
 
-const BATCH: usize = 256;
-
 impl EventSink {
-    /// Starts the sink actor. The chain continues from the spool's newest event, else the
-    /// database's, else the head file (the database may be down at start-up).
+    /// Starts the journal thread and the store actor. The chain continues from the journal's
+    /// newest event, else the database's, else the head file (the database may be down at
+    /// start-up).
     pub async fn start<B: EventBackend>(
         backend: B,
         node: &str,
@@ -71,11 +115,13 @@ impl EventSink {
         capacity: usize,
     ) -> std::io::Result<Self> {
         std::fs::create_dir_all(spool_dir)?;
-        let spool = Spool::new(spool_dir.join("events.jsonl"));
+        let journal_path = spool_dir.join("events.jsonl");
+        let journal = Journal::open(journal_path.clone())?;
         let head_file = spool_dir.join(format!("chain-head-{node}.json"));
-        let from_spool = spool.read_all()?.into_iter().rev().find(|e| e.node == node);
-        let chain = if let Some(e) = from_spool {
-            Chain::after(&e)
+        let journaled = journal.read_all()?;
+        let from_journal = journaled.iter().rev().find(|e| e.node == node);
+        let chain = if let Some(e) = from_journal {
+            Chain::after(e)
         } else {
             match backend.last(node).await {
                 Ok(Some(e)) => Chain::after(&e),
@@ -89,44 +135,122 @@ impl EventSink {
                 }
             }
         };
-        let (tx, rx) = mpsc::channel(4096);
+        // Whatever the journal holds may be missing from the store: the actor starts by
+        // catching up from it (re-inserting what the store has is harmless).
+        let stored_seq = journaled
+            .iter()
+            .find(|e| e.node == node)
+            .map_or(chain.seq, |e| e.seq - 1);
+        let behind = !journaled.is_empty();
+        let mut journal = journal;
+        journal.last_seq = chain.seq;
+        let bytes = journal.bytes();
+        let shared = Arc::new(Shared {
+            node: node.to_owned(),
+            journal: Mutex::new(journal),
+            overflow: Notify::new(),
+            journal_failed: AtomicBool::new(false),
+            journal_seq: AtomicI64::new(chain.seq),
+            journal_bytes: AtomicU64::new(bytes),
+        });
+        let (store_tx, store_rx) = mpsc::channel(STORE_QUEUE);
+        let (journal_tx, journal_rx) = std::sync::mpsc::channel();
+        let (durable_tx, durable_rx) = watch::channel(chain.seq);
         let (live, _) = broadcast::channel(capacity);
+        {
+            let shared = Arc::clone(&shared);
+            let store_tx = store_tx.clone();
+            std::thread::Builder::new()
+                .name("wardgate-journal".into())
+                .spawn(move || journal_thread(&journal_rx, &shared, &durable_tx, &store_tx))?;
+        }
         let actor = Actor {
             backend,
-            last: (chain.node.clone(), chain.seq, chain.head.clone()),
-            spool,
+            stored_seq,
+            behind,
+            journal_path,
+            shared: Arc::clone(&shared),
             head_file,
         };
-        tokio::spawn(actor.run(rx, flush_interval));
+        tokio::spawn(actor.run(store_rx, flush_interval));
         Ok(Self {
-            tx,
+            chain: Arc::new(Mutex::new(chain)),
+            journal: journal_tx,
+            durable: durable_rx,
+            store: store_tx,
             live,
-            chain: Arc::new(tokio::sync::Mutex::new(chain)),
+            shared,
         })
     }
 
-    /// Seals and queues an event; returns without waiting for the store.
-    pub async fn emit(&self, draft: EventDraft) {
-        self.emit_sealed(draft).await;
-    }
-
-    /// Seals an event into the chain, broadcasts it, queues it for the store, and returns it.
-    pub async fn emit_sealed(&self, draft: EventDraft) -> Option<Event> {
-        let mut chain = self.chain.lock().await;
-        let e = chain.seal(draft, now_ms());
-        if self.tx.send(Cmd::Store(Box::new(e.clone()))).await.is_err() {
-            log::error!("event sink stopped; event {} not stored", e.id);
-            return None;
-        }
-        drop(chain);
+    /// Seals an event into the chain, queues it for the journal and the store, broadcasts it,
+    /// and returns it. Never waits: callable from the door loop's thread and from async code.
+    /// `None` only when the sink has stopped.
+    pub fn record(&self, draft: EventDraft) -> Option<Event> {
+        let e = {
+            let mut chain = self
+                .chain
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let e = chain.seal(draft, now_ms());
+            // An unbounded channel: this send cannot wait. Sent under the lock so the journal
+            // receives events in chain order.
+            if self.journal.send(e.clone()).is_err() {
+                log::error!("event journal stopped; event {} not recorded", e.id);
+                return None;
+            }
+            e
+        };
         let _ = self.live.send(e.clone());
         Some(e)
     }
 
-    /// Writes everything queued so far and tries to empty the spool.
+    /// Seals and queues an event; returns without waiting for the journal or the store.
+    pub async fn emit(&self, draft: EventDraft) {
+        self.record(draft);
+    }
+
+    /// [`EventSink::record`] for async callers that want the event back.
+    pub async fn emit_sealed(&self, draft: EventDraft) -> Option<Event> {
+        self.record(draft)
+    }
+
+    /// Records an event and returns once it is in the local journal on disk (fsynced), so it
+    /// survives a power cut: for decisions that are acknowledged to a terminal.
+    pub async fn emit_durable(&self, draft: EventDraft) -> Option<Event> {
+        let e = self.record(draft)?;
+        if !self.durable(e.seq).await {
+            log::error!(
+                "event {} is not confirmed on disk; it stays queued for the store",
+                e.id
+            );
+        }
+        Some(e)
+    }
+
+    /// Waits until the event with `seq` is committed to the local journal. False when the
+    /// journal could not write it (or did not within a few seconds).
+    pub async fn durable(&self, seq: i64) -> bool {
+        let mut rx = self.durable.clone();
+        let settled = tokio::time::timeout(DURABLE_WAIT, rx.wait_for(|s| *s >= seq)).await;
+        matches!(settled, Ok(Ok(_))) && !self.shared.journal_failed.load(Ordering::SeqCst)
+    }
+
+    /// Newest seq committed to the local journal.
+    pub fn durable_seq(&self) -> i64 {
+        *self.durable.borrow()
+    }
+
+    /// Writes everything recorded so far to the store, if it can, and empties the journal.
     pub async fn flush(&self) -> Option<FlushReport> {
+        let seq = self
+            .chain
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .seq;
+        self.durable(seq).await;
         let (tx, rx) = oneshot::channel();
-        self.tx.send(Cmd::Flush(tx)).await.ok()?;
+        self.store.send(Cmd::Flush(tx)).await.ok()?;
         rx.await.ok()
     }
 
@@ -136,11 +260,57 @@ impl EventSink {
     }
 }
 
+/// Commits queued events to the journal in groups, then offers each group to the store actor.
+fn journal_thread(
+    rx: &std::sync::mpsc::Receiver<Event>,
+    shared: &Shared,
+    durable: &watch::Sender<i64>,
+    store: &mpsc::Sender<Cmd>,
+) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < BATCH * 4 {
+            match rx.try_recv() {
+                Ok(e) => batch.push(e),
+                Err(_) => break,
+            }
+        }
+        let newest = batch.last().map_or(0, |e| e.seq);
+        let written = {
+            let mut j = shared
+                .journal
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let written = j.append(&batch);
+            shared.journal_seq.store(j.last_seq, Ordering::SeqCst);
+            shared.journal_bytes.store(j.bytes(), Ordering::SeqCst);
+            written
+        };
+        match written {
+            Ok(()) => shared.journal_failed.store(false, Ordering::SeqCst),
+            Err(e) => {
+                // The store is now the only copy: keep offering the batch to it.
+                log::error!("cannot write {} events to the journal: {e}", batch.len());
+                shared.journal_failed.store(true, Ordering::SeqCst);
+            }
+        }
+        durable.send_replace(newest);
+        match store.try_send(Cmd::Store(batch)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => shared.overflow.notify_one(),
+            Err(mpsc::error::TrySendError::Closed(_)) => return,
+        }
+    }
+}
+
 struct Actor<B> {
     backend: B,
-    /// (node, seq, hash) of the newest event written to the store or the spool.
-    last: (String, i64, String),
-    spool: Spool,
+    /// Every journaled event of this node up to this seq is in the store.
+    stored_seq: i64,
+    /// The store may lack journaled events after `stored_seq`: read them back from the journal.
+    behind: bool,
+    shared: Arc<Shared>,
+    journal_path: PathBuf,
     head_file: PathBuf,
 }
 
@@ -148,112 +318,171 @@ impl<B: EventBackend> Actor<B> {
     async fn run(mut self, mut rx: mpsc::Receiver<Cmd>, flush_interval: Duration) {
         let mut tick = tokio::time::interval(flush_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let shared = Arc::clone(&self.shared);
         loop {
             tokio::select! {
-                cmd = rx.recv() => {
-                    let Some(cmd) = cmd else { break };
-                    let mut batch = Vec::new();
-                    let mut flushes = Vec::new();
-                    self.take(cmd, &mut batch, &mut flushes);
-                    while batch.len() < BATCH {
-                        match rx.try_recv() {
-                            Ok(c) => self.take(c, &mut batch, &mut flushes),
-                            Err(_) => break,
+                cmd = rx.recv() => match cmd {
+                    None => break,
+                    Some(Cmd::Store(batch)) => self.store(batch).await,
+                    Some(Cmd::Flush(reply)) => {
+                        self.catch_up().await;
+                        if self.pending() == 0 {
+                            self.compact(true).await;
                         }
+                        let _ = reply.send(FlushReport { spooled: self.pending() });
                     }
-                    self.write(batch).await;
-                    if !flushes.is_empty() {
-                        self.drain_spool().await;
-                        let report = FlushReport { spooled: self.spool.len() };
-                        for f in flushes {
-                            let _ = f.send(report);
-                        }
-                    }
+                },
+                () = shared.overflow.notified() => {
+                    self.behind = true;
+                    self.catch_up().await;
                 }
                 _ = tick.tick() => {
-                    if self.spool.len() > 0 {
-                        self.drain_spool().await;
+                    if self.behind {
+                        self.catch_up().await;
                     }
                 }
             }
         }
-        // Channel closed: last attempt so nothing stays only in memory.
-        self.drain_spool().await;
+        // Every handle is gone: last attempt, so the store is as complete as it can be.
+        self.catch_up().await;
     }
 
-    fn take(
-        &mut self,
-        cmd: Cmd,
-        batch: &mut Vec<Event>,
-        flushes: &mut Vec<oneshot::Sender<FlushReport>>,
-    ) {
-        match cmd {
-            Cmd::Store(e) => batch.push(*e),
-            Cmd::Flush(reply) => flushes.push(reply),
-        }
+    /// Journaled events the store does not have yet.
+    fn pending(&self) -> usize {
+        let journaled = self.shared.journal_seq.load(Ordering::SeqCst);
+        usize::try_from(journaled - self.stored_seq).unwrap_or(0)
     }
 
-    async fn write(&mut self, batch: Vec<Event>) {
-        let Some(newest) = batch.last() else {
+    async fn store(&mut self, batch: Vec<Event>) {
+        let fresh: Vec<Event> = batch
+            .into_iter()
+            .filter(|e| e.seq > self.stored_seq)
+            .collect();
+        let (Some(first), Some(newest)) = (fresh.first(), fresh.last()) else {
             return;
         };
-        self.last = (newest.node.clone(), newest.seq, newest.hash.clone());
-        if self.spool.len() == 0 {
-            match self.backend.append(&batch).await {
-                Ok(()) => {
-                    self.save_head();
-                    return;
-                }
-                Err(e) => log::warn!(
-                    "event store write failed ({e}); spooling {} events",
-                    batch.len()
-                ),
+        if self.behind || first.seq != self.stored_seq + 1 {
+            // Earlier events were left in the journal: take everything from there, in order.
+            self.behind = true;
+            self.catch_up().await;
+            return;
+        }
+        let newest = newest.seq;
+        match self.backend.append(&fresh).await {
+            Ok(()) => {
+                self.stored_seq = newest;
+                self.compact(false).await;
+            }
+            Err(e) => {
+                log::warn!(
+                    "event store write failed ({e}); {} events wait in the journal",
+                    fresh.len()
+                );
+                self.behind = true;
             }
         }
-        if let Err(e) = self.spool.append(&batch) {
-            // Both the database and the disk failed: nothing more can be done but say so loudly.
-            log::error!("cannot spool {} events: {e}", batch.len());
-        }
-        self.save_head();
     }
 
-    async fn drain_spool(&mut self) {
-        let events = match self.spool.read_all() {
-            Ok(e) => e,
+    /// Inserts every journaled event after `stored_seq`, in order.
+    async fn catch_up(&mut self) {
+        let shared = Arc::clone(&self.shared);
+        let stored = self.stored_seq;
+        let path = self.journal_path.clone();
+        // Without the journal's lock: appending goes on meanwhile (see `read_events`).
+        let read = tokio::task::spawn_blocking(move || {
+            journal::read_events(&path).map(|all| {
+                all.into_iter()
+                    .filter(|e| e.node != shared.node || e.seq > stored)
+                    .collect::<Vec<_>>()
+            })
+        })
+        .await;
+        let events = match read {
+            Ok(Ok(e)) => e,
+            Ok(Err(e)) => {
+                log::error!("cannot read the event journal: {e}");
+                return;
+            }
             Err(e) => {
-                log::error!("cannot read event spool: {e}");
+                log::error!("event journal reader failed: {e}");
                 return;
             }
         };
-        if events.is_empty() {
-            return;
-        }
         for chunk in events.chunks(BATCH * 2) {
             if let Err(e) = self.backend.append(chunk).await {
                 log::warn!(
-                    "event store still unavailable ({e}); {} events stay spooled",
-                    events.len()
+                    "event store still unavailable ({e}); {} events wait in the journal",
+                    self.pending()
                 );
                 return;
             }
+            if let Some(last) = chunk.iter().rev().find(|e| e.node == self.shared.node) {
+                self.stored_seq = self.stored_seq.max(last.seq);
+            }
         }
-        if let Err(e) = self.spool.clear() {
-            log::error!("cannot truncate event spool: {e}");
-        } else {
-            log::info!("flushed {} spooled events to the store", events.len());
+        if !events.is_empty() {
+            log::info!("wrote {} journaled events to the store", events.len());
         }
+        self.behind = false;
     }
 
-    fn save_head(&self) {
-        let (node, seq, head) = &self.last;
-        let body = serde_json::json!({"node": node, "seq": seq, "head": head});
-        let tmp = self.head_file.with_extension("tmp");
-        let ok = std::fs::write(&tmp, body.to_string())
-            .and_then(|()| std::fs::rename(&tmp, &self.head_file));
-        if let Err(e) = ok {
-            log::warn!("cannot save chain head: {e}");
+    /// Empties the journal when the store has all of it (always when `force`, else only once
+    /// it is larger than [`COMPACT_BYTES`]). The chain head is saved first, for a start-up
+    /// with the database down and an empty journal.
+    async fn compact(&mut self, force: bool) {
+        let size = self.shared.journal_bytes.load(Ordering::SeqCst);
+        if size == 0 || (!force && size < COMPACT_BYTES) {
+            return;
+        }
+        let shared = Arc::clone(&self.shared);
+        let stored = self.stored_seq;
+        let head_file = self.head_file.clone();
+        let done = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            // Held across the check and the truncation, so no event is appended in between.
+            let mut j = shared
+                .journal
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if j.last_seq != stored || j.len() == 0 || (!force && j.bytes() < COMPACT_BYTES) {
+                return Ok(());
+            }
+            let newest = match j.newest.clone() {
+                Some(e) => Some(e),
+                None => j
+                    .read_all()?
+                    .into_iter()
+                    .rev()
+                    .find(|e| e.node == shared.node),
+            };
+            let Some(newest) = newest else {
+                j.clear()?;
+                shared.journal_bytes.store(0, Ordering::SeqCst);
+                return Ok(());
+            };
+            save_head(&head_file, &newest)?;
+            j.clear()?;
+            shared.journal_bytes.store(0, Ordering::SeqCst);
+            Ok(())
+        })
+        .await;
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => log::warn!("cannot compact the event journal: {e}"),
+            Err(e) => log::warn!("event journal compaction failed: {e}"),
         }
     }
+}
+
+/// Writes the chain head durably (temporary file, fsync, rename).
+fn save_head(path: &Path, newest: &Event) -> std::io::Result<()> {
+    let body = serde_json::json!({"node": newest.node, "seq": newest.seq, "head": newest.hash});
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut f, body.to_string().as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
 }
 
 fn read_head(path: &Path) -> Option<Chain> {
@@ -263,69 +492,6 @@ fn read_head(path: &Path) -> Option<Chain> {
         seq: v["seq"].as_i64()?,
         head: v["head"].as_str()?.to_owned(),
     })
-}
-
-/// Append-only JSON-lines file of events not yet in the store.
-struct Spool {
-    path: PathBuf,
-    count: usize,
-}
-
-impl Spool {
-    fn new(path: PathBuf) -> Self {
-        let count = std::fs::File::open(&path)
-            .map(|f| std::io::BufReader::new(f).lines().count())
-            .unwrap_or(0);
-        Self { path, count }
-    }
-
-    fn len(&self) -> usize {
-        self.count
-    }
-
-    fn append(&mut self, events: &[Event]) -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)?;
-        let mut buf = Vec::new();
-        for e in events {
-            serde_json::to_writer(&mut buf, e)?;
-            buf.push(b'\n');
-        }
-        f.write_all(&buf)?;
-        f.sync_data()?;
-        self.count += events.len();
-        Ok(())
-    }
-
-    /// Every spooled event in order. A torn last line (power cut mid-write) is skipped.
-    fn read_all(&self) -> std::io::Result<Vec<Event>> {
-        let f = match std::fs::File::open(&self.path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(e),
-        };
-        let mut out = Vec::new();
-        for line in std::io::BufReader::new(f).lines() {
-            let line = line?;
-            match serde_json::from_str(&line) {
-                Ok(e) => out.push(e),
-                Err(e) => log::warn!("skipping unreadable spool line: {e}"),
-            }
-        }
-        Ok(out)
-    }
-
-    fn clear(&mut self) -> std::io::Result<()> {
-        match std::fs::remove_file(&self.path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-        self.count = 0;
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -372,7 +538,7 @@ mod tests {
 
     fn draft(i: usize) -> EventDraft {
         EventDraft {
-            kind: "decision".into(),
+            kind: crate::audit::EventKind::Decision,
             reason: format!("r{i}"),
             details: serde_json::json!({ "i": i }),
             ..Default::default()

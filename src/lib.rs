@@ -13,9 +13,9 @@
 //! | [`store`] | repository over sqlx (`Any` driver): one query set for MySQL and SQLite |
 //! | [`catalog`] | the snapshot (directory + gallery) the door decides from, swapped on change |
 //! | [`gallery`] | in-memory 1:N search over L2-normalised templates; the door decides from it |
-//! | [`access`] | the pure access policy (`decide`) and the doctor→patient two-person rule |
+//! | [`access`] | the pure access policy (`decide`), the doctor→patient two-person rule, and the one decision service every channel goes through (`decider`) |
 //! | [`audit`] | SHA-256 hash chain over decision events; verification |
-//! | [`events`] | event sink: store + broadcast, spooled to disk while the database is down |
+//! | [`events`] | event sink: seal, local fsynced journal (group commit), broadcast, store |
 //! | [`api`] | axum router: `/api/v1`, the original `/register_face`, `/create_access`, `/ws/auth` |
 //! | [`vision`] | LiteRT models: detect → align → embed, liveness, quality |
 //! | [`camera`] | `FrameSource`: V4L2 capture and replay |

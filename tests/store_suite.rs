@@ -363,9 +363,9 @@ async fn events_append_filter_and_verify(db: Db) {
         evs.push(chain.seal(
             EventDraft {
                 kind: if i % 3 == 0 {
-                    "admin".into()
+                    wardgate::audit::EventKind::Admin
                 } else {
-                    "decision".into()
+                    wardgate::audit::EventKind::Decision
                 },
                 door_id: Some(if i % 2 == 0 { "ward-1" } else { "ward-2" }.into()),
                 subject_id: Some(format!("s{}", i % 2)),

@@ -1,5 +1,7 @@
-//! Access policy: who may open which door, including the doctor→patient two-person check.
+//! Access policy: who may open which door, including the doctor→patient two-person check, and
+//! the one decision service every channel decides and records through ([`decider`]).
 
+pub mod decider;
 pub mod directory;
 pub mod policy;
 pub mod two_person;

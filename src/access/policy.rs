@@ -40,9 +40,13 @@ pub enum Reason {
     Lockdown,
     /// The face failed the liveness check (photo, screen or mask suspected).
     SpoofSuspected,
-    /// At a `staff_with_patient` door the staff member's patient did not appear within
-    /// `access.two_person_timeout_secs`.
+    /// A staff member waited alone at a `staff_with_patient` door for
+    /// `access.two_person_timeout_secs` and no patient was presented.
     PatientTimeout,
+    /// The policy granted, but the door hardware failed to unlock (relay write failed).
+    DoorFault,
+    /// The policy granted, but the door controller did not answer (stopped or hung).
+    ControllerUnavailable,
 }
 
 impl Reason {
@@ -64,6 +68,8 @@ impl Reason {
             Reason::Lockdown => "lockdown",
             Reason::SpoofSuspected => "spoof_suspected",
             Reason::PatientTimeout => "patient_timeout",
+            Reason::DoorFault => "door_fault",
+            Reason::ControllerUnavailable => "controller_unavailable",
         }
     }
 }
@@ -326,6 +332,9 @@ mod tests {
             Reason::Granted,
             Reason::GrantNotYetValid,
             Reason::UnknownDoor,
+            Reason::PatientTimeout,
+            Reason::DoorFault,
+            Reason::ControllerUnavailable,
         ] {
             assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
         }

@@ -8,13 +8,15 @@
 use crate::model::Millis;
 
 /// What the door loop should do with a recognised face.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Step {
     /// Staff recognised: wait for the patient (no decision yet).
     AwaitPatient,
-    /// A patient arrived in time: decide with this staff member and this patient.
+    /// A patient arrived in time: decide with this staff member (and the similarity their
+    /// face was recognised with) and this patient.
     Decide {
         staff_id: String,
+        staff_similarity: f32,
         patient_id: String,
     },
     /// A patient arrived with no staff session pending: deny as `unknown_staff`.
@@ -25,7 +27,8 @@ pub enum Step {
 #[derive(Debug, Clone)]
 pub struct TwoPersonSession {
     timeout_ms: Millis,
-    pending: Option<(String, Millis)>,
+    /// Staff id, the similarity they were recognised with, when.
+    pending: Option<(String, f32, Millis)>,
 }
 
 impl TwoPersonSession {
@@ -40,21 +43,22 @@ impl TwoPersonSession {
     pub fn pending_staff(&self, now: Millis) -> Option<&str> {
         self.pending
             .as_ref()
-            .filter(|(_, at)| now - at < self.timeout_ms)
-            .map(|(id, _)| id.as_str())
+            .filter(|(_, _, at)| now - at < self.timeout_ms)
+            .map(|(id, _, _)| id.as_str())
     }
 
-    pub fn staff_seen(&mut self, staff_id: &str, now: Millis) -> Step {
-        self.pending = Some((staff_id.to_owned(), now));
+    pub fn staff_seen(&mut self, staff_id: &str, similarity: f32, now: Millis) -> Step {
+        self.pending = Some((staff_id.to_owned(), similarity, now));
         Step::AwaitPatient
     }
 
     pub fn patient_seen(&mut self, patient_id: &str, now: Millis) -> Step {
-        let staff = self.pending_staff(now).map(str::to_owned);
-        self.pending = None;
+        let live = self.pending_staff(now).is_some();
+        let staff = self.pending.take().filter(|_| live);
         match staff {
-            Some(staff_id) => Step::Decide {
+            Some((staff_id, staff_similarity, _)) => Step::Decide {
                 staff_id,
+                staff_similarity,
                 patient_id: patient_id.to_owned(),
             },
             None => Step::PatientWithoutStaff {
@@ -71,12 +75,13 @@ mod tests {
     #[test]
     fn doctor_then_patient_in_time_decides_once() {
         let mut s = TwoPersonSession::new(30_000);
-        assert_eq!(s.staff_seen("doc", 1_000), Step::AwaitPatient);
+        assert_eq!(s.staff_seen("doc", 0.82, 1_000), Step::AwaitPatient);
         assert_eq!(s.pending_staff(20_000), Some("doc"));
         assert_eq!(
             s.patient_seen("pat", 30_999),
             Step::Decide {
                 staff_id: "doc".into(),
+                staff_similarity: 0.82,
                 patient_id: "pat".into()
             }
         );
@@ -92,18 +97,19 @@ mod tests {
     #[test]
     fn session_expires_and_newest_staff_wins() {
         let mut s = TwoPersonSession::new(30_000);
-        s.staff_seen("doc", 0);
+        s.staff_seen("doc", 0.8, 0);
         assert_eq!(s.pending_staff(30_000), None);
         assert!(matches!(
             s.patient_seen("pat", 30_000),
             Step::PatientWithoutStaff { .. }
         ));
-        s.staff_seen("doc", 100);
-        s.staff_seen("nurse", 200);
+        s.staff_seen("doc", 0.8, 100);
+        s.staff_seen("nurse", 0.7, 200);
         assert_eq!(
             s.patient_seen("pat", 300),
             Step::Decide {
                 staff_id: "nurse".into(),
+                staff_similarity: 0.7,
                 patient_id: "pat".into()
             }
         );

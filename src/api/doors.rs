@@ -9,7 +9,7 @@ use super::problem::{check_slug, check_text, ApiJson};
 use super::views::{CreateDoor, DoorView, UpdateDoor};
 use super::{admin_event, ApiError, ApiResult, AppState};
 use crate::door::command::authorize;
-use crate::door::{apply_command, Command, CommandError, DoorRole, DoorStatus};
+use crate::door::{Command, CommandError, DoorRole, DoorStatus};
 use crate::model::TokenRole;
 
 pub async fn list(
@@ -80,14 +80,12 @@ pub async fn command(
         .filter(|d| d.id() == id)
         .ok_or_else(|| ApiError::not_found("door driven by this controller"))?;
     authorize(&cmd, role).map_err(door_error)?;
-    let after = apply_command(door, cmd.clone()).await.map_err(door_error)?;
-    admin_event(
-        &st,
-        &caller,
-        "door_command",
-        serde_json::json!({"door_id": id, "command": cmd.name()}),
-    )
-    .await;
+    // Through the decision service: one `door` event, carried out or refused.
+    let after = st
+        .decider()
+        .door_command(door, cmd, &caller.token_id, caller.role.as_str())
+        .await
+        .map_err(door_error)?;
     Ok(Json(after))
 }
 

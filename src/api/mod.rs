@@ -80,6 +80,15 @@ impl AppState {
             .map_err(ApiError::from)
     }
 
+    /// The decision service over this state's catalog, door and event sink.
+    pub fn decider(&self) -> crate::access::decider::Decider {
+        crate::access::decider::Decider::new(
+            Arc::clone(&self.catalog),
+            self.door.clone(),
+            self.events.clone(),
+        )
+    }
+
     /// After a write that adds or removes face templates (including deleting a subject).
     pub async fn refresh_all(&self) -> ApiResult<()> {
         self.catalog
@@ -173,7 +182,7 @@ pub(crate) async fn admin_event(
     }
     st.events
         .emit(crate::audit::EventDraft {
-            kind: "admin".into(),
+            kind: crate::audit::EventKind::Admin,
             reason: action.to_owned(),
             details,
             ..Default::default()

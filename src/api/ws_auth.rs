@@ -6,7 +6,8 @@
 //! `staff_with_patient` doors. Server → client: `{"type":"decision",…}` (see [`DecisionReply`]) or
 //! `{"type":"error",…}` for a message that is not a request at all; the connection stays open.
 //! A message over `api.ws_max_message_bytes` closes the socket with 1008 (policy violation).
-//! Every decision, including `bad_request`, is an audit event.
+//! Every decision, including `bad_request`, is an audit event, recorded through the decision
+//! service ([`crate::access::decider`]) and on disk before the reply is sent.
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
@@ -19,8 +20,8 @@ use super::auth::{Auth, TerminalRole};
 use super::compat::probe_vector;
 use super::problem::{parse_json, ApiJson};
 use super::{ApiError, ApiResult, AppState, Caller};
+use crate::access::decider::{Channel, Face, Patient, Request};
 use crate::access::policy::Reason;
-use crate::audit::EventDraft;
 use crate::model::now_ms;
 
 /// WebSocket close code for a policy violation (RFC 6455 §7.4.1).
@@ -165,7 +166,7 @@ pub async fn handle_text(st: &AppState, caller: &Caller, text: &str) -> String {
             && !req.request_id.is_empty()
             && req.request_id.len() <= 128
         {
-            return serde_json::to_string(&authenticate(st, caller, req, "ws").await)
+            return serde_json::to_string(&authenticate(st, caller, req, Channel::Terminal).await)
                 .unwrap_or_default();
         }
     }
@@ -195,14 +196,14 @@ pub async fn handle_text(st: &AppState, caller: &Caller, text: &str) -> String {
         );
     };
     let reply = match parse_json::<AuthRequest>(text.as_bytes()) {
-        Ok(req) => authenticate(st, caller, req, "ws").await,
+        Ok(req) => authenticate(st, caller, req, Channel::Terminal).await,
         Err(e) => {
             let door = loose
                 .get("door")
                 .and_then(|v| v.as_str())
                 .unwrap_or("")
                 .to_owned();
-            bad_request(st, caller, rid, door, &e, "ws").await
+            bad_request(st, caller, rid, door, &e, Channel::Terminal).await
         }
     };
     serde_json::to_string(&reply).unwrap_or_default()
@@ -214,24 +215,18 @@ async fn bad_request(
     request_id: String,
     door: String,
     e: &ApiError,
-    channel: &str,
+    channel: Channel,
 ) -> DecisionReply {
     let door = door.chars().take(64).collect::<String>();
     let event = st
-        .events
-        .emit_sealed(EventDraft {
-            kind: "decision".into(),
-            door_id: (!door.is_empty()).then(|| door.clone()),
-            granted: Some(false),
-            reason: Reason::BadRequest.as_str().into(),
-            details: serde_json::json!({
-                "request_id": request_id,
-                "channel": channel,
-                "token_id": caller.token_id,
-                "field": e.field,
-            }),
-            ..Default::default()
-        })
+        .decider()
+        .bad_request(
+            channel,
+            &door,
+            Some(&request_id),
+            Some(&caller.token_id),
+            e.field.as_deref(),
+        )
         .await;
     DecisionReply {
         type_: "decision",
@@ -247,12 +242,13 @@ async fn bad_request(
     }
 }
 
-/// Recognises, decides, records. Never fails: every outcome is a decision.
+/// Recognises, decides, records. Never fails: every outcome is a decision. The reply leaves
+/// only once its event is in the local journal on disk.
 pub async fn authenticate(
     st: &AppState,
     caller: &Caller,
     req: AuthRequest,
-    channel: &str,
+    channel: Channel,
 ) -> DecisionReply {
     let staff = probe_vector(
         st,
@@ -273,16 +269,36 @@ pub async fn authenticate(
             return bad_request(st, caller, req.request_id, req.door, &e, channel).await
         }
     };
-    let mut outcome = match st
+    let snap = st.catalog.snapshot();
+    let recognised = st
         .catalog
-        .decide(&req.door, &staff, patient.as_deref(), now_ms())
-    {
-        Ok(o) => o,
-        Err((field, e)) => {
+        .recognise(&snap, &staff)
+        .map_err(|e| ("staff.embedding", e));
+    let recognised_patient = patient
+        .as_deref()
+        .map(|p| st.catalog.recognise(&snap, p))
+        .transpose()
+        .map_err(|e| ("patient.embedding", e));
+    let (staff, patient) = match (recognised, recognised_patient) {
+        (Ok(s), Ok(p)) => (s, p),
+        (Err((field, e)), _) | (_, Err((field, e))) => {
             let err = ApiError::vector(field, &e);
             return bad_request(st, caller, req.request_id, req.door, &err, channel).await;
         }
     };
+    let request = Request {
+        channel,
+        door_id: req.door.clone(),
+        staff: Face::from(&staff),
+        patient: patient
+            .as_ref()
+            .map_or(Patient::Absent, |p| Patient::Presented(Face::from(p))),
+        liveness: None,
+        request_id: Some(req.request_id.clone()),
+        token_id: Some(caller.token_id.clone()),
+        at: now_ms(),
+    };
+    let outcome = st.decider().decide_in(&snap.directory, request).await;
     let person = |p: &Option<(crate::model::Subject, f32)>| {
         p.as_ref().map(|(s, sim)| PersonReply {
             subject_id: s.id.clone(),
@@ -290,53 +306,10 @@ pub async fn authenticate(
             similarity: *sim,
         })
     };
-    // A grant at the door this controller drives opens it (unless it is in lockdown).
-    if outcome.decision.granted {
-        if let Some(door) = st.door.as_ref().filter(|d| d.id() == req.door) {
-            if let Err(e) = door
-                .unlock_for_access(&format!("{channel}:{}", req.request_id))
-                .await
-            {
-                log::warn!("granted decision at {} not executed: {e}", req.door);
-                outcome.decision = crate::access::policy::Decision {
-                    granted: false,
-                    reason: Reason::Lockdown,
-                };
-            }
-        }
-    }
-    let door_known = outcome.decision.reason != Reason::UnknownDoor;
-    let event = st
-        .events
-        .emit_sealed(EventDraft {
-            kind: "decision".into(),
-            door_id: door_known.then(|| req.door.clone()),
-            subject_id: outcome.staff.as_ref().map(|(s, _)| s.id.clone()),
-            patient_id: outcome.patient.as_ref().map(|(s, _)| s.id.clone()),
-            granted: Some(outcome.decision.granted),
-            reason: outcome.decision.reason.as_str().into(),
-            details: serde_json::json!({
-                "request_id": req.request_id,
-                "channel": channel,
-                "token_id": caller.token_id,
-                "door": if door_known { serde_json::Value::Null } else { req.door.chars().take(64).collect::<String>().into() },
-                "staff_similarity": outcome.staff.as_ref().map(|(_, s)| *s),
-                "patient_similarity": outcome.patient.as_ref().map(|(_, s)| *s),
-            }),
-        })
-        .await;
-    if let Some(e) = &event {
-        log::info!(
-            target: "wardgate::decision",
-            door = req.door.as_str(), decision = outcome.decision.granted, reason = outcome.decision.reason.as_str(),
-            subject_id = e.subject_id.as_deref().unwrap_or("");
-            "decision {} at {}: {}", e.id, req.door, outcome.decision.reason.as_str()
-        );
-    }
     DecisionReply {
         type_: "decision",
         request_id: req.request_id,
-        decision_id: event.map(|e| e.id).unwrap_or_default(),
+        decision_id: outcome.event.map(|e| e.id).unwrap_or_default(),
         door: req.door,
         granted: outcome.decision.granted,
         reason: outcome.decision.reason,
@@ -365,5 +338,7 @@ pub async fn decide_http(
             "must be 1 to 128 characters",
         ));
     }
-    Ok(Json(authenticate(&st, &caller, req, "http").await))
+    Ok(Json(
+        authenticate(&st, &caller, req, Channel::DecisionsApi).await,
+    ))
 }

@@ -42,7 +42,7 @@ impl LoginOutcome {
 async fn audit(st: &AppState, outcome: LoginOutcome, user: &str, remote: &SocketAddr) {
     st.events
         .emit(EventDraft {
-            kind: "login".into(),
+            kind: crate::audit::EventKind::Login,
             reason: outcome.as_str().into(),
             details: serde_json::json!({"user": user, "remote": remote.ip().to_string()}),
             ..Default::default()

@@ -2,14 +2,16 @@
 //!
 //! Everything the loop knows about a presentation is in its input ([`DecisionInput`]: who was
 //! identified on which track with what similarity, the patient if any, the liveness result, the
-//! door and the time), so this is the only place that has to change when decisions move to a
-//! shared decision service.
+//! door and the time); it hands that to the one decision service shared with `/ws/auth`, the
+//! decisions API and the door API, and records the loop's stage timings around it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::access::policy::{decide, Decision, Identified, Reason};
-use crate::audit::EventDraft;
+use crate::access::decider::{
+    Channel, Decider, Face, Liveness as DecidedLiveness, Patient, Presentation, Request, Unlock,
+};
+use crate::access::policy::Decision;
 use crate::camera::monotonic_now;
 use crate::catalog::Catalog;
 use crate::door::DoorHandle;
@@ -67,7 +69,8 @@ pub struct Acted {
     pub frame_at: Duration,
 }
 
-/// Decides with the policy, drives the door and records the event.
+/// Decides through the one decision service ([`crate::access::decider`]), which drives the
+/// door and records the event; this adds the loop's stage timings.
 pub struct Actor {
     pub catalog: Arc<Catalog>,
     pub door: DoorHandle,
@@ -75,99 +78,82 @@ pub struct Actor {
     pub stats: Arc<StageStats>,
 }
 
+fn face(p: &Option<Presented>) -> Face {
+    match p {
+        Some(p) => Face {
+            subject_id: p.subject_id.clone(),
+            similarity: p.similarity,
+        },
+        None => Face::unknown(None),
+    }
+}
+
 impl Actor {
+    fn decider(&self) -> Decider {
+        Decider::new(
+            Arc::clone(&self.catalog),
+            Some(self.door.clone()),
+            self.events.clone(),
+        )
+    }
+
     /// Decides one presentation, unlocks on a grant, and records one decision event.
     pub async fn decide_and_act(&self, input: DecisionInput) -> Acted {
-        let snap = self.catalog.snapshot();
-        let dir = &snap.directory;
-        let subject = |p: &Option<Presented>| {
-            p.as_ref()
-                .and_then(|p| p.subject_id.as_deref())
-                .and_then(|id| dir.subject(id))
-        };
-        let started = Instant::now();
-        let staff = subject(&input.staff);
-        let decision = match staff {
-            None => deny(Reason::UnknownStaff),
-            Some(_) if input.patient_timed_out => deny(Reason::PatientTimeout),
-            Some(_) if input.require_liveness && input.liveness.is_none_or(|l| l.attack) => {
-                log::warn!(
-                    "door {}: presentation attack suspected (liveness {:?})",
-                    input.door_id,
-                    input.liveness.map(|l| l.score)
-                );
-                deny(Reason::SpoofSuspected)
-            }
-            Some(s) => {
-                let sim =
-                    |p: &Option<Presented>| p.as_ref().and_then(|p| p.similarity).unwrap_or(0.0);
-                decide(
-                    dir,
-                    &input.door_id,
-                    Some(Identified {
-                        subject: s,
-                        similarity: sim(&input.staff),
-                    }),
-                    subject(&input.patient).map(|p| Identified {
-                        subject: p,
-                        similarity: sim(&input.patient),
-                    }),
-                    input.patient.is_some(),
-                    input.now_ms,
-                )
-            }
-        };
-        self.stats.record(Stage::Decide, started.elapsed());
-        let mut relay_at = None;
-        let decision = if decision.granted {
-            let started = Instant::now();
-            match self.door.unlock_for_access("face").await {
-                Ok(_) => {
-                    let at = monotonic_now();
-                    self.stats.record(Stage::Unlock, started.elapsed());
-                    self.stats
-                        .record(Stage::FrameToRelay, at.saturating_sub(input.frame_at));
-                    relay_at = Some(at);
-                    decision
-                }
-                Err(e) => {
-                    log::warn!("door {}: granted but not unlocked: {e}", input.door_id);
-                    deny(Reason::Lockdown)
-                }
-            }
+        let patient = if input.patient_timed_out {
+            Patient::TimedOut
+        } else if input.patient.is_some() {
+            Patient::Presented(face(&input.patient))
         } else {
-            decision
+            Patient::Absent
         };
-        let staff_id = staff.map(|s| s.id.clone());
-        log::info!(
-            target: "wardgate::decision",
-            door = input.door_id.as_str(), decision = decision.granted,
-            reason = decision.reason.as_str(),
-            subject_id = staff_id.as_deref().unwrap_or("");
-            "camera decision at {}: {}", input.door_id, decision.reason.as_str()
+        // Under `pipeline.require_liveness` a missing score counts as failed; otherwise the
+        // score is only recorded.
+        let liveness = match input.liveness {
+            Some(l) => Some(DecidedLiveness {
+                score: Some(l.score),
+                passed: !(input.require_liveness && l.attack),
+            }),
+            None if input.require_liveness => Some(DecidedLiveness {
+                score: None,
+                passed: false,
+            }),
+            None => None,
+        };
+        if liveness.is_some_and(|l| !l.passed) {
+            log::warn!(
+                "door {}: presentation attack suspected (liveness {:?})",
+                input.door_id,
+                input.liveness.map(|l| l.score)
+            );
+        }
+        let mut req = Request::camera(
+            &input.door_id,
+            face(&input.staff),
+            patient,
+            liveness,
+            input.now_ms,
         );
-        let track = |p: &Option<Presented>| p.as_ref().map(|p| p.track_id);
-        let similarity = |p: &Option<Presented>| p.as_ref().and_then(|p| p.similarity);
-        self.events
-            .emit(EventDraft {
-                kind: "decision".into(),
-                door_id: Some(input.door_id.clone()),
-                subject_id: staff_id,
-                patient_id: subject(&input.patient).map(|p| p.id.clone()),
-                granted: Some(decision.granted),
-                reason: decision.reason.as_str().into(),
-                details: serde_json::json!({
-                    "channel": "camera",
-                    "staff_similarity": similarity(&input.staff),
-                    "patient_similarity": similarity(&input.patient),
-                    "liveness_score": input.liveness.map(|l| l.score),
-                    "staff_track": track(&input.staff),
-                    "patient_track": track(&input.patient),
-                }),
-            })
-            .await;
+        req.tracks = (
+            input.staff.as_ref().map(|p| p.track_id),
+            input.patient.as_ref().map(|p| p.track_id),
+        );
+        let started = Instant::now();
+        let outcome = self.decider().decide(req).await;
+        let mut relay_at = None;
+        match (&outcome.unlock, outcome.unlock_took) {
+            (Unlock::Done(_), Some(took)) => {
+                let at = monotonic_now();
+                self.stats.record(Stage::Unlock, took);
+                self.stats
+                    .record(Stage::Decide, started.elapsed().saturating_sub(took));
+                self.stats
+                    .record(Stage::FrameToRelay, at.saturating_sub(input.frame_at));
+                relay_at = Some(at);
+            }
+            _ => self.stats.record(Stage::Decide, started.elapsed()),
+        }
         Acted {
-            decision,
+            decision: outcome.decision,
             staff: input.staff,
             patient: input.patient,
             relay_at,
@@ -181,26 +167,13 @@ impl Actor {
             "door {door_id}: staff {} recognised, waiting for the patient",
             staff.subject_id.as_deref().unwrap_or("")
         );
-        self.events
-            .emit(EventDraft {
-                kind: "presentation".into(),
-                door_id: Some(door_id.to_owned()),
-                subject_id: staff.subject_id.clone(),
-                reason: "awaiting_patient".into(),
-                details: serde_json::json!({
-                    "channel": "camera",
-                    "staff_similarity": staff.similarity,
-                    "staff_track": staff.track_id,
-                }),
-                ..Default::default()
-            })
+        self.decider()
+            .presentation(
+                Channel::Camera,
+                door_id,
+                Presentation::AwaitingPatient,
+                &face(&Some(staff.clone())),
+            )
             .await;
-    }
-}
-
-fn deny(reason: Reason) -> Decision {
-    Decision {
-        granted: false,
-        reason,
     }
 }
