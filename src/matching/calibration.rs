@@ -48,7 +48,7 @@ impl Calibration {
         let Some(&(first_far, first_t)) = pts.first() else {
             return MAX_THRESHOLD;
         };
-        if !(far > 0.0) {
+        if far.is_nan() || far <= 0.0 {
             return MAX_THRESHOLD;
         }
         if far >= first_far || pts.len() == 1 {
