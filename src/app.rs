@@ -35,10 +35,10 @@ pub async fn build_state(
         Arc::new(TokenAuth::from_config(&cfg.auth).context("reading auth.token_pepper_file")?);
     bootstrap_admin(&cfg, &store, &auth).await?;
     auth.reload(&store).await?;
-    let catalog = Arc::new(Catalog::new(
+    let catalog = Arc::new(Catalog::with_policy(
         &cfg.vision.embedder,
         cfg.vision.embedding_dim,
-        cfg.matching.threshold,
+        &cfg.matching,
     ));
     catalog
         .reload_all(&store)

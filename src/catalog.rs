@@ -8,7 +8,9 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use crate::access::directory::Directory;
+use crate::config::MatchingConfig;
 use crate::gallery::{Gallery, Match, VectorError};
+use crate::matching::OperatingPoint;
 use crate::store::{Store, StoreResult};
 
 /// One consistent view.
@@ -16,13 +18,15 @@ use crate::store::{Store, StoreResult};
 pub struct Snapshot {
     pub directory: Arc<Directory>,
     pub gallery: Arc<Gallery>,
+    /// The matching rule for this gallery (its threshold depends on the gallery's size).
+    pub operating_point: Arc<OperatingPoint>,
 }
 
 /// A recognised face, above the threshold or not.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recognition {
     pub best: Option<Match>,
-    /// True when `best` is at or above `matching.threshold`.
+    /// True when `best` passes the snapshot's [`OperatingPoint`] (threshold and margin).
     pub accepted: bool,
 }
 
@@ -30,21 +34,34 @@ pub struct Recognition {
 pub struct Catalog {
     model_id: String,
     dim: usize,
-    threshold: f32,
+    matching: MatchingConfig,
     current: RwLock<Arc<Snapshot>>,
     /// Serialises reloads so two writers cannot install an older snapshot over a newer one.
     reload_lock: tokio::sync::Mutex<()>,
 }
 
 impl Catalog {
+    /// A catalog matching at a fixed `threshold`, without margin.
     pub fn new(model_id: &str, dim: usize, threshold: f32) -> Self {
+        let fixed = MatchingConfig {
+            threshold,
+            target_fpir: 0.0,
+            margin: 0.0,
+            ..MatchingConfig::default()
+        };
+        Self::with_policy(model_id, dim, &fixed)
+    }
+
+    /// A catalog matching by the `[matching]` policy: the threshold follows the gallery size.
+    pub fn with_policy(model_id: &str, dim: usize, matching: &MatchingConfig) -> Self {
         Self {
             model_id: model_id.to_owned(),
             dim,
-            threshold,
+            matching: matching.clone(),
             current: RwLock::new(Arc::new(Snapshot {
                 directory: Arc::new(Directory::default()),
                 gallery: Arc::new(Gallery::empty(model_id, dim)),
+                operating_point: Arc::new(OperatingPoint::for_gallery(matching, model_id, 0)),
             })),
             reload_lock: tokio::sync::Mutex::new(()),
         }
@@ -58,8 +75,14 @@ impl Catalog {
         self.dim
     }
 
+    /// The similarity threshold in force for the current gallery.
     pub fn threshold(&self) -> f32 {
-        self.threshold
+        self.snapshot().operating_point.threshold
+    }
+
+    /// The matching rule in force for the current gallery, with the reason for its threshold.
+    pub fn operating_point(&self) -> Arc<OperatingPoint> {
+        self.snapshot().operating_point.clone()
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {
@@ -86,10 +109,11 @@ impl Catalog {
     pub async fn reload_directory(&self, store: &Store) -> StoreResult<()> {
         let _g = self.reload_lock.lock().await;
         let dir = load_directory(store).await?;
-        let gallery = self.snapshot().gallery.clone();
+        let snap = self.snapshot();
         self.install(Snapshot {
             directory: Arc::new(dir),
-            gallery,
+            gallery: snap.gallery.clone(),
+            operating_point: snap.operating_point.clone(),
         });
         Ok(())
     }
@@ -111,19 +135,26 @@ impl Catalog {
             gallery.len(),
             started.elapsed()
         );
+        let op = OperatingPoint::for_gallery(&self.matching, &self.model_id, gallery.len());
+        if op != *self.snapshot().operating_point {
+            log::info!("matching: {}", op.explain());
+        }
         self.install(Snapshot {
             directory: Arc::new(dir),
             gallery: Arc::new(gallery),
+            operating_point: Arc::new(op),
         });
         Ok(())
     }
 
     /// Searches the gallery for one probe.
     pub fn recognise(&self, snap: &Snapshot, probe: &[f32]) -> Result<Recognition, VectorError> {
-        let best = snap.gallery.search(probe)?;
+        let mut top = snap.gallery.top_k(probe, 2)?.into_iter();
+        let best = top.next();
+        let second = top.next().map(|m| m.similarity);
         let accepted = best
             .as_ref()
-            .is_some_and(|m| m.similarity >= self.threshold);
+            .is_some_and(|m| snap.operating_point.accepts(m.similarity, second));
         Ok(Recognition { best, accepted })
     }
 }

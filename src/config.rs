@@ -104,6 +104,12 @@ pub struct MatchingConfig {
     pub threshold: f32,
     /// How many candidates the gallery returns for diagnostics (`top_k` ≥ 1).
     pub top_k: usize,
+    /// Share of never-enrolled people the door may match to somebody (FPIR). Converted into a
+    /// threshold for the current number of templates (`crate::matching`); `threshold` is then
+    /// the floor. 0 keeps `threshold` fixed whatever the gallery size.
+    pub target_fpir: f64,
+    /// Least lead of the best identity's similarity over the second-best identity's.
+    pub margin: f32,
 }
 
 impl Default for MatchingConfig {
@@ -113,6 +119,9 @@ impl Default for MatchingConfig {
             // pair scored 0.578; at 0.60 no impostor is accepted.
             threshold: 0.60,
             top_k: 3,
+            // docs/decisions/0201-operating-point.md: measured on lfw-dev.
+            target_fpir: 0.001,
+            margin: 0.0,
         }
     }
 }
@@ -228,6 +237,15 @@ impl Config {
                 "matching.threshold",
                 "must be a cosine similarity in (-1, 1]",
             );
+        }
+        if !(0.0..=0.1).contains(&self.matching.target_fpir) {
+            return bad(
+                "matching.target_fpir",
+                "must be between 0 (fixed threshold) and 0.1",
+            );
+        }
+        if !(0.0..=0.5).contains(&self.matching.margin) {
+            return bad("matching.margin", "must be between 0 and 0.5");
         }
         if self.matching.top_k == 0 {
             return bad("matching.top_k", "must be at least 1");

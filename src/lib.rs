@@ -17,6 +17,8 @@
 //! | [`audit`] | SHA-256 hash chain over decision events; verification |
 //! | [`events`] | event sink: seal, local fsynced journal (group commit), broadcast, store |
 //! | [`api`] | axum router: `/api/v1`, the original `/register_face`, `/create_access`, `/ws/auth` |
+//! | [`matching`] | the open-set operating point: threshold for the gallery size, margin rule, aggregation |
+//! | [`eval`] | `wardgate eval`: 1:1 and 1:N accuracy through the door's own code |
 //! | [`vision`] | LiteRT models: detect → align → embed, liveness, quality |
 //! | [`camera`] | `FrameSource`: V4L2 capture and replay |
 //! | [`door`] | relay/inputs over GPIO and the door controller state machine |
@@ -35,9 +37,11 @@ pub mod catalog;
 pub mod config;
 pub mod console;
 pub mod door;
+pub mod eval;
 pub mod events;
 pub mod gallery;
 pub mod logging;
+pub mod matching;
 pub mod model;
 pub mod pipeline;
 pub mod service;

@@ -68,6 +68,12 @@ enum Command {
         #[arg(required = true, value_name = "PHOTO")]
         photos: Vec<PathBuf>,
     },
+    /// Measure recognition accuracy on labelled photos with the door's own models, gallery and
+    /// matching rule (docs/metrics.md explains the figures).
+    Eval {
+        #[command(subcommand)]
+        action: wardgate::eval::EvalCmd,
+    },
     /// List V4L2 cameras with their formats and sizes, and grab one frame to a PNG.
     CheckCamera {
         /// Where to write the frame.
@@ -149,6 +155,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             }
             Command::CheckConfig => {
                 print!("{}", cfg.to_redacted_toml());
+                eprint!("{}", wardgate::matching::check::describe(&cfg).await);
                 eprintln!("configuration is valid");
                 Ok(())
             }
@@ -161,6 +168,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                 wardgate::vision::cli::enroll(cfg, &subject, &photos).await
             }
             Command::Identify { photos } => wardgate::vision::cli::identify(cfg, &photos).await,
+            Command::Eval { action } => wardgate::eval::run(&cfg, action),
             Command::CheckCamera { out } => {
                 wardgate::camera::check_camera(&cfg, &out, &mut std::io::stdout())
             }

@@ -248,7 +248,8 @@ fn fixture_photos_pass_the_gate_when_frontal_and_fail_on_pose_when_profile() {
         }
     }
     assert!(profiles >= 3);
-    // chirac3 shows two people; everything else is a frontal single-person photo.
-    assert_eq!(refused.len(), 1, "{refused:#?}");
-    assert!(refused[0].contains("several_faces"), "{refused:#?}");
+    // Every photo is a frontal single-person photo except chirac3, which shows Chirac beside a
+    // smaller, off-centre man: its dominant face is Chirac's (tests/vision_dominant.rs checks
+    // whose) and it passes the gate.
+    assert!(refused.is_empty(), "{refused:#?}");
 }

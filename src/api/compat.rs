@@ -33,16 +33,7 @@ pub(crate) async fn probe_vector(
         )),
         (None, Some(b64)) => {
             let f = format!("{field}image");
-            if b64.len() > MAX_IMAGE_BYTES / 3 * 4 + 4 {
-                return Err(ApiError::invalid(
-                    &f,
-                    format!("larger than {MAX_IMAGE_BYTES} bytes"),
-                ));
-            }
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(b64.trim())
-                .map_err(|e| ApiError::invalid(&f, format!("not base64: {e}")))?;
-            encode_photo(st, &f, &bytes).await
+            encode_photo(st, &f, &decode_base64(&f, b64)?).await
         }
         (Some(_), Some(_)) => Err(ApiError::invalid(
             format!("{field}image"),
@@ -55,13 +46,59 @@ pub(crate) async fn probe_vector(
     }
 }
 
-/// Creates a subject with its first face, or (with `subject_id`) adds a face.
+/// Most photos one `/register_face` request may enrol.
+pub const MAX_PHOTOS_PER_REQUEST: usize = 10;
+
+/// The templates a `/register_face` body asks for: one from `embedding` or `image`, or one per
+/// photo of `images`. Every photo is encoded before anything is written.
+async fn register_vectors(st: &AppState, b: &RegisterFace) -> ApiResult<(Vec<Vec<f32>>, String)> {
+    let Some(images) = &b.images else {
+        let (v, model) = probe_vector(st, "", b.embedding.as_deref(), b.image.as_deref()).await?;
+        return Ok((vec![v], model));
+    };
+    if b.embedding.is_some() || b.image.is_some() {
+        return Err(ApiError::invalid(
+            "images",
+            "give one of `embedding`, `image` and `images`, not several",
+        ));
+    }
+    if images.is_empty() || images.len() > MAX_PHOTOS_PER_REQUEST {
+        return Err(ApiError::invalid(
+            "images",
+            format!("must hold 1 to {MAX_PHOTOS_PER_REQUEST} photos"),
+        ));
+    }
+    let mut vectors = Vec::with_capacity(images.len());
+    let mut model_id = st.catalog.model_id().to_owned();
+    for (i, b64) in images.iter().enumerate() {
+        let f = format!("images[{i}]");
+        let (v, m) = encode_photo(st, &f, &decode_base64(&f, b64)?).await?;
+        vectors.push(v);
+        model_id = m;
+    }
+    Ok((vectors, model_id))
+}
+
+/// The bytes of a base64 photo, refused naming `field` when too large or not base64.
+fn decode_base64(field: &str, b64: &str) -> ApiResult<Vec<u8>> {
+    if b64.len() > MAX_IMAGE_BYTES / 3 * 4 + 4 {
+        return Err(ApiError::invalid(
+            field,
+            format!("larger than {MAX_IMAGE_BYTES} bytes"),
+        ));
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|e| ApiError::invalid(field, format!("not base64: {e}")))
+}
+
+/// Creates a subject with its first face(s), or (with `subject_id`) adds face(s).
 pub async fn register_face(
     State(st): State<AppState>,
     Auth(caller, _): Auth<SyncRole>,
     ApiJson(b): ApiJson<RegisterFace>,
 ) -> ApiResult<(StatusCode, Json<RegisteredFace>)> {
-    let (subject_id, face_id) = if let Some(sid) = &b.subject_id {
+    let (subject_id, face_ids) = if let Some(sid) = &b.subject_id {
         for (present, f) in [
             (b.name.is_some(), "name"),
             (b.role.is_some(), "role"),
@@ -75,9 +112,12 @@ pub async fn register_face(
             }
         }
         st.store.get_subject(sid).await?;
-        let (v, model) = probe_vector(&st, "", b.embedding.as_deref(), b.image.as_deref()).await?;
-        let face = st.store.add_face(sid, &model, &v).await?;
-        (sid.clone(), face.id)
+        let (vectors, model) = register_vectors(&st, &b).await?;
+        let faces = st.store.add_faces(sid, &model, &vectors).await?;
+        (
+            sid.clone(),
+            faces.into_iter().map(|f| f.id).collect::<Vec<_>>(),
+        )
     } else {
         let name = check_text(
             "name",
@@ -97,26 +137,27 @@ pub async fn register_face(
             128,
         )?;
         // Validate the whole body before writing anything.
-        let (v, model) = probe_vector(&st, "", b.embedding.as_deref(), b.image.as_deref()).await?;
-        let (s, face) = st
+        let (vectors, model) = register_vectors(&st, &b).await?;
+        let (s, faces) = st
             .store
-            .register_subject_with_face(&ext, &name, role, &model, &v)
+            .register_subject_with_faces(&ext, &name, role, &model, &vectors)
             .await?;
-        (s.id, face.id)
+        (s.id, faces.into_iter().map(|f| f.id).collect::<Vec<_>>())
     };
     st.refresh_all().await?;
     admin_event(
         &st,
         &caller,
         "face_registered",
-        serde_json::json!({"subject_id": subject_id, "face_id": face_id}),
+        serde_json::json!({"subject_id": subject_id, "face_id": face_ids.first(), "face_ids": face_ids}),
     )
     .await;
     Ok((
         StatusCode::CREATED,
         Json(RegisteredFace {
             subject_id,
-            face_id,
+            face_id: face_ids.first().cloned().unwrap_or_default(),
+            face_ids,
         }),
     ))
 }

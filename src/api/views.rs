@@ -385,16 +385,23 @@ pub struct RegisterFace {
     pub name: Option<String>,
     pub role: Option<Role>,
     pub external_id: Option<String>,
-    /// Exactly one of `embedding` and `image`.
+    /// Exactly one of `embedding`, `image` and `images`.
     pub embedding: Option<Vec<f64>>,
-    /// Base64 JPEG or PNG with exactly one face.
+    /// Base64 JPEG or PNG; its dominant face is enrolled (two equally prominent faces: 422).
     pub image: Option<String>,
+    /// 1 to 10 base64 JPEG or PNG photos of the same person, each enrolled as a template of
+    /// its own (the door matches the best one). All are checked before any is stored: one
+    /// refused photo refuses the request, naming `images[i]`.
+    pub images: Option<Vec<String>>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct RegisteredFace {
     pub subject_id: String,
+    /// The first (with `images`) or only template created.
     pub face_id: String,
+    /// Every template created, in the order of the photos.
+    pub face_ids: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]

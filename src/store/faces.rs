@@ -70,6 +70,57 @@ impl Store {
         Ok((subject, face))
     }
 
+    /// Adds several templates to an existing subject in one transaction: all or none.
+    pub async fn add_faces(
+        &self,
+        subject_id: &str,
+        model_id: &str,
+        vectors: &[Vec<f32>],
+    ) -> StoreResult<Vec<FaceTemplate>> {
+        let mut tx = self.begin_write().await?;
+        let exists = sqlx::query("SELECT id FROM subjects WHERE id = ?")
+            .bind(subject_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound { entity: "subject" });
+        }
+        let mut faces = Vec::with_capacity(vectors.len());
+        for v in vectors {
+            faces.push(insert_face(&mut tx, subject_id, model_id, v).await?);
+        }
+        tx.commit().await?;
+        Ok(faces)
+    }
+
+    /// Creates a subject and all its templates atomically (`POST /register_face` with
+    /// `images`).
+    pub async fn register_subject_with_faces(
+        &self,
+        external_id: &str,
+        name: &str,
+        role: Role,
+        model_id: &str,
+        vectors: &[Vec<f32>],
+    ) -> StoreResult<(Subject, Vec<FaceTemplate>)> {
+        let mut tx = self.begin_write().await?;
+        let subject = insert_subject(
+            &mut tx,
+            external_id,
+            name,
+            role,
+            SubjectStatus::Active,
+            crate::model::ADMIN_SOURCE,
+        )
+        .await?;
+        let mut faces = Vec::with_capacity(vectors.len());
+        for v in vectors {
+            faces.push(insert_face(&mut tx, &subject.id, model_id, v).await?);
+        }
+        tx.commit().await?;
+        Ok((subject, faces))
+    }
+
     pub async fn list_faces(&self, subject_id: &str) -> StoreResult<Vec<FaceTemplate>> {
         self.get_subject(subject_id).await?;
         let rows = sqlx::query(

@@ -93,7 +93,12 @@ pub async fn identify(cfg: Config, photos: &[PathBuf]) -> anyhow::Result<()> {
         gallery.len(),
         engine.model_id()
     );
-    let threshold = cfg.matching.threshold;
+    let op = crate::matching::OperatingPoint::for_gallery(
+        &cfg.matching,
+        engine.model_id(),
+        gallery.len(),
+    );
+    log::info!("matching: {}", op.explain());
     let mut failed = 0;
     for path in photos {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
@@ -106,8 +111,10 @@ pub async fn identify(cfg: Config, photos: &[PathBuf]) -> anyhow::Result<()> {
             }
         };
         let start = Instant::now();
-        let best = gallery.search(&sample.embedding)?;
+        let top = gallery.top_k(&sample.embedding, 2)?;
         let search = start.elapsed();
+        let second = top.get(1).map(|m| m.similarity);
+        let best = top.into_iter().next();
         let timing = format!(
             "{}, search {}; total {}",
             timings_line(&sample.timings),
@@ -115,7 +122,7 @@ pub async fn identify(cfg: Config, photos: &[PathBuf]) -> anyhow::Result<()> {
             ms(sample.timings.total() + search)
         );
         match best {
-            Some(m) if m.similarity >= threshold => {
+            Some(m) if op.accepts(m.similarity, second) => {
                 let subject = store.get_subject(&m.subject_id).await?;
                 println!(
                     "{}: {} ({}) similarity {:.3}; {timing}",
@@ -125,10 +132,18 @@ pub async fn identify(cfg: Config, photos: &[PathBuf]) -> anyhow::Result<()> {
                     m.similarity
                 );
             }
-            Some(m) => println!(
-                "{}: no match (best similarity {:.3} < threshold {threshold:.3}); {timing}",
+            Some(m) if m.similarity >= op.threshold => println!(
+                "{}: no match (best similarity {:.3} leads the next identity by less than the \
+                 margin {:.3}); {timing}",
                 path.display(),
-                m.similarity
+                m.similarity,
+                op.margin
+            ),
+            Some(m) => println!(
+                "{}: no match (best similarity {:.3} < threshold {:.3}); {timing}",
+                path.display(),
+                m.similarity,
+                op.threshold
             ),
             None => println!(
                 "{}: no match (the gallery is empty); {timing}",

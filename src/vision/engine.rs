@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::align::{self, AlignPoints, Point, TEMPLATE_5, TEMPLATE_MOUTH_CENTRE};
 use super::detect::{self, DecodeParams, Detection, DetectorKind};
+use super::dominant;
 use super::embed;
 use super::landmarks::{self, Mesh};
 use super::liveness;
@@ -253,13 +254,14 @@ impl Engine {
         score >= self.cfg.liveness_threshold
     }
 
-    /// Decodes a photo and finds its one face. Faces much smaller than the largest one
-    /// (background people) are ignored; a second face at least half the size is refused,
-    /// because whose face to enroll would be a guess.
+    /// Finds the subject's face in a photo: the dominant one (see [`dominant`]). Faces
+    /// clearly less prominent than it (background people) are ignored; two about equally
+    /// prominent faces are refused as `several_faces`, naming both boxes, because whose face to
+    /// enrol or identify would be a guess.
     pub fn single_face(&self, frame: &RgbImage) -> Result<Detection, ImageRejection> {
-        let mut faces = self.detect(frame).map_err(|e| internal(&e))?;
-        if faces.is_empty() {
-            return Err(ImageRejection {
+        let faces = self.detect(frame).map_err(|e| internal(&e))?;
+        dominant::dominant_face(faces, frame.width(), frame.height())?.ok_or_else(|| {
+            ImageRejection {
                 code: "no_face",
                 detail: format!(
                     "no face of at least {:.0} px was found in the {}×{} image",
@@ -267,20 +269,8 @@ impl Engine {
                     frame.width(),
                     frame.height()
                 ),
-            });
-        }
-        faces.sort_by(|a, b| b.area().total_cmp(&a.area()));
-        let largest = faces[0].width();
-        let similar = faces.iter().filter(|f| f.width() >= 0.5 * largest).count();
-        if similar > 1 {
-            return Err(ImageRejection {
-                code: "several_faces",
-                detail: format!(
-                    "{similar} faces were found; the photo must show exactly one person"
-                ),
-            });
-        }
-        Ok(faces.swap_remove(0))
+            }
+        })
     }
 
     /// The whole path for one photo, without the quality gate (which [`FaceEncoder`] applies):

@@ -8,6 +8,7 @@
 //! | [`runtime`] | LiteRT: load (sha256-checked), shapes, run — the only FFI-facing code |
 //! | [`photo`] | JPEG/PNG bytes → upright RGB, with size limits and clear refusals |
 //! | [`detect`] | BlazeFace: letterbox, anchors, decoding, weighted NMS |
+//! | [`dominant`] | which face of a photo is the subject; refusal when two tie |
 //! | [`landmarks`] | 468-point face mesh: pose, optional alignment points |
 //! | [`align`] | similarity transform to the 112×112 template, bilinear warp |
 //! | [`embed`] | MobileFaceNet input/output: normalisation, flip-test, L2 |
@@ -19,6 +20,7 @@
 pub mod align;
 pub mod cli;
 pub mod detect;
+pub mod dominant;
 pub mod embed;
 pub mod engine;
 pub mod landmarks;
@@ -179,7 +181,7 @@ pub struct ImageRejection {
 pub trait FaceEncoder: Send + Sync {
     /// The embedder's model id, stored with every template.
     fn model_id(&self) -> &str;
-    /// Detects exactly one face, checks enrollment quality, aligns and embeds it.
+    /// Finds the dominant face (refusing two equally prominent ones), checks enrollment quality, aligns and embeds it.
     fn encode_image(&self, image: &[u8]) -> Result<Vec<f32>, ImageRejection>;
 }
 

@@ -1,0 +1,306 @@
+//! `wardgate eval`: accuracy of the door's own recognition on labelled photos.
+//!
+//! Developers use it to tune, sites to validate their cameras and enrolment photos. Every
+//! photo goes through the code the door and the API run — the same [`Engine`] (decode →
+//! dominant face → mesh → align → embed), the same [`Gallery`](crate::gallery::Gallery) search
+//! and the same matching rule ([`crate::matching`]) — so the figures describe the firmware, not
+//! a re-implementation. The metrics are explained in docs/metrics.md.
+//!
+//! | module | command |
+//! |---|---|
+//! | [`metrics`] | the pure metric functions (k-fold accuracy, TAR@FAR, FNIR@FPIR, …) |
+//! | [`pairs`] | `eval pairs`: 1:1 verification over a pairs list |
+//! | [`identify`] | `eval identify`: open-set 1:N search, NIST FRTE style |
+//! | [`tail`] | the impostor tail of all cross-identity pairs (calibration) |
+//! | [`lists`] | `eval lists`: gallery / probe / stranger lists from a `people/<id>/` tree |
+
+pub mod identify;
+pub mod lists;
+pub mod metrics;
+pub mod pairs;
+pub mod tail;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use clap::Subcommand;
+
+use crate::vision::{Engine, ImageRejection};
+
+/// `wardgate eval …`
+#[derive(Subcommand, Debug)]
+pub enum EvalCmd {
+    /// 1:1 verification over a pairs list: 10-fold accuracy, TAR at FAR 1e-3 and 1e-4, the
+    /// genuine and impostor similarity distributions, and the impostor tail of all
+    /// cross-identity pairs of the photos (the calibration of `matching.target_fpir`).
+    Pairs {
+        /// CSV with a header and columns `image_a,image_b,same_identity` (1 or 0), paths
+        /// relative to --root; an optional fourth column `fold` fixes the folds.
+        #[arg(long, value_name = "CSV")]
+        pairs: PathBuf,
+        /// Folder the paths in the CSV are relative to [default: the CSV's folder].
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
+        /// Number of folds.
+        #[arg(long, default_value_t = 10)]
+        folds: usize,
+        /// Two identity labels of the same person (a known label error), `A=B`; repeatable.
+        #[arg(long = "same-person", value_name = "A=B")]
+        same_person: Vec<String>,
+    },
+    /// Open-set 1:N identification: enrol the gallery list, search with the probes (people
+    /// enrolled) and the strangers (people never enrolled); FNIR at FPIR 1 % and 0.1 %,
+    /// rank-1, and the rates at the configured matching policy.
+    Identify {
+        /// CSV `path,identity` of the enrolment photos (several per identity: several
+        /// templates).
+        #[arg(long, value_name = "CSV")]
+        gallery: PathBuf,
+        /// CSV `path,identity` of mated probes (their identity is in the gallery).
+        #[arg(long, value_name = "CSV")]
+        probes: PathBuf,
+        /// CSV `path,identity` of non-mated probes (identities not in the gallery).
+        #[arg(long, value_name = "CSV")]
+        strangers: PathBuf,
+        /// Folder the paths are relative to [default: the gallery CSV's folder].
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
+        /// Enrol gallery photos without the enrolment quality gate (the gate is what
+        /// `POST /register_face` and `wardgate enroll` apply).
+        #[arg(long)]
+        no_quality_gate: bool,
+        /// Two identity labels of the same person (a known label error), `A=B`; repeatable.
+        #[arg(long = "same-person", value_name = "A=B")]
+        same_person: Vec<String>,
+    },
+    /// Writes gallery.csv, probes.csv and strangers.csv for `eval identify` from a
+    /// `people/<identity>/<photo>` tree: people with more than --enrol photos enrol their first
+    /// --enrol (sorted by name) and probe with the rest; everybody else is a stranger.
+    Lists {
+        /// Folder holding `people/`.
+        #[arg(long, value_name = "DIR")]
+        root: PathBuf,
+        /// Where to write the three CSV files.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Enrolment photos per person.
+        #[arg(long, default_value_t = 1)]
+        enrol: usize,
+        /// At most this many strangers (people), taken in name order [default: all].
+        #[arg(long)]
+        max_strangers: Option<usize>,
+    },
+}
+
+/// Runs an `eval` subcommand with the models of `cfg`.
+pub fn run(cfg: &crate::config::Config, cmd: EvalCmd) -> anyhow::Result<()> {
+    match cmd {
+        EvalCmd::Lists {
+            root,
+            out,
+            enrol,
+            max_strangers,
+        } => lists::write(&root, &out, enrol, max_strangers),
+        EvalCmd::Pairs {
+            pairs,
+            root,
+            folds,
+            same_person,
+        } => {
+            let root = root.unwrap_or_else(|| parent(&pairs));
+            let engine = Engine::load(&cfg.vision)?;
+            let aliases = Aliases::parse(&same_person)?;
+            let report = pairs::run(&engine, &pairs, &root, folds, &aliases)?;
+            print!("{report}");
+            Ok(())
+        }
+        EvalCmd::Identify {
+            gallery,
+            probes,
+            strangers,
+            root,
+            no_quality_gate,
+            same_person,
+        } => {
+            let root = root.unwrap_or_else(|| parent(&gallery));
+            let engine = Engine::load(&cfg.vision)?;
+            let aliases = Aliases::parse(&same_person)?;
+            let lists = identify::Lists {
+                gallery: read_list(&gallery)?,
+                probes: read_list(&probes)?,
+                strangers: read_list(&strangers)?,
+            };
+            let opts = identify::Options {
+                quality_gate: !no_quality_gate,
+                matching: cfg.matching.clone(),
+            };
+            let report = identify::run(&engine, &root, &lists, &opts, &aliases)?;
+            print!("{report}");
+            Ok(())
+        }
+    }
+}
+
+fn parent(p: &Path) -> PathBuf {
+    p.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+/// Identity labels known to name the same person (label errors in public data sets).
+#[derive(Debug, Clone, Default)]
+pub struct Aliases(HashMap<String, String>);
+
+impl Aliases {
+    /// From `A=B` arguments: `B` is treated as `A`.
+    pub fn parse(args: &[String]) -> anyhow::Result<Self> {
+        let mut m = HashMap::new();
+        for a in args {
+            let Some((x, y)) = a.split_once('=') else {
+                bail!("--same-person {a:?}: expected two identities as A=B");
+            };
+            m.insert(y.trim().to_owned(), x.trim().to_owned());
+        }
+        Ok(Self(m))
+    }
+
+    /// The canonical label of `id`.
+    pub fn canonical<'a>(&'a self, id: &'a str) -> &'a str {
+        self.0.get(id).map_or(id, String::as_str)
+    }
+}
+
+/// One row of a photo list: a path (relative to the root) and the person's identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Labelled {
+    pub path: String,
+    pub identity: String,
+}
+
+/// Reads a `path,identity` CSV (with a header line).
+pub fn read_list(file: &Path) -> anyhow::Result<Vec<Labelled>> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    parse_list(&text).with_context(|| format!("in {}", file.display()))
+}
+
+fn parse_list(text: &str) -> anyhow::Result<Vec<Labelled>> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate().skip(1) {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let Some((path, identity)) = line.split_once(',') else {
+            bail!("line {}: expected `path,identity`", n + 1);
+        };
+        out.push(Labelled {
+            path: path.trim().to_owned(),
+            identity: identity.trim().to_owned(),
+        });
+    }
+    Ok(out)
+}
+
+/// Prints progress of a long run to stderr, at most every few seconds.
+pub struct Progress {
+    label: String,
+    total: usize,
+    done: usize,
+    started: Instant,
+    last: Instant,
+}
+
+impl Progress {
+    pub fn new(label: &str, total: usize) -> Self {
+        let now = Instant::now();
+        eprintln!("{label}: {total} photos");
+        Self {
+            label: label.to_owned(),
+            total,
+            done: 0,
+            started: now,
+            last: now,
+        }
+    }
+
+    pub fn tick(&mut self) {
+        self.done += 1;
+        let now = Instant::now();
+        if now - self.last >= Duration::from_secs(5) || self.done == self.total {
+            self.last = now;
+            let secs = (now - self.started).as_secs_f64().max(1e-9);
+            #[allow(clippy::cast_precision_loss)]
+            let rate = self.done as f64 / secs;
+            #[allow(clippy::cast_precision_loss)]
+            let left = (self.total - self.done) as f64 / rate.max(1e-9);
+            eprintln!(
+                "{}: {}/{} photos, {rate:.1}/s, {left:.0} s left",
+                self.label, self.done, self.total
+            );
+        }
+    }
+}
+
+/// Embeds photos through the door's path; `None` (with the reason) when a photo gives no face.
+pub fn embed_photo(
+    engine: &Engine,
+    path: &Path,
+    quality_gate: bool,
+) -> anyhow::Result<Result<Vec<f32>, ImageRejection>> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let r = if quality_gate {
+        engine.enroll_sample(&bytes)
+    } else {
+        engine.analyze_photo(&bytes)
+    };
+    Ok(r.map(|s| s.embedding))
+}
+
+/// Counts refusals by code, for the report.
+#[derive(Debug, Default)]
+pub struct Refusals(std::collections::BTreeMap<String, usize>);
+
+impl Refusals {
+    pub fn add(&mut self, r: &ImageRejection) {
+        let code = if r.code == "quality" {
+            // "quality" covers several checks; the detail starts with the check's name.
+            format!("quality/{}", r.detail.split(':').next().unwrap_or(""))
+        } else {
+            r.code.to_owned()
+        };
+        *self.0.entry(code).or_default() += 1;
+    }
+
+    pub fn total(&self) -> usize {
+        self.0.values().sum()
+    }
+}
+
+impl std::fmt::Display for Refusals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_empty() {
+            return write!(f, "none");
+        }
+        let parts: Vec<String> = self.0.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        write!(f, "{}", parts.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_and_aliases_parse() {
+        let l = parse_list("path,identity\na/1.jpg,A\n\nb/1.jpg, B \n").unwrap();
+        assert_eq!(l.len(), 2);
+        assert_eq!(l[1].identity, "B");
+        assert!(parse_list("path,identity\nnocomma\n").is_err());
+        let a = Aliases::parse(&["Bart=Ricky".into()]).unwrap();
+        assert_eq!(a.canonical("Ricky"), "Bart");
+        assert_eq!(a.canonical("Other"), "Other");
+        assert!(Aliases::parse(&["x".into()]).is_err());
+    }
+}

@@ -1,0 +1,103 @@
+//! The impostor score tail of each embedder: the similarity that a given share of impostor
+//! comparisons reaches, measured once on labelled photos (docs/decisions/0201-operating-point.md).
+//!
+//! Between measured points the threshold is interpolated linearly in log10(FAR); below the
+//! smallest measured FAR it is extrapolated along the last segment (the tail of cosine
+//! similarities of unrelated faces falls off about exponentially), capped at [`MAX_THRESHOLD`].
+
+/// Highest threshold the policy ever asks for; above it genuine matches become rare.
+pub const MAX_THRESHOLD: f32 = 0.95;
+
+/// A measured impostor tail: `(FAR, threshold)` with FAR decreasing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Calibration {
+    pub model_id: &'static str,
+    /// Where the numbers come from, for `check-config` and the status endpoint.
+    pub source: &'static str,
+    pub points: &'static [(f64, f32)],
+}
+
+/// MobileFaceNet with the shipped pipeline (mesh alignment, flip-test): all 19,374,944
+/// cross-identity pairs of the 6,232 embedded `lfw-dev` photos, from `wardgate eval identify`
+/// on the lists of `wardgate eval lists` (BENCHMARKS.md, "Recognition at scale"). 1e-6 rests
+/// on 19 pairs; below it the last segment is extrapolated (0.075 per decade).
+pub const MOBILEFACENET: Calibration = Calibration {
+    model_id: "mobilefacenet",
+    source: "lfw-dev, all cross-identity pairs (docs/decisions/0201-operating-point.md)",
+    points: &[
+        (1e-2, 0.367),
+        (1e-3, 0.468),
+        (1e-4, 0.546),
+        (1e-5, 0.611),
+        (1e-6, 0.686),
+    ],
+};
+
+/// The calibrations this build knows.
+pub const ALL: &[Calibration] = &[MOBILEFACENET];
+
+/// The calibration of `model_id`, if measured.
+pub fn for_model(model_id: &str) -> Option<&'static Calibration> {
+    ALL.iter().find(|c| c.model_id == model_id)
+}
+
+impl Calibration {
+    /// The threshold at which about `far` of impostor comparisons score at or above it.
+    pub fn threshold_for_far(&self, far: f64) -> f32 {
+        let pts = self.points;
+        let Some(&(first_far, first_t)) = pts.first() else {
+            return MAX_THRESHOLD;
+        };
+        if far.is_nan() || far <= 0.0 {
+            return MAX_THRESHOLD;
+        }
+        if far >= first_far || pts.len() == 1 {
+            return first_t.min(MAX_THRESHOLD);
+        }
+        let x = far.log10();
+        let seg = pts
+            .windows(2)
+            .find(|w| far >= w[1].0)
+            .unwrap_or(&pts[pts.len() - 2..]);
+        let (x0, t0) = (seg[0].0.log10(), f64::from(seg[0].1));
+        let (x1, t1) = (seg[1].0.log10(), f64::from(seg[1].1));
+        let t = t0 + (x - x0) * (t1 - t0) / (x1 - x0);
+        #[allow(clippy::cast_possible_truncation)]
+        let t = t as f32;
+        t.min(MAX_THRESHOLD)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const C: Calibration = Calibration {
+        model_id: "m",
+        source: "test",
+        points: &[(1e-2, 0.3), (1e-3, 0.4), (1e-4, 0.5)],
+    };
+
+    #[test]
+    fn interpolates_in_log_far_and_extrapolates_the_tail() {
+        assert!((C.threshold_for_far(1e-3) - 0.4).abs() < 1e-6);
+        assert!((C.threshold_for_far(10f64.powf(-3.5)) - 0.45).abs() < 1e-5);
+        // Beyond the last point, along the last segment.
+        assert!((C.threshold_for_far(1e-6) - 0.7).abs() < 1e-5);
+        // Above the first point: the first threshold.
+        assert!((C.threshold_for_far(0.5) - 0.3).abs() < 1e-6);
+        assert_eq!(C.threshold_for_far(1e-40), MAX_THRESHOLD);
+        assert_eq!(C.threshold_for_far(0.0), MAX_THRESHOLD);
+    }
+
+    #[test]
+    fn the_shipped_table_is_monotone() {
+        for c in ALL {
+            for w in c.points.windows(2) {
+                assert!(w[0].0 > w[1].0 && w[0].1 < w[1].1, "{}: {w:?}", c.model_id);
+            }
+        }
+        assert!(for_model("mobilefacenet").is_some());
+        assert!(for_model("nope").is_none());
+    }
+}

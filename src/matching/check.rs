@@ -1,0 +1,67 @@
+//! What `wardgate check-config` says about matching: the threshold in force and why.
+//!
+//! The threshold depends on the number of templates, which lives in the database. When the
+//! database is reachable the current count is used; otherwise (or in addition) the policy is
+//! shown for typical gallery sizes, so the operator sees how it will move.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::OperatingPoint;
+use crate::config::Config;
+use crate::store::Store;
+
+/// Gallery sizes shown besides the current one.
+const SIZES: [usize; 4] = [50, 500, 5_000, 50_000];
+
+/// The number of templates of the configured embedder, when the database can be read
+/// without side effects (an SQLite file that does not exist yet is not created).
+async fn template_count(cfg: &Config) -> Result<usize, String> {
+    let url = &cfg.database.url;
+    if let Some(rest) = url.strip_prefix("sqlite://") {
+        let path = rest.split('?').next().unwrap_or(rest);
+        if !std::path::Path::new(path).exists() {
+            return Err(format!("no database yet ({path} does not exist)"));
+        }
+    }
+    let connect = Store::connect(&cfg.database);
+    let store = tokio::time::timeout(Duration::from_secs(5), connect)
+        .await
+        .map_err(|_| "the database did not answer within 5 s".to_owned())?
+        .map_err(|e| format!("the database is unreachable: {e}"))?;
+    store
+        .templates_for_model(&cfg.vision.embedder, cfg.vision.embedding_dim)
+        .await
+        .map(|t| t.len())
+        .map_err(|e| format!("templates could not be counted: {e}"))
+}
+
+/// The lines `check-config` prints about matching.
+pub async fn describe(cfg: &Config) -> String {
+    let mut out = String::new();
+    let model = &cfg.vision.embedder;
+    match template_count(cfg).await {
+        Ok(n) => {
+            let op = OperatingPoint::for_gallery(&cfg.matching, model, n);
+            let _ = writeln!(
+                out,
+                "matching now ({n} templates enrolled): {}",
+                op.explain()
+            );
+        }
+        Err(why) => {
+            let _ = writeln!(out, "matching now: unknown, {why}");
+        }
+    }
+    let _ = writeln!(out, "matching by gallery size:");
+    for n in SIZES {
+        let op = OperatingPoint::for_gallery(&cfg.matching, model, n);
+        let _ = writeln!(
+            out,
+            "  {n:>6} templates: threshold {:.3} ({})",
+            op.threshold,
+            op.reason.as_str()
+        );
+    }
+    out
+}
