@@ -40,12 +40,17 @@ pub struct Config {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseConfig {
-    /// `sqlite://PATH?mode=rwc` (embedded default) or `mysql://user:pass@host:3306/db`.
+    /// `sqlite://PATH?mode=rwc` (embedded default) or `mysql://user:pass@host:3306/db`; a MySQL
+    /// URL may list several hosts (`mysql://u:p@db1,db2:3307,db3/db`), tried in order, with
+    /// failover to the next that answers when the one in use stops.
     pub url: String,
     /// Upper bound of pooled connections.
     pub max_connections: u32,
     /// Seconds to wait for a connection before the store reports itself unavailable.
     pub connect_timeout_secs: u64,
+    /// Milliseconds between two reads of the change feed: how soon a write made elsewhere
+    /// (another controller, the CLI) reaches this controller's caches. 10 to 1000.
+    pub change_poll_ms: u64,
 }
 
 impl Default for DatabaseConfig {
@@ -54,6 +59,7 @@ impl Default for DatabaseConfig {
             url: "sqlite://wardgate.db?mode=rwc".into(),
             max_connections: 8,
             connect_timeout_secs: 5,
+            change_poll_ms: 250,
         }
     }
 }
@@ -218,6 +224,9 @@ impl Config {
         }
         if self.database.max_connections == 0 {
             return bad("database.max_connections", "must be at least 1");
+        }
+        if !(10..=1000).contains(&self.database.change_poll_ms) {
+            return bad("database.change_poll_ms", "must be 10 to 1000 (milliseconds)");
         }
         if !(self.matching.threshold.is_finite()
             && self.matching.threshold > -1.0

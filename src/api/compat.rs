@@ -104,7 +104,6 @@ pub async fn register_face(
             .await?;
         (s.id, face.id)
     };
-    st.refresh_all().await?;
     admin_event(
         &st,
         &caller,
@@ -165,7 +164,6 @@ pub async fn create_access(
                 .store
                 .grant(&staff.id, &target, None, until, ADMIN_SOURCE)
                 .await?;
-            st.refresh_directory().await?;
             admin_event(
                 &st,
                 &caller,
@@ -195,7 +193,6 @@ pub async fn create_access(
                     "active grant between this staff member and patient",
                 ));
             }
-            st.refresh_directory().await?;
             admin_event(
                 &st,
                 &caller,

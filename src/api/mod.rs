@@ -49,6 +49,8 @@ pub struct AppState {
     /// The door this controller drives (relay, contact, REX, fire); `None` for an API-only
     /// controller. Granted decisions for its id unlock it.
     pub door: Option<crate::door::DoorHandle>,
+    /// Keeps `catalog` and `auth` fresh from the store's change feed.
+    pub changes: Arc<crate::change_feed::ChangeFeed>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -60,25 +62,6 @@ impl std::fmt::Debug for AppState {
                 &self.encoder.as_ref().map(|e| e.model_id().to_owned()),
             )
             .finish_non_exhaustive()
-    }
-}
-
-impl AppState {
-    /// After a write to subjects, doors or grants. The gallery holds every template whatever
-    /// its subject's status (the policy denies inactive subjects), so these leave it as it is.
-    pub async fn refresh_directory(&self) -> ApiResult<()> {
-        self.catalog
-            .reload_directory(&self.store)
-            .await
-            .map_err(ApiError::from)
-    }
-
-    /// After a write that adds or removes face templates (including deleting a subject).
-    pub async fn refresh_all(&self) -> ApiResult<()> {
-        self.catalog
-            .reload_all(&self.store)
-            .await
-            .map_err(ApiError::from)
     }
 }
 
@@ -130,6 +113,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::change_feed::sync_after_writes,
+        ))
         .with_state(state)
 }
 
