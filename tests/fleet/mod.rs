@@ -33,7 +33,7 @@ impl Tokens {
     /// Creates one token per role directly in the store.
     pub async fn install(store: &Store) -> Self {
         let auth = TokenAuth::new(None);
-        let mut make = |role: TokenRole| {
+        let make = |role: TokenRole| {
             let t = TokenAuth::generate();
             (t.clone(), auth.hash(&t), role)
         };
