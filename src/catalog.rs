@@ -133,14 +133,8 @@ impl Catalog {
         let snap = self.snapshot();
         let have: HashSet<&str> = snap.gallery.face_ids().collect();
         let want: HashSet<&str> = ids.iter().map(String::as_str).collect();
-        let added: Vec<String> = want
-            .difference(&have)
-            .map(|s| (*s).to_owned())
-            .collect();
-        let removed: HashSet<String> = have
-            .difference(&want)
-            .map(|s| (*s).to_owned())
-            .collect();
+        let added: Vec<String> = want.difference(&have).map(|s| (*s).to_owned()).collect();
+        let removed: HashSet<String> = have.difference(&want).map(|s| (*s).to_owned()).collect();
         if added.is_empty() && removed.is_empty() {
             return Ok((0, 0));
         }

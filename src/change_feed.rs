@@ -63,9 +63,12 @@ impl ChangeFeed {
         if seen.is_none() {
             self.catalog.reload_all(&self.store).await?;
         } else {
-            let directory = changed
-                .iter()
-                .any(|k| matches!(k, ChangeKind::Subjects | ChangeKind::Doors | ChangeKind::Grants));
+            let directory = changed.iter().any(|k| {
+                matches!(
+                    k,
+                    ChangeKind::Subjects | ChangeKind::Doors | ChangeKind::Grants
+                )
+            });
             if directory {
                 self.catalog.reload_directory(&self.store).await?;
             }

@@ -226,7 +226,10 @@ impl Config {
             return bad("database.max_connections", "must be at least 1");
         }
         if !(10..=1000).contains(&self.database.change_poll_ms) {
-            return bad("database.change_poll_ms", "must be 10 to 1000 (milliseconds)");
+            return bad(
+                "database.change_poll_ms",
+                "must be 10 to 1000 (milliseconds)",
+            );
         }
         if !(self.matching.threshold.is_finite()
             && self.matching.threshold > -1.0

@@ -383,7 +383,10 @@ mod tests {
         // f2 is gone: the nearest to its direction is now f1's new vector (cos 45° ≈ 0.707).
         let m = h.search(&unit(4, 1)).unwrap().unwrap();
         assert_eq!(&*m.face_id, "f1");
-        assert!((m.similarity - std::f32::consts::FRAC_1_SQRT_2).abs() < 1e-5, "{m:?}");
+        assert!(
+            (m.similarity - std::f32::consts::FRAC_1_SQRT_2).abs() < 1e-5,
+            "{m:?}"
+        );
         // The added template is normalised.
         let m = h.search(&unit(4, 3)).unwrap().unwrap();
         assert_eq!(&*m.face_id, "f4");

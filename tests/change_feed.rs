@@ -48,7 +48,13 @@ async fn every_write_bumps_its_kinds(db: Db) {
     s.delete_face(&staff.id, &f2.id).await.unwrap();
     assert_eq!(since(&s, &mut v).await, set(&[Faces]));
     let g = s
-        .grant(&staff.id, &GrantTarget::Door("d1".into()), None, None, "admin")
+        .grant(
+            &staff.id,
+            &GrantTarget::Door("d1".into()),
+            None,
+            None,
+            "admin",
+        )
         .await
         .unwrap();
     assert_eq!(since(&s, &mut v).await, set(&[Grants]));
@@ -78,7 +84,10 @@ async fn every_write_bumps_its_kinds(db: Db) {
     assert_eq!(since(&s, &mut v).await, set(&[Doors, Grants]));
     // Two writers keep their own rows.
     let other = tdb.store().await.with_writer("node-y");
-    other.create_door("d2", "D2", DoorMode::Staff).await.unwrap();
+    other
+        .create_door("d2", "D2", DoorMode::Staff)
+        .await
+        .unwrap();
     let now = s.change_versions().await.unwrap();
     assert_eq!(now.get(&("node-x".to_owned(), Doors)), Some(&3));
     assert_eq!(now.get(&("node-y".to_owned(), Doors)), Some(&1));
@@ -99,7 +108,10 @@ async fn every_write_bumps_its_kinds_mysql() {
 async fn within_1s(what: &str, mut cond: impl FnMut() -> bool) -> Duration {
     let t = Instant::now();
     while !cond() {
-        assert!(t.elapsed() < Duration::from_secs(1), "{what}: not within 1 s");
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "{what}: not within 1 s"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     t.elapsed()
@@ -121,7 +133,13 @@ async fn writes_elsewhere_reach_the_catalog(db: Db) {
         .await
         .unwrap();
     other
-        .grant(&doc.id, &GrantTarget::Door("ward".into()), None, None, "admin")
+        .grant(
+            &doc.id,
+            &GrantTarget::Door("ward".into()),
+            None,
+            None,
+            "admin",
+        )
         .await
         .unwrap();
     let cat = a.state.catalog.clone();
@@ -156,7 +174,11 @@ async fn writes_elsewhere_reach_the_catalog(db: Db) {
     assert_eq!(decide(2).await, "granted", "the new template is searched");
     other.delete_face(&doc.id, &f1.id).await.unwrap();
     within_1s("removed template", || cat.snapshot().gallery.len() == 1).await;
-    assert_eq!(decide(1).await, "unknown_staff", "the removed template is gone");
+    assert_eq!(
+        decide(1).await,
+        "unknown_staff",
+        "the removed template is gone"
+    );
 
     // Tokens made and revoked elsewhere.
     let (tok, rec) = {

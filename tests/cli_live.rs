@@ -60,7 +60,9 @@ async fn token_cli_reaches_running_service(db: Db) {
     let mut c = Controller::start("ctl-a", &tdb.url, tdb.dir.path(), &[]);
     c.wait_ready().await;
     assert_eq!(
-        c.call(Method::GET, "/api/v1/tokens", &tokens.admin, None).await.0,
+        c.call(Method::GET, "/api/v1/tokens", &tokens.admin, None)
+            .await
+            .0,
         200
     );
 
@@ -85,7 +87,9 @@ async fn token_cli_reaches_running_service(db: Db) {
     eprintln!("{db:?}: token revoked by the CLI refused after {took:?}");
     // The other tokens are untouched.
     assert_eq!(
-        c.call(Method::GET, "/api/v1/tokens", &tokens.admin, None).await.0,
+        c.call(Method::GET, "/api/v1/tokens", &tokens.admin, None)
+            .await
+            .0,
         200
     );
     c.stop();

@@ -167,7 +167,10 @@ async fn three_controllers_on_one_mariadb_database() {
             }
         };
         let t = Instant::now();
-        times.push(r.until_reason(&tokens, "ward-3", &probe, want, t, WITHIN).await);
+        times.push(
+            r.until_reason(&tokens, "ward-3", &probe, want, t, WITHIN)
+                .await,
+        );
     }
     let (p50, p95) = percentiles(times.clone());
     eprintln!(
@@ -184,7 +187,10 @@ async fn three_controllers_on_one_mariadb_database() {
     // duplicate would have been refused, and the chain has no gap).
     for (node, want) in ["ctl-a", "ctl-b", "ctl-c"].into_iter().zip(decided) {
         let (_, decisions) = fleet::verify_chain(&store, node).await;
-        assert_eq!(decisions, want, "{node}: decision events stored vs answered");
+        assert_eq!(
+            decisions, want,
+            "{node}: decision events stored vs answered"
+        );
     }
     db.cleanup().await;
 }

@@ -15,7 +15,8 @@ fn root() -> &'static Path {
 }
 
 fn faces() -> PathBuf {
-    std::env::var_os("WARDGATE_FACES").map_or_else(|| root().join("tests/fixtures/faces"), PathBuf::from)
+    std::env::var_os("WARDGATE_FACES")
+        .map_or_else(|| root().join("tests/fixtures/faces"), PathBuf::from)
 }
 
 fn cfg() -> VisionConfig {

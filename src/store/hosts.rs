@@ -24,7 +24,11 @@ pub fn split_hosts(url: &str) -> Vec<String> {
     };
     let end = after.find(['/', '?']).unwrap_or(after.len());
     let (hosts, tail) = after.split_at(end);
-    let hosts: Vec<&str> = hosts.split(',').map(str::trim).filter(|h| !h.is_empty()).collect();
+    let hosts: Vec<&str> = hosts
+        .split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .collect();
     if hosts.len() <= 1 {
         return vec![url.to_owned()];
     }

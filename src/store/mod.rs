@@ -25,9 +25,9 @@ use sqlx::AnyPool;
 
 pub use changes::{changed_kinds, ChangeKind, ChangeVersions};
 pub use events::EventFilter;
-pub use hosts::split_hosts;
 pub use faces::StoredTemplate;
 pub use grants::GrantFilter;
+pub use hosts::split_hosts;
 pub use subjects::{SubjectFilter, SubjectPatch};
 pub use sync::{GrantSnapshotEntry, SubjectSnapshotEntry, SyncOutcome};
 
@@ -215,7 +215,10 @@ impl Store {
         }
         let _g = p.switching.lock().await;
         let (cur, pool) = {
-            let c = p.current.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let c = p
+                .current
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             (c.0, c.1.clone())
         };
         // Another caller may have switched already, or the host may be back.
@@ -231,8 +234,9 @@ impl Store {
             }
             match open_pool(url, self.backend, p.max_connections, p.connect_timeout).await {
                 Ok(new) => {
-                    *p.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) =
-                        (i, new);
+                    *p.current
+                        .write()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = (i, new);
                     log::warn!(
                         "database host {} stopped answering; failed over to {}",
                         crate::config::redact_url(&p.urls[cur]),
@@ -250,7 +254,11 @@ impl Store {
     /// Applies pending migrations for this backend.
     pub async fn migrate(&self) -> StoreResult<()> {
         match self.backend {
-            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool()).await?,
+            Backend::Sqlite => {
+                sqlx::migrate!("migrations/sqlite")
+                    .run(&self.pool())
+                    .await?
+            }
             Backend::MySql => sqlx::migrate!("migrations/mysql").run(&self.pool()).await?,
         }
         Ok(())

@@ -43,7 +43,10 @@ impl Tokens {
             make(TokenRole::Terminal),
         ];
         for (_, hash, role) in &list {
-            store.create_token(role.as_str(), *role, hash).await.unwrap();
+            store
+                .create_token(role.as_str(), *role, hash)
+                .await
+                .unwrap();
         }
         Self {
             admin: list[0].0.clone(),
@@ -71,7 +74,11 @@ impl Controller {
         let dir = dir.join(name);
         std::fs::create_dir_all(&dir).unwrap();
         let config = dir.join("wardgate.toml");
-        std::fs::write(&config, "# test controller: the environment sets everything\n").unwrap();
+        std::fs::write(
+            &config,
+            "# test controller: the environment sets everything\n",
+        )
+        .unwrap();
         let port = free_port();
         let log = std::fs::File::create(dir.join("wardgate.log")).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_wardgate"));
@@ -114,9 +121,18 @@ impl Controller {
                 }
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("{} exited during start-up ({status}): {}", self.name, self.log());
+                panic!(
+                    "{} exited during start-up ({status}): {}",
+                    self.name,
+                    self.log()
+                );
             }
-            assert!(Instant::now() < until, "{} not ready: {}", self.name, self.log());
+            assert!(
+                Instant::now() < until,
+                "{} not ready: {}",
+                self.name,
+                self.log()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
