@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure a MariaDB server answers on 127.0.0.1:3306 for the store tests: installs it from
-# Debian when missing, starts it when stopped, and drops databases left by interrupted tests.
+# Debian when missing, starts it when stopped, and drops databases left by interrupted tests;
+# installs galera-4 and rsync for the Galera cluster test.
 # Idempotent and quiet when everything is already in place.
 set -euo pipefail
 
@@ -11,6 +12,16 @@ if ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq mariadb-server mariadb-client >/dev/null
+fi
+
+# The Galera test (tests/galera.rs) starts its own three-node cluster on loopback ports: it
+# needs the Galera provider and rsync (the state transfer of a joining node). The server on
+# 3306 is left as it is.
+if [ ! -e /usr/lib/galera/libgalera_smm.so ] || ! command -v rsync >/dev/null 2>&1; then
+  log "installing galera-4 and rsync from Debian"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq galera-4 rsync >/dev/null
 fi
 
 ping_db() { mariadb -uroot -h127.0.0.1 -P3306 -e 'SELECT 1' >/dev/null 2>&1; }

@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 
 use crate::api::{self, AppState, TokenAuth};
 use crate::catalog::Catalog;
+use crate::change_feed::ChangeFeed;
 use crate::config::Config;
 use crate::events::EventSink;
 use crate::model::TokenRole;
@@ -30,20 +31,25 @@ pub async fn build_state(
             crate::config::redact_url(&cfg.database.url)
         )
     })?;
+    // This controller's writes are announced in the change feed under its audit node name.
+    let store = store.with_writer(&cfg.events.node);
     store.migrate().await.context("applying migrations")?;
     let auth =
         Arc::new(TokenAuth::from_config(&cfg.auth).context("reading auth.token_pepper_file")?);
     bootstrap_admin(&cfg, &store, &auth).await?;
-    auth.reload(&store).await?;
     let catalog = Arc::new(Catalog::with_policy(
         &cfg.vision.embedder,
         cfg.vision.embedding_dim,
         &cfg.matching,
     ));
-    catalog
-        .reload_all(&store)
+    // The first read of the change feed loads everything (tokens, subjects, grants,
+    // templates); the poller then applies only what changes.
+    let changes = ChangeFeed::new(store.clone(), Arc::clone(&catalog), Arc::clone(&auth));
+    changes
+        .sync()
         .await
-        .context("loading subjects, grants and templates")?;
+        .context("loading tokens, subjects, grants and templates")?;
+    changes.spawn(Duration::from_millis(cfg.database.change_poll_ms));
     let events = EventSink::start(
         store.clone(),
         &cfg.events.node,
@@ -64,6 +70,7 @@ pub async fn build_state(
         encoder,
         door: None,
         pipeline_stats: Arc::new(crate::pipeline::StageStats::new()),
+        changes,
     })
 }
 
@@ -94,15 +101,17 @@ pub async fn start_door(state: &mut AppState) -> anyhow::Result<()> {
         }
     });
     if let Err(crate::store::StoreError::NotFound { .. }) = state.store.get_door(&cfg.id).await {
-        state
+        match state
             .store
             .create_door(&cfg.id, &cfg.id, crate::model::DoorMode::Staff)
-            .await?;
-        state
-            .refresh_directory()
             .await
-            .map_err(|e| anyhow::anyhow!(e.detail))?;
-        log::info!("registered door {} (mode staff) in the store", cfg.id);
+        {
+            Ok(_) => log::info!("registered door {} (mode staff) in the store", cfg.id),
+            // Registered meanwhile by a controller starting beside this one.
+            Err(crate::store::StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        state.changes.sync().await?;
     }
     state.door = Some(handle);
     Ok(())

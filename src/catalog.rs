@@ -1,9 +1,11 @@
 //! The snapshot the door decides from: the directory (subjects, doors, grants) and the gallery
-//! of face templates, swapped as a whole after every change.
+//! of face templates, swapped as a whole after every change. What changed, and when, comes
+//! from the change feed (`crate::change_feed`), not from the code that wrote it.
 //!
 //! Why a snapshot instead of querying the database per decision: a decision must not wait for
 //! (or fail with) the database, and the gallery search needs the templates in one matrix anyway.
 
+use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -145,6 +147,41 @@ impl Catalog {
             operating_point: Arc::new(op),
         });
         Ok(())
+    }
+
+    /// Brings the gallery in step with the store by difference: the template ids in the store
+    /// are compared with the gallery's, and only added templates are read (and normalised),
+    /// removed ones dropped. Returns (added, removed).
+    pub async fn refresh_gallery(&self, store: &Store) -> StoreResult<(usize, usize)> {
+        let _g = self.reload_lock.lock().await;
+        let ids = store.face_ids_for_model(&self.model_id, self.dim).await?;
+        let snap = self.snapshot();
+        let have: HashSet<&str> = snap.gallery.face_ids().collect();
+        let want: HashSet<&str> = ids.iter().map(String::as_str).collect();
+        let added: Vec<String> = want.difference(&have).map(|s| (*s).to_owned()).collect();
+        let removed: HashSet<String> = have.difference(&want).map(|s| (*s).to_owned()).collect();
+        if added.is_empty() && removed.is_empty() {
+            return Ok((0, 0));
+        }
+        let templates = store
+            .templates_by_ids(&self.model_id, self.dim, &added)
+            .await?;
+        let (gallery, skipped) = snap.gallery.apply(&removed, templates);
+        if skipped > 0 {
+            log::warn!("{skipped} stored templates are not valid vectors and were skipped");
+        }
+        log::debug!(
+            "gallery: {} templates added, {} removed, {} in all",
+            added.len() - skipped,
+            removed.len(),
+            gallery.len()
+        );
+        let directory = self.snapshot().directory.clone();
+        self.install(Snapshot {
+            directory,
+            gallery: Arc::new(gallery),
+        });
+        Ok((added.len() - skipped, removed.len()))
     }
 
     /// Searches the gallery for one probe.

@@ -41,12 +41,17 @@ pub struct Config {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseConfig {
-    /// `sqlite://PATH` (embedded default; the file is created) or `mysql://user:pass@host:3306/db`.
+    /// `sqlite://PATH` (embedded default; the file is created) or `mysql://user:pass@host:3306/db`; a MySQL
+    /// URL may list several hosts (`mysql://u:p@db1,db2:3307,db3/db`), tried in order, with
+    /// failover to the next that answers when the one in use stops.
     pub url: String,
     /// Upper bound of pooled connections.
     pub max_connections: u32,
     /// Seconds to wait for a connection before the store reports itself unavailable.
     pub connect_timeout_secs: u64,
+    /// Milliseconds between two reads of the change feed: how soon a write made elsewhere
+    /// (another controller, the CLI) reaches this controller's caches. 10 to 1000.
+    pub change_poll_ms: u64,
 }
 
 impl Default for DatabaseConfig {
@@ -55,6 +60,7 @@ impl Default for DatabaseConfig {
             url: "sqlite://wardgate.db".into(),
             max_connections: 8,
             connect_timeout_secs: 5,
+            change_poll_ms: 250,
         }
     }
 }
@@ -228,6 +234,12 @@ impl Config {
         }
         if self.database.max_connections == 0 {
             return bad("database.max_connections", "must be at least 1");
+        }
+        if !(10..=1000).contains(&self.database.change_poll_ms) {
+            return bad(
+                "database.change_poll_ms",
+                "must be 10 to 1000 (milliseconds)",
+            );
         }
         if !(self.matching.threshold.is_finite()
             && self.matching.threshold > -1.0

@@ -103,6 +103,48 @@ impl Gallery {
         (g, skipped)
     }
 
+    /// A copy with the templates `removed` taken out and `added` appended: what the change
+    /// feed applies when templates are enrolled or deleted, so only the changed templates are
+    /// read from the store and normalised. Invalid added vectors are skipped and counted, as in
+    /// [`Gallery::build`]; an added face id already present replaces the old row.
+    #[must_use]
+    pub fn apply(
+        &self,
+        removed: &std::collections::HashSet<String>,
+        added: Vec<StoredTemplate>,
+    ) -> (Self, usize) {
+        let replaced: std::collections::HashSet<&str> =
+            added.iter().map(|t| t.face_id.as_str()).collect();
+        let mut g = Self::empty(&self.model_id, self.dim);
+        g.rows.reserve(self.rows.len() + added.len() * self.dim);
+        for (i, row) in self.rows.chunks_exact(self.dim).enumerate() {
+            let face = &*self.face_ids[i];
+            if removed.contains(face) || replaced.contains(face) {
+                continue;
+            }
+            g.rows.extend_from_slice(row);
+            g.subject_ids.push(self.subject_ids[i].clone());
+            g.face_ids.push(self.face_ids[i].clone());
+        }
+        let mut skipped = 0;
+        for t in added {
+            match normalized(&t.vector, self.dim) {
+                Ok(v) => {
+                    g.rows.extend_from_slice(&v);
+                    g.subject_ids.push(Arc::from(t.subject_id.as_str()));
+                    g.face_ids.push(Arc::from(t.face_id.as_str()));
+                }
+                Err(_) => skipped += 1,
+            }
+        }
+        (g, skipped)
+    }
+
+    /// The face ids of every row, in row order.
+    pub fn face_ids(&self) -> impl Iterator<Item = &str> {
+        self.face_ids.iter().map(|f| &**f)
+    }
+
     pub fn model_id(&self) -> &str {
         &self.model_id
     }
@@ -312,6 +354,44 @@ mod tests {
         let g = Gallery::empty("m", 4);
         assert_eq!(g.search(&[1.0, 0.0, 0.0, 0.0]).unwrap(), None);
         assert!(g.search(&[1.0]).is_err());
+    }
+
+    #[test]
+    fn apply_removes_and_adds_rows_without_touching_the_rest() {
+        let (g, _) = Gallery::build(
+            "m",
+            4,
+            vec![
+                t("f1", "a", unit(4, 0)),
+                t("f2", "b", unit(4, 1)),
+                t("f3", "c", unit(4, 2)),
+            ],
+        );
+        let removed: std::collections::HashSet<String> = ["f2".to_owned()].into();
+        let (h, skipped) = g.apply(
+            &removed,
+            vec![
+                t("f4", "d", vec![0.0, 0.0, 0.0, 2.0]),
+                t("f5", "e", vec![0.0; 4]),
+                t("f1", "a", vec![1.0, 1.0, 0.0, 0.0]),
+            ],
+        );
+        assert_eq!(skipped, 1, "the zero vector is skipped");
+        let mut ids: Vec<&str> = h.face_ids().collect();
+        ids.sort_unstable();
+        assert_eq!(ids, ["f1", "f3", "f4"]);
+        // f2 is gone: the nearest to its direction is now f1's new vector (cos 45° ≈ 0.707).
+        let m = h.search(&unit(4, 1)).unwrap().unwrap();
+        assert_eq!(&*m.face_id, "f1");
+        assert!(
+            (m.similarity - std::f32::consts::FRAC_1_SQRT_2).abs() < 1e-5,
+            "{m:?}"
+        );
+        // The added template is normalised.
+        let m = h.search(&unit(4, 3)).unwrap().unwrap();
+        assert_eq!(&*m.face_id, "f4");
+        assert!((m.similarity - 1.0).abs() < 1e-6);
+        assert_eq!(g.len(), 3, "the original is untouched");
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! | [`model`] | the domain types shared by store, API and policy (subjects, grants, doors, …) |
 //! | [`store`] | repository over sqlx (`Any` driver): one query set for MySQL and SQLite |
 //! | [`catalog`] | the snapshot (directory + gallery) the door decides from, swapped on change |
+//! | [`change_feed`] | reads the store's change versions (≤ 1 s) and applies what moved to catalog and tokens |
 //! | [`gallery`] | in-memory 1:N search over L2-normalised templates; the door decides from it |
 //! | [`access`] | the pure access policy (`decide`), the doctor→patient two-person rule, and the one decision service every channel goes through (`decider`) |
 //! | [`audit`] | SHA-256 hash chain over decision events; verification |
@@ -34,6 +35,7 @@ pub mod app;
 pub mod audit;
 pub mod camera;
 pub mod catalog;
+pub mod change_feed;
 pub mod config;
 pub mod console;
 pub mod door;

@@ -93,7 +93,8 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum TokenCmd {
-    /// Create a token and print it once (only its hash is stored).
+    /// Create a token and print it once (only its hash is stored). Running controllers on the
+    /// same database accept it within `database.change_poll_ms`.
     Create {
         /// admin, sync, terminal or technician
         #[arg(long)]
@@ -104,7 +105,8 @@ enum TokenCmd {
     },
     /// List tokens (never the tokens themselves).
     List,
-    /// Revoke a token by id.
+    /// Revoke a token by id. Running controllers on the same database refuse it within
+    /// `database.change_poll_ms`.
     Revoke { id: String },
 }
 
@@ -181,7 +183,9 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn token(cfg: Config, action: TokenCmd) -> anyhow::Result<()> {
-    let store = Store::connect(&cfg.database).await?;
+    let store = Store::connect(&cfg.database)
+        .await?
+        .with_writer(&cfg.events.node);
     store.migrate().await?;
     let auth = wardgate::api::TokenAuth::from_config(&cfg.auth)?;
     match action {

@@ -144,7 +144,6 @@ pub async fn register_face(
             .await?;
         (s.id, faces.into_iter().map(|f| f.id).collect::<Vec<_>>())
     };
-    st.refresh_all().await?;
     admin_event(
         &st,
         &caller,
@@ -206,7 +205,6 @@ pub async fn create_access(
                 .store
                 .grant(&staff.id, &target, None, until, ADMIN_SOURCE)
                 .await?;
-            st.refresh_directory().await?;
             admin_event(
                 &st,
                 &caller,
@@ -236,7 +234,6 @@ pub async fn create_access(
                     "active grant between this staff member and patient",
                 ));
             }
-            st.refresh_directory().await?;
             admin_event(
                 &st,
                 &caller,

@@ -37,7 +37,6 @@ pub async fn create(
     };
     let name = check_text("name", &b.name, 255)?;
     let door = st.store.create_door(&id, &name, b.mode).await?;
-    st.refresh_directory().await?;
     admin_event(
         &st,
         &caller,
@@ -105,7 +104,6 @@ pub async fn update(
         .map(|n| check_text("name", n, 255))
         .transpose()?;
     let door = st.store.update_door(&id, name.as_deref(), b.mode).await?;
-    st.refresh_directory().await?;
     admin_event(
         &st,
         &caller,
@@ -122,7 +120,6 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     st.store.delete_door(&id).await?;
-    st.refresh_directory().await?;
     admin_event(
         &st,
         &caller,

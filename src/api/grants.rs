@@ -104,7 +104,6 @@ pub async fn create(
         .store
         .grant(&b.staff_id, &target, from, until, ADMIN_SOURCE)
         .await?;
-    st.refresh_directory().await?;
     admin_event(
         &st,
         &caller,
@@ -133,7 +132,6 @@ pub async fn revoke(
     Path(id): Path<String>,
 ) -> ApiResult<Json<GrantView>> {
     let g = st.store.revoke_grant(&id).await?;
-    st.refresh_directory().await?;
     admin_event(
         &st,
         &caller,

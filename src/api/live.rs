@@ -130,7 +130,6 @@ pub async fn capture_face(
     .ok_or_else(|| ApiError::internal(&"frame encoding failed"))?;
     let (vector, model_id) = super::subjects::encode_photo(&st, "camera", &png).await?;
     let face = st.store.add_face(&id, &model_id, &vector).await?;
-    st.refresh_all().await?;
     admin_event(
         &st,
         &caller,

@@ -56,6 +56,8 @@ pub struct AppState {
     pub pipeline_stats: Arc<crate::pipeline::StageStats>,
     /// The web console: sessions, login throttle, the camera view.
     pub console: Arc<crate::console::Console>,
+    /// Keeps `catalog` and `auth` fresh from the store's change feed.
+    pub changes: Arc<crate::change_feed::ChangeFeed>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -71,15 +73,6 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// After a write to subjects, doors or grants. The gallery holds every template whatever
-    /// its subject's status (the policy denies inactive subjects), so these leave it as it is.
-    pub async fn refresh_directory(&self) -> ApiResult<()> {
-        self.catalog
-            .reload_directory(&self.store)
-            .await
-            .map_err(ApiError::from)
-    }
-
     /// The decision service over this state's catalog, door and event sink.
     pub fn decider(&self) -> crate::access::decider::Decider {
         crate::access::decider::Decider::new(
@@ -87,14 +80,6 @@ impl AppState {
             self.door.clone(),
             self.events.clone(),
         )
-    }
-
-    /// After a write that adds or removes face templates (including deleting a subject).
-    pub async fn refresh_all(&self) -> ApiResult<()> {
-        self.catalog
-            .reload_all(&self.store)
-            .await
-            .map_err(ApiError::from)
     }
 }
 
@@ -153,6 +138,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::change_feed::sync_after_writes,
+        ))
         .with_state(state)
 }
 

@@ -60,7 +60,6 @@ pub async fn create(
             ADMIN_SOURCE,
         )
         .await?;
-    st.refresh_directory().await?;
     admin_event(
         &st,
         &caller,
@@ -100,7 +99,6 @@ pub async fn update(
         status: b.status,
     };
     let s = st.store.update_subject(&id, &patch).await?;
-    st.refresh_directory().await?;
     admin_event(
         &st,
         &caller,
@@ -117,7 +115,6 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let purged = st.store.delete_subject(&id).await?;
-    st.refresh_all().await?;
     admin_event(
         &st,
         &caller,
@@ -167,7 +164,6 @@ pub async fn add_face(
         }
     };
     let face = st.store.add_face(&id, &model_id, &vector).await?;
-    st.refresh_all().await?;
     admin_event(
         &st,
         &caller,
@@ -184,7 +180,6 @@ pub async fn delete_face(
     Path((id, face_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     st.store.delete_face(&id, &face_id).await?;
-    st.refresh_all().await?;
     admin_event(
         &st,
         &caller,

@@ -41,7 +41,6 @@ pub async fn grants(
         });
     }
     let out = st.store.sync_grants(&source, &entries).await?;
-    st.refresh_directory().await?;
     admin_event(
         &st,
         &caller,
@@ -68,7 +67,6 @@ pub async fn subjects(
         });
     }
     let out = st.store.sync_subjects(&source, &entries).await?;
-    st.refresh_directory().await?;
     admin_event(
         &st,
         &caller,

@@ -55,7 +55,6 @@ pub async fn revoke(
         return Err(ApiError::invalid("id", "a token cannot revoke itself"));
     }
     let t = st.store.revoke_token(&id).await?;
-    st.auth.reload(&st.store).await?;
     admin_event(
         &st,
         &caller,

@@ -2,7 +2,7 @@
 
 use sqlx::any::AnyRow;
 
-use super::{col, Store, StoreError, StoreResult};
+use super::{col, ChangeKind, Store, StoreError, StoreResult};
 use crate::model::{now_ms, Door, DoorMode};
 
 fn door_from_row(row: &AnyRow) -> StoreResult<Door> {
@@ -47,6 +47,7 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        self.bump(&mut tx, &[ChangeKind::Doors]).await?;
         tx.commit().await?;
         Ok(door)
     }
@@ -55,7 +56,7 @@ impl Store {
         let row =
             sqlx::query("SELECT id, name, mode, created_ms, updated_ms FROM doors WHERE id = ?")
                 .bind(id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.pool())
                 .await?
                 .ok_or(StoreError::NotFound { entity: "door" })?;
         door_from_row(&row)
@@ -64,7 +65,7 @@ impl Store {
     pub async fn list_doors(&self) -> StoreResult<Vec<Door>> {
         let rows =
             sqlx::query("SELECT id, name, mode, created_ms, updated_ms FROM doors ORDER BY id")
-                .fetch_all(&self.pool)
+                .fetch_all(&self.pool())
                 .await?;
         rows.iter().map(door_from_row).collect()
     }
@@ -83,13 +84,21 @@ impl Store {
             door.mode = m;
         }
         door.updated_ms = now_ms();
-        sqlx::query("UPDATE doors SET name = ?, mode = ?, updated_ms = ? WHERE id = ?")
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query("UPDATE doors SET name = ?, mode = ?, updated_ms = ? WHERE id = ?")
             .bind(door.name.clone())
             .bind(door.mode.as_str())
             .bind(door.updated_ms)
             .bind(id)
-            .execute(&self.pool)
-            .await?;
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            // Deleted between the read and the write.
+            return Err(StoreError::NotFound { entity: "door" });
+        }
+        self.bump(&mut tx, &[ChangeKind::Doors]).await?;
+        tx.commit().await?;
         Ok(door)
     }
 
@@ -107,6 +116,8 @@ impl Store {
         sqlx::query("DELETE FROM grants WHERE target_kind = 'door' AND target_id = ?")
             .bind(id)
             .execute(&mut *tx)
+            .await?;
+        self.bump(&mut tx, &[ChangeKind::Doors, ChangeKind::Grants])
             .await?;
         tx.commit().await?;
         Ok(())

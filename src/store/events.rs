@@ -114,7 +114,7 @@ impl Store {
         let sql = format!("SELECT {EVENT_COLS} FROM events WHERE id = ?");
         let row = sqlx::query(&sql)
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.pool())
             .await?
             .ok_or(StoreError::NotFound { entity: "event" })?;
         event_from_row(&row)
@@ -126,7 +126,7 @@ impl Store {
             format!("SELECT {EVENT_COLS} FROM events WHERE node = ? ORDER BY seq DESC LIMIT 1");
         let row = sqlx::query(&sql)
             .bind(node)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.pool())
             .await?;
         row.as_ref().map(event_from_row).transpose()
     }
@@ -145,7 +145,7 @@ impl Store {
             .bind(node)
             .bind(after_seq)
             .bind(i64::from(limit))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.pool())
             .await?;
         rows.iter().map(event_from_row).collect()
     }
@@ -153,7 +153,7 @@ impl Store {
     /// The nodes that have events.
     pub async fn event_nodes(&self) -> StoreResult<Vec<String>> {
         let rows = sqlx::query("SELECT DISTINCT node FROM events ORDER BY node")
-            .fetch_all(&self.pool)
+            .fetch_all(&self.pool())
             .await?;
         rows.iter().map(|r| col(r, "node")).collect()
     }

@@ -3,7 +3,7 @@
 use sqlx::any::AnyRow;
 
 use super::subjects::insert_subject;
-use super::{col, decode_vector, encode_vector, Store, StoreError, StoreResult};
+use super::{col, decode_vector, encode_vector, ChangeKind, Store, StoreError, StoreResult};
 use crate::model::{new_id, now_ms, FaceTemplate, Role, Subject, SubjectStatus};
 
 fn face_from_row(row: &AnyRow) -> StoreResult<FaceTemplate> {
@@ -42,6 +42,7 @@ impl Store {
             return Err(StoreError::NotFound { entity: "subject" });
         }
         let face = insert_face(&mut tx, subject_id, model_id, vector).await?;
+        self.bump(&mut tx, &[ChangeKind::Faces]).await?;
         tx.commit().await?;
         Ok(face)
     }
@@ -66,6 +67,8 @@ impl Store {
         )
         .await?;
         let face = insert_face(&mut tx, &subject.id, model_id, vector).await?;
+        self.bump(&mut tx, &[ChangeKind::Subjects, ChangeKind::Faces])
+            .await?;
         tx.commit().await?;
         Ok((subject, face))
     }
@@ -128,21 +131,24 @@ impl Store {
              ORDER BY created_ms, id",
         )
         .bind(subject_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.pool())
         .await?;
         rows.iter().map(face_from_row).collect()
     }
 
     pub async fn delete_face(&self, subject_id: &str, face_id: &str) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
         let n = sqlx::query("DELETE FROM faces WHERE id = ? AND subject_id = ?")
             .bind(face_id)
             .bind(subject_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?
             .rows_affected();
         if n == 0 {
             return Err(StoreError::NotFound { entity: "face" });
         }
+        self.bump(&mut tx, &[ChangeKind::Faces]).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -160,22 +166,67 @@ impl Store {
         )
         .bind(model_id)
         .bind(i64::try_from(dim).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.pool())
         .await?;
-        rows.iter()
-            .map(|row| {
-                let face_id: String = col(row, "id")?;
-                let bytes: Vec<u8> = col(row, "vector")?;
-                let vector = decode_vector(&bytes, dim)
-                    .ok_or_else(|| StoreError::Corrupt(format!("face {face_id}: vector length")))?;
-                Ok(StoredTemplate {
-                    face_id,
-                    subject_id: col(row, "subject_id")?,
-                    vector,
-                })
-            })
-            .collect()
+        rows.iter().map(|row| template_from_row(row, dim)).collect()
     }
+}
+
+impl Store {
+    /// The ids of the templates [`Store::templates_for_model`] would load: what the change feed
+    /// compares with the gallery to find added and removed templates without reading vectors.
+    pub async fn face_ids_for_model(&self, model_id: &str, dim: usize) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT f.id FROM faces f JOIN subjects s ON s.id = f.subject_id \
+             WHERE f.model_id = ? AND f.dim = ?",
+        )
+        .bind(model_id)
+        .bind(i64::try_from(dim).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool())
+        .await?;
+        rows.iter().map(|r| col(r, "id")).collect()
+    }
+
+    /// The templates with these ids (of `model_id` and `dim`); ids that no longer exist are
+    /// absent from the result.
+    pub async fn templates_by_ids(
+        &self,
+        model_id: &str,
+        dim: usize,
+        ids: &[String],
+    ) -> StoreResult<Vec<StoredTemplate>> {
+        let mut out = Vec::with_capacity(ids.len());
+        // Bounded IN lists: far below every backend's parameter limit.
+        for chunk in ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!(
+                "SELECT f.id, f.subject_id, f.vector FROM faces f JOIN subjects s ON s.id = f.subject_id \
+                 WHERE f.model_id = ? AND f.dim = ? AND f.id IN ({marks})"
+            );
+            let mut q = sqlx::query(&sql)
+                .bind(model_id)
+                .bind(i64::try_from(dim).unwrap_or(i64::MAX));
+            for id in chunk {
+                q = q.bind(id.as_str());
+            }
+            for row in q.fetch_all(&self.pool()).await? {
+                out.push(template_from_row(&row, dim)?);
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn template_from_row(row: &AnyRow, dim: usize) -> StoreResult<StoredTemplate> {
+    let face_id: String = col(row, "id")?;
+    let bytes: Vec<u8> = col(row, "vector")?;
+    let vector = decode_vector(&bytes, dim)
+        .ok_or_else(|| StoreError::Corrupt(format!("face {face_id}: vector length")))?;
+    Ok(StoredTemplate {
+        face_id,
+        subject_id: col(row, "subject_id")?,
+        vector,
+    })
 }
 
 async fn insert_face(

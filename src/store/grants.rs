@@ -2,7 +2,7 @@
 
 use sqlx::any::AnyRow;
 
-use super::{col, Bind, Filter, Store, StoreError, StoreResult};
+use super::{col, Bind, ChangeKind, Filter, Store, StoreError, StoreResult};
 use crate::model::{new_id, now_ms, Grant, GrantTarget, Millis, Role};
 
 pub(crate) const GRANT_COLS: &str =
@@ -178,6 +178,7 @@ impl Store {
         } else {
             insert_grant(&mut tx, staff_id, target, valid_from, valid_until, source).await?
         };
+        self.bump(&mut tx, &[ChangeKind::Grants]).await?;
         tx.commit().await?;
         Ok(grant)
     }
@@ -186,7 +187,7 @@ impl Store {
         let sql = format!("SELECT {GRANT_COLS} FROM grants WHERE id = ?");
         let row = sqlx::query(&sql)
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.pool())
             .await?
             .ok_or(StoreError::NotFound { entity: "grant" })?;
         grant_from_row(&row)
@@ -197,11 +198,14 @@ impl Store {
         let mut g = self.get_grant(id).await?;
         if g.revoked_ms.is_none() {
             let now = now_ms();
+            let mut tx = self.begin_write().await?;
             sqlx::query("UPDATE grants SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL")
                 .bind(now)
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+            self.bump(&mut tx, &[ChangeKind::Grants]).await?;
+            tx.commit().await?;
             g.revoked_ms = Some(now);
         }
         Ok(g)
@@ -210,6 +214,7 @@ impl Store {
     /// Revokes every active grant of `staff_id` for `target`, whatever its source. Returns how
     /// many were revoked (0 when there was none).
     pub async fn revoke_between(&self, staff_id: &str, target: &GrantTarget) -> StoreResult<u64> {
+        let mut tx = self.begin_write().await?;
         let n = sqlx::query(
             "UPDATE grants SET revoked_ms = ? WHERE staff_id = ? AND target_kind = ? AND target_id = ? \
              AND revoked_ms IS NULL",
@@ -218,9 +223,13 @@ impl Store {
         .bind(staff_id)
         .bind(target.kind_str())
         .bind(target.id().to_owned())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+        if n > 0 {
+            self.bump(&mut tx, &[ChangeKind::Grants]).await?;
+        }
+        tx.commit().await?;
         Ok(n)
     }
 
@@ -255,7 +264,7 @@ impl Store {
     /// Every non-revoked grant (for the in-memory directory the door decides from).
     pub async fn active_grants(&self) -> StoreResult<Vec<Grant>> {
         let sql = format!("SELECT {GRANT_COLS} FROM grants WHERE revoked_ms IS NULL");
-        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql).fetch_all(&self.pool()).await?;
         rows.iter().map(grant_from_row).collect()
     }
 }

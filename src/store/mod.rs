@@ -7,25 +7,29 @@
 //!
 //! Every multi-row write runs in one transaction: no partial writes.
 
+mod changes;
 mod doors;
 mod events;
 mod faces;
 mod grants;
+mod hosts;
 mod sqlite_path;
 mod subjects;
 mod sync;
 mod tokens;
 mod users;
 
-use std::sync::Once;
+use std::sync::{Arc, Once, RwLock};
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::AnyPool;
 
+pub use changes::{changed_kinds, ChangeKind, ChangeVersions};
 pub use events::EventFilter;
 pub use faces::StoredTemplate;
 pub use grants::GrantFilter;
+pub use hosts::split_hosts;
 pub use subjects::{SubjectFilter, SubjectPatch};
 pub use sync::{GrantSnapshotEntry, SubjectSnapshotEntry, SyncOutcome};
 pub use users::ConsoleUser;
@@ -88,14 +92,37 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// The database behind Wardgate.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: AnyPool,
+    pools: Arc<Pools>,
     backend: Backend,
+    /// Whose rows of the change feed this store's writes bump (`events.node`; see
+    /// [`Store::with_writer`]).
+    writer: Arc<str>,
+    /// Change-feed bumps made through this process (see `crate::change_feed`).
+    local_changes: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// The pool in use and the hosts it may move to.
+#[derive(Debug)]
+struct Pools {
+    /// One URL per configured host, in the configured order.
+    urls: Vec<String>,
+    max_connections: u32,
+    connect_timeout: Duration,
+    /// (index into `urls`, its pool).
+    current: RwLock<(usize, AnyPool)>,
+    /// Serialises failovers: one caller switches, the others see the result.
+    switching: tokio::sync::Mutex<()>,
 }
 
 static DRIVERS: Once = Once::new();
 
+/// The change-feed writer of a store nobody named (tools, tests).
+pub const DEFAULT_WRITER: &str = "local";
+
 impl Store {
-    /// Connects, creating a missing SQLite file (see [`sqlite_path`]).
+    /// Connects, creating a missing SQLite file (see [`sqlite_path`]). A MySQL URL may name
+    /// several hosts (`mysql://u:p@db1,db2:3307,db3/wardgate`): the first that answers is
+    /// used.
     pub async fn connect(cfg: &DatabaseConfig) -> StoreResult<Self> {
         DRIVERS.call_once(sqlx::any::install_default_drivers);
         let backend = if cfg.url.starts_with("sqlite:") {
@@ -103,52 +130,142 @@ impl Store {
         } else {
             Backend::MySql
         };
-        let url = match backend {
-            Backend::Sqlite => sqlite_path::prepare(&cfg.url)?,
-            Backend::MySql => cfg.url.replacen("mariadb:", "mysql:", 1),
+        let urls: Vec<String> = match backend {
+            Backend::Sqlite => vec![sqlite_path::prepare(&cfg.url)?],
+            Backend::MySql => split_hosts(&cfg.url)
+                .into_iter()
+                .map(|u| u.replacen("mariadb:", "mysql:", 1))
+                .collect(),
         };
-        let mut opts = AnyPoolOptions::new()
-            .max_connections(cfg.max_connections)
-            .acquire_timeout(Duration::from_secs(cfg.connect_timeout_secs));
-        if backend == Backend::MySql {
-            // Sessions in UTC and strict mode: no silent truncation of oversize values.
-            opts = opts.after_connect(|conn, _| {
-                Box::pin(async move {
-                    sqlx::query("SET time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'")
-                        .execute(conn)
-                        .await?;
-                    Ok(())
-                })
-            });
-        } else {
-            // One writer at a time is SQLite's nature; a busy wait beats "database is locked".
-            opts = opts.after_connect(|conn, _| {
-                Box::pin(async move {
-                    sqlx::query("PRAGMA busy_timeout = 5000")
-                        .execute(&mut *conn)
-                        .await?;
-                    sqlx::query("PRAGMA foreign_keys = ON")
-                        .execute(&mut *conn)
-                        .await?;
-                    Ok(())
-                })
-            });
+        let timeout = Duration::from_secs(cfg.connect_timeout_secs);
+        let mut last_err = None;
+        for (i, url) in urls.iter().enumerate() {
+            match open_pool(url, backend, cfg.max_connections, timeout).await {
+                Ok(pool) => {
+                    if i > 0 {
+                        log::warn!(
+                            "database host {} unreachable; using host {} of {}",
+                            crate::config::redact_url(&urls[0]),
+                            i + 1,
+                            urls.len()
+                        );
+                    }
+                    return Ok(Self {
+                        pools: Arc::new(Pools {
+                            max_connections: cfg.max_connections,
+                            connect_timeout: timeout,
+                            current: RwLock::new((i, pool)),
+                            switching: tokio::sync::Mutex::new(()),
+                            urls,
+                        }),
+                        backend,
+                        writer: Arc::from(DEFAULT_WRITER),
+                        local_changes: Arc::default(),
+                    });
+                }
+                Err(e) => {
+                    if urls.len() > 1 {
+                        log::warn!("database host {}: {e}", crate::config::redact_url(url));
+                    }
+                    last_err = Some(e);
+                }
+            }
         }
-        let pool = opts.connect(&url).await?;
-        if backend == Backend::Sqlite {
-            // WAL lets the API read while the event writer appends.
-            sqlx::query("PRAGMA journal_mode = WAL")
-                .execute(&pool)
-                .await?;
+        Err(last_err.unwrap_or(StoreError::Corrupt("database.url names no host".into())))
+    }
+
+    /// The same store, announcing its writes in the change feed as `writer` (the controller's
+    /// `events.node`). Each writer bumps only its own rows, so controllers on different Galera
+    /// nodes never write the same row.
+    #[must_use]
+    pub fn with_writer(mut self, writer: &str) -> Self {
+        self.writer = Arc::from(writer);
+        self
+    }
+
+    /// How many change-feed bumps writes through this process have made (committed or not):
+    /// a request whose count moved has written.
+    pub fn local_changes(&self) -> u64 {
+        self.local_changes
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The pool in use (cheap: a pool is a handle).
+    fn pool(&self) -> AnyPool {
+        self.pools
+            .current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .1
+            .clone()
+    }
+
+    /// Which configured host is in use (0-based) and how many there are.
+    pub fn host_in_use(&self) -> (usize, usize) {
+        let i = self
+            .pools
+            .current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .0;
+        (i, self.pools.urls.len())
+    }
+
+    /// After the host in use stopped answering: moves to the first other configured host that
+    /// answers, in the configured order. Returns whether it switched. With one host it does
+    /// nothing (the pool reconnects by itself when the server returns).
+    pub async fn failover(&self) -> bool {
+        let p = &self.pools;
+        if p.urls.len() < 2 {
+            return false;
         }
-        Ok(Self { pool, backend })
+        let _g = p.switching.lock().await;
+        let (cur, pool) = {
+            let c = p
+                .current
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            (c.0, c.1.clone())
+        };
+        // Another caller may have switched already, or the host may be back.
+        if tokio::time::timeout(p.connect_timeout, sqlx::query("SELECT 1").execute(&pool))
+            .await
+            .is_ok_and(|r| r.is_ok())
+        {
+            return false;
+        }
+        for (i, url) in p.urls.iter().enumerate() {
+            if i == cur {
+                continue;
+            }
+            match open_pool(url, self.backend, p.max_connections, p.connect_timeout).await {
+                Ok(new) => {
+                    *p.current
+                        .write()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = (i, new);
+                    log::warn!(
+                        "database host {} stopped answering; failed over to {}",
+                        crate::config::redact_url(&p.urls[cur]),
+                        crate::config::redact_url(url)
+                    );
+                    tokio::spawn(async move { pool.close().await });
+                    return true;
+                }
+                Err(e) => log::debug!("failover candidate {}: {e}", crate::config::redact_url(url)),
+            }
+        }
+        false
     }
 
     /// Applies pending migrations for this backend.
     pub async fn migrate(&self) -> StoreResult<()> {
         match self.backend {
-            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool).await?,
-            Backend::MySql => sqlx::migrate!("migrations/mysql").run(&self.pool).await?,
+            Backend::Sqlite => {
+                sqlx::migrate!("migrations/sqlite")
+                    .run(&self.pool())
+                    .await?
+            }
+            Backend::MySql => sqlx::migrate!("migrations/mysql").run(&self.pool()).await?,
         }
         Ok(())
     }
@@ -158,8 +275,8 @@ impl Store {
     /// "database is locked" when another writer committed in between, and no busy timeout helps.
     pub(crate) async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Any>> {
         Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::MySql => self.pool.begin().await?,
+            Backend::Sqlite => self.pool().begin_with("BEGIN IMMEDIATE").await?,
+            Backend::MySql => self.pool().begin().await?,
         })
     }
 
@@ -167,19 +284,59 @@ impl Store {
         self.backend
     }
 
-    pub fn pool(&self) -> &AnyPool {
-        &self.pool
-    }
-
     /// A cheap round trip, for health checks.
     pub async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1").execute(&self.pool()).await?;
         Ok(())
     }
 
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.pool().close().await;
     }
+}
+
+/// One pool on one host, with the session settings every connection needs.
+async fn open_pool(
+    url: &str,
+    backend: Backend,
+    max_connections: u32,
+    timeout: Duration,
+) -> StoreResult<AnyPool> {
+    let mut opts = AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(timeout);
+    if backend == Backend::MySql {
+        // Sessions in UTC and strict mode: no silent truncation of oversize values.
+        opts = opts.after_connect(|conn, _| {
+            Box::pin(async move {
+                sqlx::query("SET time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'")
+                    .execute(conn)
+                    .await?;
+                Ok(())
+            })
+        });
+    } else {
+        // One writer at a time is SQLite's nature; a busy wait beats "database is locked".
+        opts = opts.after_connect(|conn, _| {
+            Box::pin(async move {
+                sqlx::query("PRAGMA busy_timeout = 5000")
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query("PRAGMA foreign_keys = ON")
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            })
+        });
+    }
+    let pool = opts.connect(url).await?;
+    if backend == Backend::Sqlite {
+        // WAL lets the API read while the event writer appends.
+        sqlx::query("PRAGMA journal_mode = WAL")
+            .execute(&pool)
+            .await?;
+    }
+    Ok(pool)
 }
 
 /// A bind value of a dynamically built filter.
@@ -242,7 +399,7 @@ impl Store {
         let total: i64 = col(
             &filter
                 .bind_to(sqlx::query(&count_sql))
-                .fetch_one(&self.pool)
+                .fetch_one(&self.pool())
                 .await?,
             "n",
         )?;
@@ -251,7 +408,7 @@ impl Store {
             .bind_to(sqlx::query(&sql))
             .bind(i64::from(limit))
             .bind(i64::try_from(offset).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.pool())
             .await?;
         let items = rows.iter().map(map).collect::<StoreResult<_>>()?;
         Ok((items, total))

@@ -2,7 +2,7 @@
 
 use sqlx::any::AnyRow;
 
-use super::{col, Bind, Filter, Store, StoreError, StoreResult};
+use super::{col, Bind, ChangeKind, Filter, Store, StoreError, StoreResult};
 use crate::model::{new_id, now_ms, Role, Subject, SubjectKind, SubjectStatus};
 
 /// Filters of `list_subjects`.
@@ -55,6 +55,7 @@ impl Store {
     ) -> StoreResult<Subject> {
         let mut tx = self.begin_write().await?;
         let subject = insert_subject(&mut tx, external_id, name, role, status, source).await?;
+        self.bump(&mut tx, &[ChangeKind::Subjects]).await?;
         tx.commit().await?;
         Ok(subject)
     }
@@ -63,7 +64,7 @@ impl Store {
         let sql = format!("SELECT {SUBJECT_COLS} FROM subjects WHERE id = ?");
         let row = sqlx::query(&sql)
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.pool())
             .await?
             .ok_or(StoreError::NotFound { entity: "subject" })?;
         subject_from_row(&row)
@@ -73,7 +74,7 @@ impl Store {
         let sql = format!("SELECT {SUBJECT_COLS} FROM subjects WHERE external_id = ?");
         let row = sqlx::query(&sql)
             .bind(external_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.pool())
             .await?;
         row.as_ref().map(subject_from_row).transpose()
     }
@@ -106,7 +107,7 @@ impl Store {
     /// Every subject (for the in-memory directory).
     pub async fn all_subjects(&self) -> StoreResult<Vec<Subject>> {
         let sql = format!("SELECT {SUBJECT_COLS} FROM subjects");
-        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql).fetch_all(&self.pool()).await?;
         rows.iter().map(subject_from_row).collect()
     }
 
@@ -177,6 +178,7 @@ impl Store {
         .bind(id)
         .execute(&mut *tx)
         .await?;
+        self.bump(&mut tx, &[ChangeKind::Subjects]).await?;
         tx.commit().await?;
         Ok(s)
     }
@@ -208,6 +210,11 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        self.bump(
+            &mut tx,
+            &[ChangeKind::Subjects, ChangeKind::Faces, ChangeKind::Grants],
+        )
+        .await?;
         tx.commit().await?;
         Ok(faces)
     }

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::grants::{check_grant_parties, grant_from_row, insert_grant, GRANT_COLS};
 use super::subjects::{insert_subject, subject_from_row, SUBJECT_COLS};
-use super::{col, Store, StoreError, StoreResult};
+use super::{col, ChangeKind, Store, StoreError, StoreResult};
 use crate::model::{now_ms, GrantTarget, Millis, Role, SubjectStatus};
 
 /// One grant of a snapshot, named by the hospital's identifiers.
@@ -212,6 +212,9 @@ impl Store {
                 }
             }
         }
+        if added + updated + removed > 0 {
+            self.bump(&mut tx, &[ChangeKind::Grants]).await?;
+        }
         finish(
             tx,
             source,
@@ -313,6 +316,9 @@ impl Store {
                     .await?;
                 removed += 1;
             }
+        }
+        if added + updated + removed > 0 {
+            self.bump(&mut tx, &[ChangeKind::Subjects]).await?;
         }
         finish(
             tx,

@@ -2,7 +2,7 @@
 
 use sqlx::any::AnyRow;
 
-use super::{col, Store, StoreError, StoreResult};
+use super::{col, ChangeKind, Store, StoreError, StoreResult};
 use crate::model::{new_id, now_ms, ApiToken, Millis, TokenRole};
 
 const TOKEN_COLS: &str = "id, label, role, hash, created_ms, last_used_ms, revoked_ms";
@@ -36,6 +36,7 @@ impl Store {
             last_used_ms: None,
             revoked_ms: None,
         };
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO api_tokens (id, label, role, hash, created_ms) VALUES (?, ?, ?, ?, ?)",
         )
@@ -44,15 +45,17 @@ impl Store {
         .bind(t.role.as_str())
         .bind(t.hash.clone())
         .bind(t.created_ms)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        self.bump(&mut tx, &[ChangeKind::Tokens]).await?;
+        tx.commit().await?;
         Ok(t)
     }
 
     /// All tokens, newest first (the API never shows hashes).
     pub async fn list_tokens(&self) -> StoreResult<Vec<ApiToken>> {
         let sql = format!("SELECT {TOKEN_COLS} FROM api_tokens ORDER BY created_ms DESC, id");
-        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql).fetch_all(&self.pool()).await?;
         rows.iter().map(token_from_row).collect()
     }
 
@@ -60,17 +63,20 @@ impl Store {
         let sql = format!("SELECT {TOKEN_COLS} FROM api_tokens WHERE id = ?");
         let row = sqlx::query(&sql)
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.pool())
             .await?
             .ok_or(StoreError::NotFound { entity: "token" })?;
         let mut t = token_from_row(&row)?;
         if t.revoked_ms.is_none() {
             let now = now_ms();
+            let mut tx = self.begin_write().await?;
             sqlx::query("UPDATE api_tokens SET revoked_ms = ? WHERE id = ?")
                 .bind(now)
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+            self.bump(&mut tx, &[ChangeKind::Tokens]).await?;
+            tx.commit().await?;
             t.revoked_ms = Some(now);
         }
         Ok(t)
@@ -81,7 +87,7 @@ impl Store {
         sqlx::query("UPDATE api_tokens SET last_used_ms = ? WHERE id = ?")
             .bind(at)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.pool())
             .await?;
         Ok(())
     }

@@ -41,7 +41,9 @@ pub async fn enroll(cfg: Config, external_id: &str, photos: &[PathBuf]) -> anyho
     if photos.is_empty() {
         bail!("no photos given");
     }
-    let store = Store::connect(&cfg.database).await?;
+    let store = Store::connect(&cfg.database)
+        .await?
+        .with_writer(&cfg.events.node);
     store.migrate().await?;
     let subject = store
         .subject_by_external_id(external_id)
