@@ -177,9 +177,14 @@ impl Catalog {
             gallery.len()
         );
         let directory = self.snapshot().directory.clone();
+        let op = OperatingPoint::for_gallery(&self.matching, &self.model_id, gallery.len());
+        if op != *self.snapshot().operating_point {
+            log::info!("matching: {}", op.explain());
+        }
         self.install(Snapshot {
             directory,
             gallery: Arc::new(gallery),
+            operating_point: Arc::new(op),
         });
         Ok((added.len() - skipped, removed.len()))
     }

@@ -176,13 +176,15 @@ async fn a_stalled_event_store_blocks_no_decision_and_loses_no_event() {
             ..Default::default()
         },
         LoopParts {
-            engine: Arc::clone(&engine),
+            analyser: engine.clone(),
             catalog: Arc::clone(&state.catalog),
             frames: capture.frames(),
             door: state.door.clone().unwrap(),
             events: state.events.clone(),
             runtime: tokio::runtime::Handle::current(),
             two_person_timeout: Duration::from_secs(30),
+            stats: Arc::clone(&state.pipeline_stats),
+            live: None,
             heartbeat: Box::new(move || beats_in.lock().unwrap().push(Instant::now())),
         },
     )

@@ -362,16 +362,6 @@ fn ops(g: &mut SchemaGenerator) -> Vec<Operation> {
             Some(sch!(DecisionReply)),
             None,
         ),
-        op(
-            "get",
-            "/api/v1/status",
-            "Controller status: the door loop's rolling stage timings (p50/p95/p99)",
-            Some(TECH),
-            None,
-            200,
-            Some(sch!(super::status::StatusView)),
-            None,
-        ),
     ]
     .into_iter()
     .chain(console_ops(g))

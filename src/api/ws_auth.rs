@@ -297,6 +297,7 @@ pub async fn authenticate(
         request_id: Some(req.request_id.clone()),
         token_id: Some(caller.token_id.clone()),
         at: now_ms(),
+        tracks: (None, None),
     };
     let outcome = st.decider().decide_in(&snap.directory, request).await;
     let person = |p: &Option<(crate::model::Subject, f32)>| {

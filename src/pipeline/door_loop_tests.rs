@@ -215,6 +215,7 @@ impl Rig {
         catalog.install_for_tests(Snapshot {
             directory: Arc::new(directory),
             gallery: Arc::new(gallery),
+            operating_point: catalog.operating_point(),
         });
         let spool = tempfile::tempdir().unwrap();
         let sink = EventSink::start(

@@ -88,7 +88,7 @@ impl Store {
         let sql = format!("SELECT {USER_COLS} FROM console_users WHERE name = ?");
         let row = sqlx::query(&sql)
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.pool())
             .await?;
         row.as_ref().map(user_from_row).transpose()
     }
@@ -96,7 +96,7 @@ impl Store {
     /// All accounts, by name.
     pub async fn list_users(&self) -> StoreResult<Vec<ConsoleUser>> {
         let sql = format!("SELECT {USER_COLS} FROM console_users ORDER BY name");
-        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql).fetch_all(&self.pool()).await?;
         rows.iter().map(user_from_row).collect()
     }
 
@@ -108,7 +108,7 @@ impl Store {
         .bind(password_hash)
         .bind(now_ms())
         .bind(name)
-        .execute(&self.pool)
+        .execute(&self.pool())
         .await?;
         if r.rows_affected() == 0 {
             return Err(StoreError::NotFound {
@@ -123,7 +123,7 @@ impl Store {
         let sql = format!("SELECT {USER_COLS} FROM console_users WHERE id = ?");
         let row = sqlx::query(&sql)
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.pool())
             .await?
             .ok_or(StoreError::NotFound {
                 entity: "console user",
@@ -131,7 +131,7 @@ impl Store {
         let u = user_from_row(&row)?;
         sqlx::query("DELETE FROM console_users WHERE id = ?")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.pool())
             .await?;
         Ok(u)
     }
@@ -141,7 +141,7 @@ impl Store {
         sqlx::query("UPDATE console_users SET last_login_ms = ? WHERE id = ?")
             .bind(at)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.pool())
             .await?;
         Ok(())
     }
