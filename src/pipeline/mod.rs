@@ -190,8 +190,12 @@ fn show_live(
         landmarks: p50(Stage::Landmarks),
         align: p50(Stage::Align),
         embed: p50(Stage::Embed),
-        total: p50(Stage::Decode) + p50(Stage::Detect) + p50(Stage::Landmarks) + p50(Stage::Align)
-            + p50(Stage::Embed) + p50(Stage::Match),
+        total: p50(Stage::Decode)
+            + p50(Stage::Detect)
+            + p50(Stage::Landmarks)
+            + p50(Stage::Align)
+            + p50(Stage::Embed)
+            + p50(Stage::Match),
     };
     let snap = p.catalog.snapshot();
     crate::console::live::observe_tracks(live, frame, core.tracker(), acting, timings, |id| {
