@@ -232,13 +232,13 @@ async fn login_and_roles(db: Db) {
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
     a.state.events.flush().await.unwrap();
     let (_, ev) = a
-        .get("/api/v1/events?kind=admin&limit=10", &a.technician)
+        .get("/api/v1/events?kind=door&limit=10", &a.technician)
         .await;
     let cmd = ev["items"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|e| e["reason"] == "door_command")
+        .find(|e| e["details"]["command"] == "pulse")
         .expect("door command audited");
     assert_eq!(cmd["details"]["token_id"], "user:tess");
     assert_eq!(cmd["details"]["role"], "technician");

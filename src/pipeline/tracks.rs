@@ -358,13 +358,14 @@ mod tests {
     fn a_fast_move_without_overlap_follows_the_centre() {
         let mut t = tracker();
         t.update(Duration::ZERO, 0, vec![test_detection(100.0, 100.0, 100.0)]);
-        // 45 px to the right: IoU ≈ 0.38 — and 60 px, IoU 0.25 but centre within half a width.
+        // 45 px to the right: IoU ≈ 0.38 — then 35 px right and 35 px down: IoU ≈ 0.27, below
+        // `min_iou`, but the centre moved 49.5 px, within half a face width.
         assert_eq!(
             t.update(66 * MS, 1, vec![test_detection(145.0, 100.0, 100.0)]),
             vec![1]
         );
         assert_eq!(
-            t.update(133 * MS, 2, vec![test_detection(205.0, 100.0, 100.0)]),
+            t.update(133 * MS, 2, vec![test_detection(180.0, 135.0, 100.0)]),
             vec![1]
         );
         // A face 300 px away is someone else.

@@ -92,6 +92,7 @@ impl Store {
         for v in vectors {
             faces.push(insert_face(&mut tx, subject_id, model_id, v).await?);
         }
+        self.bump(&mut tx, &[ChangeKind::Faces]).await?;
         tx.commit().await?;
         Ok(faces)
     }
@@ -120,6 +121,8 @@ impl Store {
         for v in vectors {
             faces.push(insert_face(&mut tx, &subject.id, model_id, v).await?);
         }
+        self.bump(&mut tx, &[ChangeKind::Subjects, ChangeKind::Faces])
+            .await?;
         tx.commit().await?;
         Ok((subject, faces))
     }
