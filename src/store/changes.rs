@@ -2,7 +2,7 @@
 //! a version row in the same transaction, so the change and its announcement commit together
 //! (or not at all). Controllers compare the rows with what they last applied
 //! (`crate::change_feed`); the design and its Galera reasoning are in
-//! `docs/decisions/0003-change-feed.md`.
+//! `docs/decisions/0004-change-feed.md`.
 
 use std::collections::BTreeMap;
 

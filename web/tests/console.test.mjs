@@ -99,7 +99,13 @@ await check("Live shows camera frames with a face box", async () => {
   await tech.page.goto(`${BASE}/console/live`);
   await tech.page.waitForFunction(() => { const i = document.querySelector("#cam"); return i && i.naturalWidth > 0; }, null, { timeout: 30000 });
   await tech.page.locator("#boxes .facebox").first().waitFor({ timeout: 30000 });
-  const box = await tech.page.locator("#boxes .facebox").first().boundingBox();
+  // The overlay is redrawn four times a second (new elements each time), so the box found may
+  // be replaced before it is measured: measure the current one, a few times if need be.
+  let box = null;
+  for (let i = 0; i < 20 && !box; i++) {
+    box = await tech.page.locator("#boxes .facebox").first().boundingBox({ timeout: 1000 }).catch(() => null);
+    if (!box) await tech.page.waitForTimeout(100);
+  }
   const img = await tech.page.locator("#cam").boundingBox();
   assert(box && box.width > 10 && box.x >= img.x - 2 && box.x + box.width <= img.x + img.width + 2, `box ${JSON.stringify(box)} img ${JSON.stringify(img)}`);
   await tech.page.waitForFunction(() => /\d/.test(document.querySelector("#timing-info").textContent), null, { timeout: 10000 });
@@ -114,7 +120,7 @@ await check("a test pulse from Door shows in the door's state and in Events", as
   const r = await pageFetch(tech.page, "GET", `/api/v1/doors/${DOOR}`);
   assert(r.status === 200 && r.data.state, JSON.stringify(r));
   await tech.page.goto(`${BASE}/console/events`);
-  const cmd = tech.page.locator('#event-rows tr[data-reason="door_command"]').first();
+  const cmd = tech.page.locator('#event-rows tr[data-reason="pulse"]').first();
   await cmd.waitFor({ timeout: 10000 });
   assert(/tech/.test(await cmd.textContent()), await cmd.textContent());
   const unlock = tech.page.locator('#event-rows tr[data-reason="lock_changed"]').first();
