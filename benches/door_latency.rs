@@ -128,8 +128,6 @@ fn main() {
     let cfg = PipelineConfig {
         min_consecutive: 2,
         cooldown_secs: 0,
-        // The empty frame between presentations ends the previous person's track.
-        track_grace_ms: 0,
         ..PipelineConfig::default()
     };
     let actor = Actor {
@@ -145,8 +143,12 @@ fn main() {
     let mut frames_per = Vec::with_capacity(presentations);
     let started = Instant::now();
     for p in 0..presentations {
+        // The previous person leaves: a frame without faces, then an idle turn past the track
+        // grace period, so the next presentation starts a new track (frames themselves carry
+        // real capture times, which the latency is measured from).
         rt.block_on(core.on_frame(&frame(&empty, seq)));
         seq += 1;
+        rt.block_on(core.on_idle(monotonic_now() + Duration::from_secs(5)));
         let mut n = 0;
         loop {
             n += 1;
