@@ -33,18 +33,12 @@ impl Store {
         model_id: &str,
         vector: &[f32],
     ) -> StoreResult<FaceTemplate> {
-        let mut tx = self.begin_write().await?;
-        let exists = sqlx::query("SELECT id FROM subjects WHERE id = ?")
-            .bind(subject_id)
-            .fetch_optional(&mut *tx)
+        let mut faces = self
+            .add_faces(subject_id, model_id, &[vector.to_vec()])
             .await?;
-        if exists.is_none() {
-            return Err(StoreError::NotFound { entity: "subject" });
-        }
-        let face = insert_face(&mut tx, subject_id, model_id, vector).await?;
-        self.bump(&mut tx, &[ChangeKind::Faces]).await?;
-        tx.commit().await?;
-        Ok(face)
+        faces
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("no template was written".into()))
     }
 
     /// Creates a subject and its first template atomically (`POST /register_face`).
@@ -56,20 +50,12 @@ impl Store {
         model_id: &str,
         vector: &[f32],
     ) -> StoreResult<(Subject, FaceTemplate)> {
-        let mut tx = self.begin_write().await?;
-        let subject = insert_subject(
-            &mut tx,
-            external_id,
-            name,
-            role,
-            SubjectStatus::Active,
-            crate::model::ADMIN_SOURCE,
-        )
-        .await?;
-        let face = insert_face(&mut tx, &subject.id, model_id, vector).await?;
-        self.bump(&mut tx, &[ChangeKind::Subjects, ChangeKind::Faces])
+        let (subject, mut faces) = self
+            .register_subject_with_faces(external_id, name, role, model_id, &[vector.to_vec()])
             .await?;
-        tx.commit().await?;
+        let face = faces
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("no template was written".into()))?;
         Ok((subject, face))
     }
 
