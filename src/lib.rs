@@ -48,4 +48,6 @@ pub mod model;
 pub mod pipeline;
 pub mod service;
 pub mod store;
+#[cfg(test)]
+mod test_support;
 pub mod vision;

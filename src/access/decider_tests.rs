@@ -1,40 +1,13 @@
 //! The decision service on a simulated door and an in-memory event store.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
 use crate::door::sim::{SimControl, SimDoor};
 use crate::door::{DoorConfig, DoorState};
-use crate::events::EventBackend;
-use crate::model::{Door, DoorMode, Grant, GrantTarget, Role, SubjectStatus};
-use crate::store::StoreError;
-
-#[derive(Clone, Default)]
-struct Memory(Arc<Mutex<Vec<Event>>>);
-
-impl EventBackend for Memory {
-    async fn append(&self, events: &[Event]) -> Result<(), StoreError> {
-        self.0.lock().unwrap().extend_from_slice(events);
-        Ok(())
-    }
-    async fn last(&self, _node: &str) -> Result<Option<Event>, StoreError> {
-        Ok(None)
-    }
-}
-
-fn subject(id: &str, role: Role) -> Subject {
-    Subject {
-        id: id.into(),
-        external_id: format!("ext-{id}"),
-        name: id.into(),
-        role,
-        status: SubjectStatus::Active,
-        source: "admin".into(),
-        created_ms: 0,
-        updated_ms: 0,
-    }
-}
+use crate::model::{Door, DoorMode, Grant, GrantTarget, Role};
+use crate::test_support::{subject, Memory};
 
 fn door(id: &str, mode: DoorMode) -> Door {
     Door {

@@ -21,10 +21,11 @@ use crate::camera::Frame;
 use crate::catalog::{Catalog, Snapshot};
 use crate::door::sim::{SimControl, SimDoor};
 use crate::door::DoorConfig;
-use crate::events::{EventBackend, EventSink};
+use crate::events::EventSink;
 use crate::gallery::Gallery;
-use crate::model::{Door, DoorMode, Event, Grant, GrantTarget, Role, Subject, SubjectStatus};
-use crate::store::{StoreError, StoredTemplate};
+use crate::model::{Door, DoorMode, Event, Grant, GrantTarget, Role};
+use crate::store::StoredTemplate;
+use crate::test_support::{subject, Memory};
 use crate::vision::detect::Detection;
 use crate::vision::landmarks::Mesh;
 use crate::vision::quality::QualityReport;
@@ -128,33 +129,6 @@ impl FaceAnalyser for Scripted {
 
     fn is_attack(&self, score: f32) -> bool {
         score >= 0.5
-    }
-}
-
-/// Keeps events in memory.
-#[derive(Default, Clone)]
-struct Memory(Arc<Mutex<Vec<Event>>>);
-
-impl EventBackend for Memory {
-    async fn append(&self, events: &[Event]) -> Result<(), StoreError> {
-        self.0.lock().unwrap().extend_from_slice(events);
-        Ok(())
-    }
-    async fn last(&self, _node: &str) -> Result<Option<Event>, StoreError> {
-        Ok(None)
-    }
-}
-
-fn subject(id: &str, role: Role) -> Subject {
-    Subject {
-        id: id.into(),
-        external_id: format!("ext-{id}"),
-        name: id.into(),
-        role,
-        status: SubjectStatus::Active,
-        source: "admin".into(),
-        created_ms: 0,
-        updated_ms: 0,
     }
 }
 
