@@ -28,6 +28,7 @@
 //! | [`app`] | wiring, start-up (migrate, bootstrap), shutdown |
 //! | [`logging`] | journald when under systemd, stderr otherwise |
 //! | [`service`] | systemd integration: `sd_notify` READY/STATUS/STOPPING, watchdog over component heartbeats |
+//! | `test_support` | (tests only) fixtures shared by several modules' unit tests |
 
 pub mod access;
 pub mod api;
