@@ -137,7 +137,13 @@ fn main() {
         stats: Arc::clone(&app.state.pipeline_stats),
     };
     let analyser: Arc<dyn FaceAnalyser> = engine.clone();
-    let mut core = LoopCore::new(cfg, analyser, actor, Duration::from_secs(30));
+    // Frame → relay of the pipeline itself: the challenge waits for the person, which is
+    // measured by `wardgate eval liveness`, not here.
+    let liveness = wardgate::liveness::LivenessConfig {
+        mode: wardgate::liveness::Mode::Off,
+        ..Default::default()
+    };
+    let mut core = LoopCore::new(cfg, liveness, analyser, actor, Duration::from_secs(30));
     let mut seq = 0;
     let mut latencies_us = Vec::with_capacity(presentations);
     let mut frames_per = Vec::with_capacity(presentations);

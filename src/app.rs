@@ -71,6 +71,7 @@ pub async fn build_state(
         door: None,
         pipeline_stats: Arc::new(crate::pipeline::StageStats::new()),
         changes,
+        prompts: crate::liveness::PromptBoard::new(),
     })
 }
 
@@ -206,6 +207,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let encoder = engine.clone().map(|e| e as Arc<dyn FaceEncoder>);
     let pipeline_cfg = cfg.pipeline.clone();
     let camera_cfg = cfg.camera.clone();
+    let liveness_cfg = cfg.liveness.clone();
     let two_person = Duration::from_secs(cfg.access.two_person_timeout_secs);
     let mut state = build_state(cfg, encoder).await?;
     start_door(&mut state).await?;
@@ -238,8 +240,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             Duration::from_millis(camera_cfg.reconnect_max_ms),
         );
         let cam_cfg = camera_cfg.clone();
+        let prompts = state.prompts.clone();
+        let board = prompts.clone();
         let capture = crate::camera::spawn_capture(
-            Box::new(move || crate::camera::open_source(&cam_cfg)),
+            Box::new(move || crate::camera::open_source_with(&cam_cfg, &board)),
             reconnect,
         );
         let live = Arc::new(
@@ -262,6 +266,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                 let beat = health.register("inference", silence);
                 Box::new(move || beat.beat())
             },
+            liveness: liveness_cfg,
+            prompts,
+            challenge_seed: None,
         };
         let door_loop = crate::pipeline::DoorLoop::spawn(pipeline_cfg, parts)
             .context("starting the door loop")?;

@@ -34,6 +34,7 @@ pub struct Config {
     pub camera: crate::camera::CameraConfig,
     pub door: crate::door::DoorConfig,
     pub pipeline: crate::pipeline::PipelineConfig,
+    pub liveness: crate::liveness::LivenessConfig,
     pub console: crate::console::ConsoleConfig,
 }
 
@@ -282,6 +283,7 @@ impl Config {
         self.camera.validate()?;
         self.door.validate()?;
         self.pipeline.validate()?;
+        self.liveness.validate()?;
         self.console.validate()?;
         Ok(())
     }
@@ -422,6 +424,18 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("embedding_dim"), "{err}");
+    }
+
+    #[test]
+    fn the_old_liveness_switch_names_its_replacement() {
+        let err = Config::from_toml("[pipeline]\nrequire_liveness = true\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("pipeline.require_liveness"), "{text}");
+        assert!(text.contains("liveness.mode"), "{text}");
+        let cfg = Config::from_toml("[liveness]\nmode = \"passive\"\n").unwrap();
+        assert_eq!(cfg.liveness.mode, crate::liveness::Mode::Passive);
+        let err = Config::from_toml("[liveness]\nmode = \"maybe\"\n").unwrap_err();
+        assert!(err.to_string().contains("maybe"), "{err}");
     }
 
     #[test]

@@ -20,7 +20,8 @@
 //! | [`api`] | axum router: `/api/v1`, the original `/register_face`, `/create_access`, `/ws/auth` |
 //! | [`matching`] | the open-set operating point: threshold for the gallery size, margin rule, aggregation |
 //! | [`eval`] | `wardgate eval`: 1:1 and 1:N accuracy through the door's own code |
-//! | [`vision`] | LiteRT models: detect → align → embed, liveness, quality |
+//! | [`vision`] | LiteRT models: detect → align → embed, quality |
+//! | [`liveness`] | is the face live: the random head-movement challenge, 3-D motion check, passive watch |
 //! | [`camera`] | `FrameSource`: V4L2 capture and replay |
 //! | [`door`] | relay/inputs over GPIO and the door controller state machine |
 //! | [`pipeline`] | the door loop: camera frames → face tracks → decisions → door + events; stage timings |
@@ -43,6 +44,7 @@ pub mod door;
 pub mod eval;
 pub mod events;
 pub mod gallery;
+pub mod liveness;
 pub mod logging;
 pub mod matching;
 pub mod model;

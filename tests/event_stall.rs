@@ -172,7 +172,6 @@ async fn a_stalled_event_store_blocks_no_decision_and_loses_no_event() {
             min_consecutive: 1,
             unknown_after_frames: 1,
             cooldown_secs: 0,
-            require_liveness: false,
             ..Default::default()
         },
         LoopParts {
@@ -186,6 +185,13 @@ async fn a_stalled_event_store_blocks_no_decision_and_loses_no_event() {
             stats: Arc::clone(&state.pipeline_stats),
             live: None,
             heartbeat: Box::new(move || beats_in.lock().unwrap().push(Instant::now())),
+            // The camera decides on still photos here, as fast as it can.
+            liveness: wardgate::liveness::LivenessConfig {
+                mode: wardgate::liveness::Mode::Off,
+                ..Default::default()
+            },
+            prompts: wardgate::liveness::PromptBoard::new(),
+            challenge_seed: None,
         },
     )
     .unwrap();

@@ -9,7 +9,8 @@
 //! same whatever the channel:
 //!
 //! `channel`, `request_id`, `token_id`, `door` (the requested id, only when it is unknown),
-//! `staff_similarity`, `patient_similarity`, `liveness_score`, `field` (for `bad_request`),
+//! `staff_similarity`, `patient_similarity`, `liveness_score`, `liveness` and
+//! `patient_liveness` (what each face's liveness check measured), `field` (for `bad_request`),
 //! `staff_track`, `patient_track` (the camera loop's face tracks).
 //!
 //! Events are recorded without waiting for the database (see [`crate::events`]). Channels that
@@ -120,13 +121,42 @@ pub enum Patient {
     TimedOut,
 }
 
-/// The liveness check of the staff face, when the channel ran one.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// The liveness check of one face, when the channel ran one (the camera's challenge, or a
+/// terminal's attestation).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Liveness {
-    /// The anti-spoofing score (`None`: the check failed to run).
+    /// A score the check produced, if it has one (a terminal may report its own).
     pub score: Option<f32>,
-    /// Whether the face counts as live under the channel's rule (e.g. `pipeline.require_liveness`).
+    /// Whether the face counts as live.
     pub passed: bool,
+    /// The denial when it does not: [`Reason::SpoofSuspected`], [`Reason::LivenessFailed`]
+    /// or [`Reason::LivenessTimeout`].
+    pub reason: Reason,
+    /// What the check measured (method, challenge, each cue's value; never frames), recorded
+    /// as the event's `liveness` / `patient_liveness` detail.
+    pub details: serde_json::Value,
+}
+
+impl Liveness {
+    /// A passed check described by `details`.
+    pub fn passed(details: serde_json::Value) -> Self {
+        Self {
+            score: None,
+            passed: true,
+            reason: Reason::Granted,
+            details,
+        }
+    }
+
+    /// A failed check, denied with `reason`.
+    pub fn failed(reason: Reason, details: serde_json::Value) -> Self {
+        Self {
+            score: None,
+            passed: false,
+            reason,
+            details,
+        }
+    }
 }
 
 /// What the service decides about.
@@ -136,7 +166,10 @@ pub struct Request {
     pub door_id: String,
     pub staff: Face,
     pub patient: Patient,
+    /// The staff face's liveness check.
     pub liveness: Option<Liveness>,
+    /// The patient face's liveness check (the camera challenges each face on its own).
+    pub patient_liveness: Option<Liveness>,
     /// The terminal's request id, echoed in the event.
     pub request_id: Option<String>,
     /// The API token that asked (never the token itself).
@@ -155,6 +188,7 @@ impl Request {
             staff,
             patient: Patient::Absent,
             liveness: None,
+            patient_liveness: None,
             request_id: None,
             token_id: None,
             tracks: (None, None),
@@ -434,6 +468,8 @@ fn details(
         "staff_similarity": null,
         "patient_similarity": null,
         "liveness_score": null,
+        "liveness": null,
+        "patient_liveness": null,
         "field": null,
         "staff_track": null,
         "patient_track": null,
@@ -460,11 +496,19 @@ pub fn evaluate(dir: &Directory, req: &Request) -> (Decision, Person, Person) {
         staff.map(|i| (i.subject.clone(), i.similarity)),
         patient.map(|i| (i.subject.clone(), i.similarity)),
     );
-    let spoof = req.liveness.is_some_and(|l| !l.passed);
-    let decision = if spoof && staff.is_some() && dir.door(&req.door_id).is_some() {
+    let failed = |l: &Option<Liveness>| l.as_ref().filter(|l| !l.passed).map(|l| l.reason);
+    let door_known = dir.door(&req.door_id).is_some();
+    // A face that failed its liveness check is denied for that, but only once it is known who
+    // it claims to be at a known door: an unknown face is `unknown_staff` whatever it is.
+    let not_live = match (failed(&req.liveness), failed(&req.patient_liveness)) {
+        (Some(r), _) if staff.is_some() && door_known => Some(r),
+        (_, Some(r)) if patient.is_some() && door_known => Some(r),
+        _ => None,
+    };
+    let decision = if let Some(reason) = not_live {
         Decision {
             granted: false,
-            reason: Reason::SpoofSuspected,
+            reason,
         }
     } else {
         let d = decide(dir, &req.door_id, staff, patient, presented, req.at);
@@ -501,7 +545,13 @@ fn decision_event(
     if let Patient::Presented(f) = &req.patient {
         details["patient_similarity"] = f.similarity.into();
     }
-    details["liveness_score"] = req.liveness.and_then(|l| l.score).into();
+    details["liveness_score"] = req.liveness.as_ref().and_then(|l| l.score).into();
+    if let Some(l) = &req.liveness {
+        details["liveness"] = l.details.clone();
+    }
+    if let Some(l) = &req.patient_liveness {
+        details["patient_liveness"] = l.details.clone();
+    }
     details["staff_track"] = req.tracks.0.into();
     details["patient_track"] = req.tracks.1.into();
     EventDraft {

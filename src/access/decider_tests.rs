@@ -132,6 +132,8 @@ async fn every_channel_records_the_same_event_shape() {
         "staff_similarity",
         "patient_similarity",
         "liveness_score",
+        "liveness",
+        "patient_liveness",
         "field",
     ] {
         assert!(shapes[0].iter().any(|k| k == key), "{key} missing");
@@ -223,12 +225,15 @@ async fn a_staff_member_alone_until_the_timeout_is_denied_patient_timeout() {
 }
 
 #[tokio::test]
-async fn a_failed_liveness_check_is_a_spoof_denial_and_opens_nothing() {
+async fn a_failed_liveness_check_is_denied_for_it_and_opens_nothing() {
     let r = rig().await;
     let mut req = doctor_at(Channel::Camera, "door-1");
     req.liveness = Some(Liveness {
         score: Some(0.9),
-        passed: false,
+        ..Liveness::failed(
+            Reason::SpoofSuspected,
+            serde_json::json!({"method": "test", "veto": "outline"}),
+        )
     });
     let out = r.decider.decide_in(&directory(), req).await;
     assert_eq!(out.decision.reason, Reason::SpoofSuspected);
@@ -240,12 +245,21 @@ async fn a_failed_liveness_check_is_a_spoof_denial_and_opens_nothing() {
             .unwrap() as f32,
         0.9
     );
+    // The check's own words reach the event, and its reason is the denial.
+    let mut req = doctor_at(Channel::Camera, "door-1");
+    req.liveness = Some(Liveness::failed(
+        Reason::LivenessTimeout,
+        serde_json::json!({"method": "challenge", "challenge": ["left", "up"]}),
+    ));
+    let out = r.decider.decide_in(&directory(), req).await;
+    assert_eq!(out.decision.reason, Reason::LivenessTimeout);
+    assert_eq!(out.event.unwrap().details["liveness"]["challenge"][1], "up");
     // An unknown face is unknown, whatever its liveness.
     let mut req = Request::new(Channel::Camera, "door-1", Face::unknown(Some(0.3)), NOW);
-    req.liveness = Some(Liveness {
-        score: None,
-        passed: false,
-    });
+    req.liveness = Some(Liveness::failed(
+        Reason::LivenessFailed,
+        serde_json::Value::Null,
+    ));
     let out = r.decider.decide_in(&directory(), req).await;
     assert_eq!(out.decision.reason, Reason::UnknownStaff);
 }

@@ -38,8 +38,13 @@ pub enum Reason {
     BadRequest,
     /// The policy granted, but the door is in lockdown and refuses face unlocks.
     Lockdown,
-    /// The face failed the liveness check (photo, screen or mask suspected).
+    /// A liveness veto fired: the face is a photo or a screen.
     SpoofSuspected,
+    /// The liveness challenge was not met: a movement in the wrong direction, a turn that
+    /// moved like a flat picture, or another face answering.
+    LivenessFailed,
+    /// The liveness check saw no answer in time (nobody moved; `passive`: no 3-D motion).
+    LivenessTimeout,
     /// A staff member waited alone at a `staff_with_patient` door for
     /// `access.two_person_timeout_secs` and no patient was presented.
     PatientTimeout,
@@ -67,6 +72,8 @@ impl Reason {
             Reason::BadRequest => "bad_request",
             Reason::Lockdown => "lockdown",
             Reason::SpoofSuspected => "spoof_suspected",
+            Reason::LivenessFailed => "liveness_failed",
+            Reason::LivenessTimeout => "liveness_timeout",
             Reason::PatientTimeout => "patient_timeout",
             Reason::DoorFault => "door_fault",
             Reason::ControllerUnavailable => "controller_unavailable",

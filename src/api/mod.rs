@@ -58,6 +58,8 @@ pub struct AppState {
     pub console: Arc<crate::console::Console>,
     /// Keeps `catalog` and `auth` fresh from the store's change feed.
     pub changes: Arc<crate::change_feed::ChangeFeed>,
+    /// The door loop's prompts to the person at the door (the liveness challenge).
+    pub prompts: crate::liveness::PromptBoard,
 }
 
 impl std::fmt::Debug for AppState {

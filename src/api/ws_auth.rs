@@ -20,7 +20,7 @@ use super::auth::{Auth, TerminalRole};
 use super::compat::probe_vector;
 use super::problem::{parse_json, ApiJson};
 use super::{ApiError, ApiResult, AppState, Caller};
-use crate::access::decider::{Channel, Face, Patient, Request};
+use crate::access::decider::{Channel, Face, Liveness, Patient, Request};
 use crate::access::policy::Reason;
 use crate::model::now_ms;
 
@@ -47,6 +47,57 @@ pub struct AuthRequest {
     pub door: String,
     pub staff: FaceInput,
     pub patient: Option<FaceInput>,
+    /// The terminal's own liveness check of the staff face, recorded with the decision (the
+    /// terminal owns its capture). Mandatory under `liveness.require_terminal_attestation`.
+    pub liveness: Option<TerminalLiveness>,
+}
+
+/// What a terminal says of its own liveness check.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TerminalLiveness {
+    /// How the terminal checked (e.g. `nir`, `challenge`, `vendor-pad-2.1`), 1 to 64 characters.
+    #[schemars(length(min = 1, max = 64))]
+    pub method: String,
+    pub passed: bool,
+    /// The check's own score, if it has one.
+    pub score: Option<f32>,
+}
+
+/// The decision's liveness input from a terminal request: its attestation, or — when
+/// `liveness.require_terminal_attestation` is set — a failed check for a missing one.
+fn terminal_liveness(
+    st: &AppState,
+    att: Option<&TerminalLiveness>,
+) -> Result<Option<Liveness>, ApiError> {
+    match att {
+        Some(a) => {
+            let method = crate::api::problem::check_text("liveness.method", &a.method, 64)?;
+            if a.score.is_some_and(|s| !s.is_finite()) {
+                return Err(ApiError::invalid(
+                    "liveness.score",
+                    "must be a finite number",
+                ));
+            }
+            let details = serde_json::json!({
+                "method": "terminal",
+                "terminal_method": method,
+                "passed": a.passed,
+            });
+            let mut l = if a.passed {
+                Liveness::passed(details)
+            } else {
+                Liveness::failed(Reason::LivenessFailed, details)
+            };
+            l.score = a.score;
+            Ok(Some(l))
+        }
+        None if st.cfg.liveness.require_terminal_attestation => Ok(Some(Liveness::failed(
+            Reason::LivenessFailed,
+            serde_json::json!({"method": "terminal", "attested": false}),
+        ))),
+        None => Ok(None),
+    }
 }
 
 #[derive(Debug, Serialize, JsonSchema, Clone)]
@@ -269,6 +320,10 @@ pub async fn authenticate(
             return bad_request(st, caller, req.request_id, req.door, &e, channel).await
         }
     };
+    let liveness = match terminal_liveness(st, req.liveness.as_ref()) {
+        Ok(l) => l,
+        Err(e) => return bad_request(st, caller, req.request_id, req.door, &e, channel).await,
+    };
     let snap = st.catalog.snapshot();
     let recognised = st
         .catalog
@@ -293,7 +348,8 @@ pub async fn authenticate(
         patient: patient
             .as_ref()
             .map_or(Patient::Absent, |p| Patient::Presented(Face::from(p))),
-        liveness: None,
+        liveness,
+        patient_liveness: None,
         request_id: Some(req.request_id.clone()),
         token_id: Some(caller.token_id.clone()),
         at: now_ms(),

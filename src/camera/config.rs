@@ -19,6 +19,10 @@ pub enum SourceKind {
     Y4m,
     /// A file of concatenated JPEG frames (`.mjpeg`, what `ffmpeg -f mjpeg` writes).
     Mjpeg,
+    /// Clips labelled by the head movement they show (`camera.replay_path` holds `neutral/`,
+    /// `left/`, `right/`, `up/`, `down/`), played in answer to the door's liveness challenge
+    /// (`camera.scripted_follow`), or in a fixed order as a replay attacker would.
+    Scripted,
 }
 
 /// Which pixel format to ask the camera for.
@@ -64,6 +68,11 @@ pub struct CameraConfig {
     pub replay_path: PathBuf,
     /// Replay sources start again at the beginning when they reach the end.
     pub replay_loop: bool,
+    /// `scripted`: answer the door's challenge with the clip of the asked movement (a live
+    /// person); `false` plays `scripted_sequence` whatever is asked (a replay attack).
+    pub scripted_follow: bool,
+    /// `scripted` with `scripted_follow = false`: the movements played, in order, repeated.
+    pub scripted_sequence: Vec<String>,
 }
 
 impl Default for CameraConfig {
@@ -81,6 +90,8 @@ impl Default for CameraConfig {
             reconnect_max_ms: 5000,
             replay_path: PathBuf::new(),
             replay_loop: true,
+            scripted_follow: true,
+            scripted_sequence: vec!["neutral".into(), "left".into(), "right".into()],
         }
     }
 }
@@ -127,12 +138,23 @@ impl CameraConfig {
             SourceKind::V4l2 if self.device.trim().is_empty() => {
                 bad("device", "must name a V4L2 device".into())
             }
-            SourceKind::ImageDir | SourceKind::Y4m | SourceKind::Mjpeg
+            SourceKind::ImageDir | SourceKind::Y4m | SourceKind::Mjpeg | SourceKind::Scripted
                 if self.replay_path.as_os_str().is_empty() =>
             {
                 bad(
                     "replay_path",
                     "a replay source needs camera.replay_path".into(),
+                )
+            }
+            SourceKind::Scripted
+                if self.scripted_sequence.is_empty()
+                    || self.scripted_sequence.iter().any(|m| {
+                        !matches!(m.as_str(), "neutral" | "left" | "right" | "up" | "down")
+                    }) =>
+            {
+                bad(
+                    "scripted_sequence",
+                    "must list movements of neutral, left, right, up, down".into(),
                 )
             }
             _ => Ok(()),

@@ -10,6 +10,7 @@
 //! | `convert.rs` | YUYV / NV12 / MJPEG / RGB24 → RGB8 with SIMD crates (yuvutils-rs, zune-jpeg) |
 //! | `v4l2.rs` | V4L2 capture with mmap streaming and format negotiation |
 //! | `replay.rs` | image directory and Y4M / MJPEG file sources for the demo and tests |
+//! | `scripted.rs` | labelled movement clips played in answer to the liveness challenge |
 //! | `capture.rs` | the capture thread: reconnect with backoff, stats, latest-frame handoff |
 //! | `check.rs` | `wardgate check-camera` |
 //!
@@ -23,6 +24,7 @@ mod config;
 mod convert;
 mod frame;
 mod replay;
+mod scripted;
 mod v4l2;
 
 pub use capture::{
@@ -32,7 +34,8 @@ pub use check::check_camera;
 pub use config::{CameraConfig, PixelFormatChoice, SourceKind};
 pub use convert::{Converter, PixelFormat};
 pub use frame::{monotonic_now, Frame};
-pub use replay::{ImageDirSource, MjpegFileSource, Y4mSource};
+pub use replay::{load_photo_rgb, ImageDirSource, MjpegFileSource, Y4mSource};
+pub use scripted::{Script, ScriptedSource};
 pub use v4l2::{list_devices, resolve_device, DeviceInfo, V4l2Source};
 
 use std::time::Duration;
@@ -94,7 +97,28 @@ pub fn spawn_from_config(cfg: &CameraConfig) -> Capture {
 
 /// Opens the source the configuration names; the capture thread calls it again to reconnect.
 pub fn open_source(cfg: &CameraConfig) -> Result<Box<dyn FrameSource>, CameraError> {
+    open_source_with(cfg, &crate::liveness::PromptBoard::new())
+}
+
+/// [`open_source`] for a door loop publishing its prompts on `prompts` (which a `scripted`
+/// source answers).
+pub fn open_source_with(
+    cfg: &CameraConfig,
+    prompts: &crate::liveness::PromptBoard,
+) -> Result<Box<dyn FrameSource>, CameraError> {
     match cfg.source {
+        SourceKind::Scripted => {
+            let script = if cfg.scripted_follow {
+                Script::Follow(prompts.clone())
+            } else {
+                Script::Fixed(cfg.scripted_sequence.clone())
+            };
+            Ok(Box::new(ScriptedSource::open(
+                &cfg.replay_path,
+                cfg.fps,
+                script,
+            )?))
+        }
         SourceKind::V4l2 => Ok(Box::new(V4l2Source::open(cfg)?)),
         SourceKind::ImageDir => Ok(Box::new(ImageDirSource::open(
             &cfg.replay_path,

@@ -19,14 +19,14 @@ fn replay_err(path: &Path, message: impl Into<String>) -> CameraError {
 }
 
 /// Sleeps until frame `n` is due at `fps`, so replay runs at a steady rate.
-struct Pacer {
+pub(super) struct Pacer {
     start: Instant,
     period: Duration,
     n: u32,
 }
 
 impl Pacer {
-    fn new(fps: u32) -> Self {
+    pub(super) fn new(fps: u32) -> Self {
         Self {
             start: Instant::now(),
             period: Duration::from_secs(1) / fps.max(1),
@@ -34,7 +34,7 @@ impl Pacer {
         }
     }
 
-    fn wait(&mut self) {
+    pub(super) fn wait(&mut self) {
         let due = self.start + self.period * self.n;
         let now = Instant::now();
         if due > now {

@@ -36,7 +36,7 @@ pub struct FaceBox {
     pub similarity: Option<f32>,
     /// The track's passive anti-spoofing score, once computed.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub liveness: Option<f32>,
+    pub liveness: Option<String>,
 }
 
 /// Per-stage inference time of the last analysed frame, milliseconds.
@@ -282,7 +282,10 @@ pub fn observe_tracks(
             acting: acting == Some(t.id),
             name: analysis.and_then(|a| a.subject_id()).and_then(&name),
             similarity: analysis.and_then(|a| a.similarity()),
-            liveness: t.liveness,
+            liveness: t
+                .liveness
+                .as_ref()
+                .map(crate::liveness::LivenessCheck::status),
         });
         if acting == Some(t.id) {
             if let (Some(a), Some(limits)) = (analysis, live.quality_limits.as_ref()) {

@@ -13,11 +13,15 @@
 //! | [`identify`] | `eval identify`: open-set 1:N search, NIST FRTE style |
 //! | [`tail`] | the impostor tail of all cross-identity pairs (calibration) |
 //! | [`lists`] | `eval lists`: gallery / probe / stranger lists from a `people/<id>/` tree |
+//! | [`liveness`] | `eval liveness`: APCER / BPCER of the liveness check, passive and challenge |
+//! | [`print_attack`] | synthetic prints tilted on cue, for `eval liveness --print-photo` |
 
 pub mod identify;
 pub mod lists;
+pub mod liveness;
 pub mod metrics;
 pub mod pairs;
+pub mod print_attack;
 pub mod tail;
 
 use std::collections::HashMap;
@@ -75,6 +79,35 @@ pub enum EvalCmd {
         #[arg(long = "same-person", value_name = "A=B")]
         same_person: Vec<String>,
     },
+    /// Liveness error rates (APCER per attack type, BPCER) through the door's liveness check
+    /// on the real models: labelled sequences watched passively, scripted clip sets answering
+    /// random challenges (and replayed ignoring them), attack sequences and synthetic prints
+    /// held up as the answer to a challenge. Uses the `[liveness]` settings of the config.
+    Liveness {
+        /// Sequence folders of frames, labelled by their parent folder's name (`bona_fide/`,
+        /// `print/`, `replay/`, …); or a folder with a MANIFEST.csv (`set,sequence,label`).
+        #[arg(value_name = "DIR")]
+        sequences: Vec<PathBuf>,
+        /// A scripted clip set of a live person (`neutral/`, `left/`, `right/`, …, as
+        /// `camera.source = "scripted"` reads it); repeatable.
+        #[arg(long, value_name = "DIR")]
+        scripted: Vec<PathBuf>,
+        /// A face photo to print: tilted on cue in every direction; repeatable.
+        #[arg(long = "print-photo", value_name = "FILE")]
+        print_photo: Vec<PathBuf>,
+        /// Challenge sessions per scripted set (bona fide, and as many replays).
+        #[arg(long, default_value_t = 20)]
+        sessions: usize,
+        /// Seed of the evaluation's challenge draws (the door itself uses the OS CSPRNG).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Frame rate of the sequences (camera time between two frames).
+        #[arg(long, default_value_t = 12)]
+        fps: u32,
+        /// Print every frame's head pose and identity similarity.
+        #[arg(long)]
+        trace: bool,
+    },
     /// Writes gallery.csv, probes.csv and strangers.csv for `eval identify` from a
     /// `people/<identity>/<photo>` tree: people with more than --enrol photos enrol their first
     /// --enrol (sorted by name) and probe with the rest; everybody else is a stranger.
@@ -103,6 +136,40 @@ pub fn run(cfg: &crate::config::Config, cmd: EvalCmd) -> anyhow::Result<()> {
             enrol,
             max_strangers,
         } => lists::write(&root, &out, enrol, max_strangers),
+        EvalCmd::Liveness {
+            sequences,
+            scripted,
+            print_photo,
+            sessions,
+            seed,
+            fps,
+            trace,
+        } => {
+            let mut labelled = Vec::new();
+            for dir in &sequences {
+                if dir.join("MANIFEST.csv").is_file() {
+                    labelled.extend(liveness::manifest(dir)?);
+                } else {
+                    let label = dir
+                        .parent()
+                        .and_then(|p| p.file_name())
+                        .map_or_else(|| "unlabelled".into(), |n| n.to_string_lossy().into_owned());
+                    labelled.push((label, dir.clone()));
+                }
+            }
+            let engine = Engine::load(&cfg.vision)?;
+            let plan = liveness::Plan {
+                sequences: labelled,
+                scripted,
+                print_photos: print_photo,
+                sessions,
+                seed,
+                fps,
+                trace,
+            };
+            print!("{}", liveness::run(&engine, &cfg.liveness, &plan)?);
+            Ok(())
+        }
         EvalCmd::Pairs {
             pairs,
             root,

@@ -1,7 +1,7 @@
 //! The one step where the door loop decides, unlocks and records: [`Actor::decide_and_act`].
 //!
 //! Everything the loop knows about a presentation is in its input ([`DecisionInput`]: who was
-//! identified on which track with what similarity, the patient if any, the liveness result, the
+//! identified on which track with what similarity, the patient if any, each face's liveness check, the
 //! door and the time); it hands that to the one decision service shared with `/ws/auth`, the
 //! decisions API and the door API, and records the loop's stage timings around it.
 
@@ -30,14 +30,6 @@ pub struct Presented {
     pub track_id: u64,
 }
 
-/// The anti-spoofing result of a track.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Liveness {
-    pub score: f32,
-    /// At or above `vision.liveness_threshold`.
-    pub attack: bool,
-}
-
 /// Everything a camera decision depends on.
 #[derive(Debug, Clone)]
 pub struct DecisionInput {
@@ -48,10 +40,10 @@ pub struct DecisionInput {
     pub patient: Option<Presented>,
     /// The staff member waited `access.two_person_timeout_secs` without a patient.
     pub patient_timed_out: bool,
-    /// The staff track's liveness; `None` when it could not be computed.
-    pub liveness: Option<Liveness>,
-    /// Deny `spoof_suspected` on an attack or a missing score (`pipeline.require_liveness`).
-    pub require_liveness: bool,
+    /// The staff track's liveness check (`None`: `liveness.mode = "off"`, or an unknown face).
+    pub liveness: Option<DecidedLiveness>,
+    /// The patient track's liveness check.
+    pub patient_liveness: Option<DecidedLiveness>,
     /// Capture time (CLOCK_MONOTONIC) of the frame that completed the decision.
     pub frame_at: Duration,
     /// Wall-clock time for grant validity.
@@ -106,33 +98,25 @@ impl Actor {
         } else {
             Patient::Absent
         };
-        // Under `pipeline.require_liveness` a missing score counts as failed; otherwise the
-        // score is only recorded.
-        let liveness = match input.liveness {
-            Some(l) => Some(DecidedLiveness {
-                score: Some(l.score),
-                passed: !(input.require_liveness && l.attack),
-            }),
-            None if input.require_liveness => Some(DecidedLiveness {
-                score: None,
-                passed: false,
-            }),
-            None => None,
-        };
-        if liveness.is_some_and(|l| !l.passed) {
+        for l in [&input.liveness, &input.patient_liveness]
+            .into_iter()
+            .flatten()
+            .filter(|l| !l.passed)
+        {
             log::warn!(
-                "door {}: presentation attack suspected (liveness {:?})",
+                "door {}: liveness check not passed ({})",
                 input.door_id,
-                input.liveness.map(|l| l.score)
+                l.reason.as_str()
             );
         }
         let mut req = Request::camera(
             &input.door_id,
             face(&input.staff),
             patient,
-            liveness,
+            input.liveness.clone(),
             input.now_ms,
         );
+        req.patient_liveness = input.patient_liveness.clone();
         req.tracks = (
             input.staff.as_ref().map(|p| p.track_id),
             input.patient.as_ref().map(|p| p.track_id),

@@ -27,7 +27,8 @@ pub struct AnalysedFace {
     pub embed_time: Duration,
 }
 
-/// Detection, per-face analysis and liveness, as the door loop uses them.
+/// Detection and per-face analysis, as the door loop uses them. (Liveness needs no model of
+/// its own: it reads the mesh and embedding of each analysed frame, see `src/liveness/`.)
 pub trait FaceAnalyser: Send + Sync {
     /// Every face in the frame of at least `vision.min_face_px`, in frame pixels.
     fn detect(&self, frame: &RgbImage) -> anyhow::Result<Vec<Detection>>;
@@ -35,12 +36,6 @@ pub trait FaceAnalyser: Send + Sync {
     /// Mesh, aligned embedding and quality of one detected face; `Ok(None)` when the face
     /// cannot be aligned (degenerate keypoints).
     fn analyse(&self, frame: &RgbImage, face: &Detection) -> anyhow::Result<Option<AnalysedFace>>;
-
-    /// The passive anti-spoofing score of one face.
-    fn liveness(&self, frame: &RgbImage, face: &Detection) -> anyhow::Result<f32>;
-
-    /// Whether a liveness score counts as an attack (`vision.liveness_threshold`).
-    fn is_attack(&self, score: f32) -> bool;
 }
 
 impl FaceAnalyser for Engine {
@@ -77,13 +72,5 @@ impl FaceAnalyser for Engine {
             align_time,
             embed_time,
         }))
-    }
-
-    fn liveness(&self, frame: &RgbImage, face: &Detection) -> anyhow::Result<f32> {
-        self.liveness_score(frame, face)
-    }
-
-    fn is_attack(&self, score: f32) -> bool {
-        Engine::is_attack(self, score)
     }
 }

@@ -25,7 +25,13 @@ use crate::camera::Frame;
 use crate::catalog::{Catalog, Snapshot};
 use crate::model::{now_ms, DoorMode, Role};
 
-use super::act::{Acted, Actor, DecisionInput, Liveness, Presented};
+use crate::access::decider::Liveness;
+use crate::access::policy::Reason;
+use crate::liveness::{
+    Direction, DoorPrompt, FacePoints, LivenessCheck, LivenessConfig, Mode, PromptBoard, Verdict,
+};
+
+use super::act::{Acted, Actor, DecisionInput, Presented};
 use super::analyser::FaceAnalyser;
 use super::stage_stats::{Stage, StageStats};
 use super::tracks::{closeness, FaceAnalysis, Track, Tracker, TrackerConfig};
@@ -53,6 +59,11 @@ struct PendingStaff {
     since: Duration,
 }
 
+/// Cosine similarity of two L2-normalised embeddings.
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
 /// The door loop's state between frames.
 pub struct LoopCore {
     cfg: PipelineConfig,
@@ -67,11 +78,20 @@ pub struct LoopCore {
     two_person_timeout: Duration,
     stats: Arc<StageStats>,
     stats_logged: Option<Duration>,
+    liveness: LivenessConfig,
+    /// Where the challenge is shown (door display, scripted camera).
+    prompts: PromptBoard,
+    /// The last challenge drawn: the next one differs, so a recording of one presentation
+    /// does not answer the next.
+    last_challenge: Option<Vec<Direction>>,
+    /// Draws the challenges: the OS CSPRNG, or a seeded generator in tests.
+    rng: Box<dyn rand::RngCore + Send>,
 }
 
 impl LoopCore {
     pub fn new(
         cfg: PipelineConfig,
+        liveness: LivenessConfig,
         analyser: Arc<dyn FaceAnalyser>,
         actor: Actor,
         two_person_timeout: Duration,
@@ -92,7 +112,33 @@ impl LoopCore {
             pending: None,
             two_person_timeout,
             stats_logged: None,
+            liveness,
+            prompts: PromptBoard::new(),
+            last_challenge: None,
+            rng: Box::new(rand::rngs::OsRng),
         }
+    }
+
+    /// Draws challenges from a generator seeded with `seed` instead of the OS CSPRNG, so a
+    /// test knows which challenge comes (never for a door in service: a predictable challenge
+    /// is one a prepared replay answers).
+    #[must_use]
+    pub fn with_challenge_seed(mut self, seed: u64) -> Self {
+        use rand::SeedableRng;
+        self.rng = Box::new(rand::rngs::StdRng::seed_from_u64(seed));
+        self
+    }
+
+    /// Publishes the door's prompts on `board` instead of a private one.
+    #[must_use]
+    pub fn with_prompts(mut self, board: PromptBoard) -> Self {
+        self.prompts = board;
+        self
+    }
+
+    /// The board the loop publishes its prompts on.
+    pub fn prompts(&self) -> &PromptBoard {
+        &self.prompts
     }
 
     /// The live tracks (for diagnostics and the liveness challenge).
@@ -103,6 +149,11 @@ impl LoopCore {
     /// A loop turn without a frame: tracks expire and a two-person window may time out.
     pub async fn on_idle(&mut self, now: Duration) -> FrameReport {
         self.tracker.expire(now);
+        for t in self.tracker.tracks_mut() {
+            if let Some(c) = t.liveness.as_mut() {
+                c.tick(now);
+            }
+        }
         let mut report = FrameReport::default();
         self.expire_pending(now, &mut report).await;
         report
@@ -157,6 +208,7 @@ impl LoopCore {
         for &id in &acting {
             self.analyse_track(&img, &snap, id);
         }
+        self.advance_liveness(now, &acting);
         if two_person {
             self.two_person(now, &acting, &snap, &mut report).await;
         } else {
@@ -191,6 +243,7 @@ impl LoopCore {
             }
         };
         self.stats.record(Stage::Match, started.elapsed());
+        let before = track.streak.who.clone();
         track.analysed(FaceAnalysis {
             mesh: face.mesh,
             embedding: face.embedding,
@@ -198,19 +251,89 @@ impl LoopCore {
             best: rec.best,
             accepted: rec.accepted,
         });
-        // Once per track, on its first recognised frame: the score is then ready when the
-        // track is confirmed, and the frame that completes a decision does not pay for it.
-        if track.liveness.is_none() && track.streak.who.as_ref().is_some_and(Option::is_some) {
-            let started = Instant::now();
-            match self.analyser.liveness(img, &det) {
-                Ok(score) => track.liveness = Some(score),
-                Err(e) => log::error!("liveness check failed: {e:#}"),
-            }
-            self.stats.record(Stage::Liveness, started.elapsed());
+        if track.streak.who != before {
+            // Another identity: whatever was checked belonged to the previous one.
+            track.liveness = None;
+            track.identity_embedding = None;
         }
     }
 
-    /// The identity a track has held long enough to act on, if it is not cooling down.
+    /// Starts, feeds and times the liveness checks of the acting tracks; one challenge runs
+    /// at a time (the display shows one prompt), the closest person's first.
+    fn advance_liveness(&mut self, now: Duration, acting: &[u64]) {
+        if self.liveness.mode == Mode::Off {
+            return;
+        }
+        let started = Instant::now();
+        let mut running = self
+            .tracker
+            .tracks()
+            .iter()
+            .any(|t| t.liveness.as_ref().is_some_and(|c| c.verdict().is_none()));
+        for &id in acting {
+            let needed = self.cfg.min_consecutive;
+            let cooling = |who: &Option<String>| self.cooldown.contains_key(who);
+            let Some(track) = self.tracker.get(id) else {
+                continue;
+            };
+            let identified = track
+                .streak
+                .who
+                .as_ref()
+                .is_some_and(|w| w.is_some() && !cooling(w));
+            let start =
+                identified && track.liveness.is_none() && track.streak.frames >= needed && !running;
+            let Some(track) = self.tracker.get_mut(id) else {
+                continue;
+            };
+            if start {
+                let steps = if self.liveness.mode == Mode::Challenge {
+                    crate::liveness::check::draw_with(
+                        &self.liveness,
+                        self.last_challenge.as_deref(),
+                        &mut self.rng,
+                    )
+                } else {
+                    Vec::new()
+                };
+                if !steps.is_empty() {
+                    self.last_challenge = Some(steps.clone());
+                }
+                track.liveness = Some(LivenessCheck::start(&self.liveness, steps, now));
+                track.identity_embedding = track.latest_analysis().map(|a| a.embedding.clone());
+                running = true;
+            }
+            let fresh = track
+                .latest()
+                .analysis
+                .as_ref()
+                .filter(|_| track.latest().at == now);
+            let obs = match (fresh, track.identity_embedding.as_deref()) {
+                (Some(a), Some(reference)) => {
+                    FacePoints::from_mesh(&a.mesh).map(|points| crate::liveness::Observation {
+                        at: now,
+                        points,
+                        identity_similarity: cosine(reference, &a.embedding),
+                    })
+                }
+                _ => None,
+            };
+            let Some(check) = track.liveness.as_mut() else {
+                continue;
+            };
+            match obs {
+                Some(o) => check.observe(o),
+                None => check.tick(now),
+            }
+            for p in check.take_prompts() {
+                self.prompts.announce(p.into());
+            }
+        }
+        self.stats.record(Stage::Liveness, started.elapsed());
+    }
+
+    /// The identity a track has held long enough to act on, if it is not cooling down and
+    /// its liveness check (for a recognised face) has come to a verdict.
     fn confirmed(&self, track: &Track) -> Option<Option<String>> {
         let who = track.streak.who.as_ref()?;
         let needed = if who.is_some() {
@@ -218,7 +341,14 @@ impl LoopCore {
         } else {
             self.cfg.unknown_after_frames
         };
-        (track.streak.frames >= needed && !self.cooldown.contains_key(who)).then(|| who.clone())
+        let checked = who.is_none()
+            || self.liveness.mode == Mode::Off
+            || track
+                .liveness
+                .as_ref()
+                .is_some_and(|c| c.verdict().is_some());
+        (track.streak.frames >= needed && checked && !self.cooldown.contains_key(who))
+            .then(|| who.clone())
     }
 
     fn presented(track: &Track) -> Presented {
@@ -229,14 +359,39 @@ impl LoopCore {
         }
     }
 
-    fn liveness(&self, track: &Track) -> Option<Liveness> {
-        track.liveness.map(|score| Liveness {
-            score,
-            attack: self.analyser.is_attack(score),
+    /// The track's liveness verdict as the decision records it (`None`: not checked).
+    fn liveness(&self, track: &Track, now: Duration) -> Option<Liveness> {
+        let check = track.liveness.as_ref()?;
+        let verdict = check.verdict()?;
+        let (name, cause) = match verdict {
+            Verdict::Passed => ("passed", None),
+            Verdict::Failed(f) => ("failed", Some(f)),
+            Verdict::TimedOut => ("timed_out", None),
+        };
+        let details = serde_json::json!({
+            "method": check.mode().as_str(),
+            "challenge": check.challenge(),
+            "verdict": name,
+            "cause": cause,
+            "cues": check.cues(),
+            "took_ms": check.elapsed_ms(now),
+        });
+        Some(match verdict {
+            Verdict::Passed => Liveness::passed(details),
+            Verdict::Failed(_) => Liveness::failed(Reason::LivenessFailed, details),
+            Verdict::TimedOut => Liveness::failed(Reason::LivenessTimeout, details),
         })
     }
 
+    /// Starts `who`'s cooldown, and forgets the liveness result of every track that held
+    /// that identity: after the cooldown a person still standing there is checked afresh.
     fn cool(&mut self, who: Option<String>, now: Duration) {
+        for t in self.tracker.tracks_mut() {
+            if t.streak.who.as_ref() == Some(&who) {
+                t.liveness = None;
+                t.identity_embedding = None;
+            }
+        }
         self.cooldown
             .insert(who, now + Duration::from_secs(self.cfg.cooldown_secs));
     }
@@ -248,16 +403,19 @@ impl LoopCore {
             patient: None,
             patient_timed_out: false,
             liveness: None,
-            require_liveness: self.cfg.require_liveness,
+            patient_liveness: None,
             frame_at,
             now_ms: now_ms(),
         }
     }
 
     async fn act(&mut self, input: DecisionInput, report: &mut FrameReport) {
-        report
-            .decisions
-            .push(self.actor.decide_and_act(input).await);
+        let acted = self.actor.decide_and_act(input).await;
+        self.prompts.announce(DoorPrompt::Decided {
+            granted: acted.decision.granted,
+            reason: acted.decision.reason,
+        });
+        report.decisions.push(acted);
     }
 
     /// A `staff` door (or an unknown one): the closest person's track alone decides.
@@ -270,7 +428,7 @@ impl LoopCore {
         };
         let input = DecisionInput {
             staff: Some(Self::presented(track)),
-            liveness: self.liveness(track),
+            liveness: self.liveness(track, now),
             ..self.input(now)
         };
         self.cool(who, now);
@@ -311,8 +469,9 @@ impl LoopCore {
                 // Both in view, each confirmed on its own track.
                 let input = DecisionInput {
                     staff: Some(Self::presented(s)),
-                    liveness: self.liveness(s),
+                    liveness: self.liveness(s, now),
                     patient: Some(Self::presented(p)),
+                    patient_liveness: self.liveness(p, now),
                     ..self.input(now)
                 };
                 let sw = sw.clone();
@@ -327,6 +486,7 @@ impl LoopCore {
                     staff: Some(pending.presented),
                     liveness: pending.liveness,
                     patient: Some(Self::presented(p)),
+                    patient_liveness: self.liveness(p, now),
                     ..self.input(now)
                 };
                 self.cool(pw, now);
@@ -338,6 +498,7 @@ impl LoopCore {
             if Some(p.id) == closest && tracks.len() == 1 {
                 let input = DecisionInput {
                     patient: Some(Self::presented(p)),
+                    patient_liveness: self.liveness(p, now),
                     ..self.input(now)
                 };
                 self.cool(pw, now);
@@ -359,7 +520,7 @@ impl LoopCore {
                 return; // already waiting for this staff member's patient
             }
             let presented = Self::presented(track);
-            let liveness = self.liveness(track);
+            let liveness = self.liveness(track, now);
             self.pending = Some(PendingStaff {
                 presented: presented.clone(),
                 liveness,
@@ -372,7 +533,7 @@ impl LoopCore {
         // Unrecognised, or staff who may not accompany a patient: the policy says why not.
         let input = DecisionInput {
             staff: Some(Self::presented(track)),
-            liveness: self.liveness(track),
+            liveness: self.liveness(track, now),
             ..self.input(now)
         };
         self.cool(who, now);

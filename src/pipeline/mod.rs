@@ -3,8 +3,9 @@
 //! Runs on its own OS thread (inference is CPU-bound and must not stall the async API), always
 //! on the newest frame (the capture hands over only the latest one). Faces are followed as
 //! tracks; the closest person's track must recognise the same subject in `min_consecutive`
-//! frames before anything happens — one lucky frame opens nothing — and the liveness model
-//! scores each track once (it is ~10× the cost of an embedding). At `staff_with_patient` doors
+//! frames before anything happens — one lucky frame opens nothing — and then pass its
+//! liveness check (`[liveness]`: by default a random head-movement challenge shown on the door
+//! display, see `src/liveness/`). At `staff_with_patient` doors
 //! staff and patient may stand in view together or come one after the other within the
 //! two-person window. After a decision the same person is ignored for `cooldown_secs`, so
 //! someone standing at the door is not decided 15 times a second.
@@ -51,9 +52,10 @@ pub struct PipelineConfig {
     pub unknown_after_frames: u32,
     /// Seconds during which a decided person (or an unknown face) is not decided again.
     pub cooldown_secs: u64,
-    /// Deny presentations the anti-spoofing model flags (the score is recorded either way).
-    /// Off by default: the bundled model flags half the genuine fixture photos.
-    pub require_liveness: bool,
+    /// Replaced by `liveness.mode`; still read so that an old configuration gets an error
+    /// naming the new key instead of "unknown field".
+    #[serde(skip_serializing)]
+    pub require_liveness: Option<toml::Value>,
     /// Least overlap (IoU) of a face's box with a track's last box to continue that track.
     pub track_iou: f32,
     /// Milliseconds a track survives without its face (a missed detection, a turned head).
@@ -67,7 +69,7 @@ impl Default for PipelineConfig {
             min_consecutive: 2,
             unknown_after_frames: 5,
             cooldown_secs: 5,
-            require_liveness: false,
+            require_liveness: None,
             track_iou: 0.3,
             track_grace_ms: 500,
         }
@@ -82,6 +84,13 @@ impl PipelineConfig {
                 message: message.into(),
             })
         };
+        if self.require_liveness.is_some() {
+            return bad(
+                "pipeline.require_liveness",
+                "was replaced by `liveness.mode` (\"off\", \"passive\" or \"challenge\", \
+                 default \"challenge\"); remove the key and set [liveness] mode instead",
+            );
+        }
         if self.min_consecutive == 0 || self.min_consecutive > 100 {
             return bad("pipeline.min_consecutive", "must be between 1 and 100");
         }
@@ -119,6 +128,12 @@ pub struct LoopParts {
     pub live: Option<Arc<crate::console::live::LiveView>>,
     /// Called once per loop turn (per frame or per idle wait): the watchdog's heartbeat.
     pub heartbeat: Box<dyn Fn() + Send>,
+    /// `[liveness]`: what a recognised face must show before the door decides.
+    pub liveness: crate::liveness::LivenessConfig,
+    /// Where the loop shows its prompts (the door display, a scripted camera).
+    pub prompts: crate::liveness::PromptBoard,
+    /// Tests only: a seed for the challenge draws (`None`: the OS CSPRNG, as in service).
+    pub challenge_seed: Option<u64>,
 }
 
 /// A running door loop; dropping it does not stop it, [`DoorLoop::stop`] does.
@@ -156,7 +171,17 @@ fn run(cfg: PipelineConfig, mut p: LoopParts, stop: &AtomicBool) {
         events: p.events.clone(),
         stats: Arc::clone(&p.stats),
     };
-    let mut core = LoopCore::new(cfg, Arc::clone(&p.analyser), actor, p.two_person_timeout);
+    let mut core = LoopCore::new(
+        cfg,
+        p.liveness.clone(),
+        Arc::clone(&p.analyser),
+        actor,
+        p.two_person_timeout,
+    )
+    .with_prompts(p.prompts.clone());
+    if let Some(seed) = p.challenge_seed {
+        core = core.with_challenge_seed(seed);
+    }
     log::info!("door loop started for door {door_id}");
     while !stop.load(Ordering::SeqCst) {
         (p.heartbeat)();

@@ -95,8 +95,12 @@ pub struct Track {
     pub history: VecDeque<Observation>,
     /// Who the analysed frames of this track have been recognising.
     pub streak: Streak,
-    /// Anti-spoofing score, computed once per track when it is first recognised.
-    pub liveness: Option<f32>,
+    /// The liveness check of the identity the track holds (`src/liveness/`), started when
+    /// the identity is confirmed.
+    pub liveness: Option<crate::liveness::LivenessCheck>,
+    /// The embedding that confirmed the identity: the answers to a challenge must come from
+    /// the same face. Biometric data: never log it.
+    pub identity_embedding: Option<Vec<f32>>,
 }
 
 impl Track {
@@ -111,6 +115,7 @@ impl Track {
             history,
             streak: Streak::default(),
             liveness: None,
+            identity_embedding: None,
         }
     }
 
@@ -234,6 +239,10 @@ impl Tracker {
     /// The live tracks, oldest first.
     pub fn tracks(&self) -> &[Track] {
         &self.tracks
+    }
+
+    pub fn tracks_mut(&mut self) -> impl Iterator<Item = &mut Track> {
+        self.tracks.iter_mut()
     }
 }
 

@@ -105,7 +105,7 @@
       const label = f.track != null
         ? ["#" + f.track, f.name || (f.similarity != null ? "unknown" : "…"),
            f.similarity != null ? "sim " + f.similarity.toFixed(2) : "",
-           f.liveness != null ? "live " + f.liveness.toFixed(2) : "",
+           f.liveness != null ? "liveness: " + f.liveness : "",
            f.acting && o.feedback ? "· " + feedbackWords(o.feedback) : ""].filter(Boolean).join(" ")
         : ("face " + f.score.toFixed(2) + (o.feedback ? " · " + feedbackWords(o.feedback) : ""));
       if (f.acting) d.classList.add("acting");

@@ -1,0 +1,604 @@
+//! One track's liveness check, frame by frame on camera time: the challenge (ask for a random
+//! sequence of head movements, verify each) and the passive watch.
+//!
+//! A challenge step, from the door's side:
+//! 1. the step is announced (the door display shows the arrow);
+//! 2. the step's reference view is the first frame in which the head is back near the pose it
+//!    had when it was identified (within half of `min_turn_deg`): the person may first have to
+//!    come back from the previous step's turn, and that return is not judged;
+//! 3. from there, a turn of `min_turn_deg` in any other direction fails the check at once (a
+//!    replay following its own script moves the wrong way); a turn of `min_turn_deg` in the
+//!    asked direction passes the step when the motion from the reference view is 3-D (gain
+//!    and planar floor, [`super::geometry`]) and the turned face still matches the identified
+//!    one; `flat_frames_to_fail` turned frames whose motion is flat fail the check (a print
+//!    tilted on cue);
+//! 4. nothing within `step_timeout_ms`: `liveness_timeout`.
+
+use std::time::Duration;
+
+use rand::Rng;
+use serde::Serialize;
+
+use super::config::{Direction, LivenessConfig, Mode};
+use super::geometry::{fit, FacePoints};
+
+/// What one analysed frame of the track contributes.
+#[derive(Debug, Clone)]
+pub struct Observation {
+    /// Camera time of the frame.
+    pub at: Duration,
+    pub points: FacePoints,
+    /// Cosine similarity of this frame's embedding with the embedding that identified the
+    /// track (1 for the identifying frame itself).
+    pub identity_similarity: f32,
+}
+
+/// Why a check did not pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Failure {
+    /// The head turned the other way (or on the other axis) first.
+    WrongDirection,
+    /// The asked turn was seen, but as the motion of a flat picture.
+    FlatMotion,
+    /// The turned face is no longer the identified person.
+    IdentityChanged,
+}
+
+/// How a check ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "verdict", content = "cause", rename_all = "snake_case")]
+pub enum Verdict {
+    Passed,
+    Failed(Failure),
+    TimedOut,
+}
+
+/// The cues measured for one step (or, in passive mode, for the best frame pair).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Default)]
+pub struct StepCues {
+    /// `null` in passive mode.
+    pub direction: Option<Direction>,
+    /// Head turn in the asked direction at the judged frame, degrees.
+    pub turn_deg: f32,
+    pub gain: f32,
+    pub planar_residual: f32,
+    pub identity_similarity: f32,
+    /// Milliseconds from the step's announcement to its end.
+    pub took_ms: u64,
+    pub passed: bool,
+}
+
+/// What the door display (and the scripted camera) is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prompt {
+    /// Step `step` (from 1) of `of`: turn the head in `direction`.
+    Challenge {
+        step: u32,
+        of: u32,
+        direction: Direction,
+    },
+    /// The step was verified.
+    StepPassed { step: u32 },
+}
+
+#[derive(Debug, Clone)]
+enum Phase {
+    /// Waiting for the head to come back near the neutral pose.
+    Centring,
+    /// Reference view taken; judging the turn.
+    Turning { reference: FacePoints },
+}
+
+/// The liveness state of one track.
+#[derive(Debug, Clone)]
+pub struct LivenessCheck {
+    cfg: LivenessConfig,
+    mode: Mode,
+    steps: Vec<Direction>,
+    step: usize,
+    phase: Phase,
+    /// The pose at identification: what "looking at the camera" means for this person here.
+    neutral: Option<(f32, f32)>,
+    started: Duration,
+    step_started: Duration,
+    flat_frames: u32,
+    identity_misses: u32,
+    cues: Vec<StepCues>,
+    /// The best flat-or-not evidence of the current step, recorded when it fails or times out.
+    best: Option<StepCues>,
+    /// Passive mode: the analysed views seen so far (newest last, a few seconds' worth).
+    seen: Vec<Observation>,
+    verdict: Option<Verdict>,
+    prompts: Vec<Prompt>,
+}
+
+impl LivenessCheck {
+    /// A check started at `at`; in challenge mode `steps` is the challenge (see [`draw`]).
+    pub fn start(cfg: &LivenessConfig, steps: Vec<Direction>, at: Duration) -> Self {
+        let mode = cfg.mode;
+        let mut check = Self {
+            cfg: cfg.clone(),
+            mode,
+            steps,
+            step: 0,
+            phase: Phase::Centring,
+            neutral: None,
+            started: at,
+            step_started: at,
+            flat_frames: 0,
+            identity_misses: 0,
+            cues: Vec::new(),
+            best: None,
+            seen: Vec::new(),
+            verdict: None,
+            prompts: Vec::new(),
+        };
+        if mode == Mode::Off {
+            check.verdict = Some(Verdict::Passed);
+        } else if mode == Mode::Challenge {
+            check.announce();
+        }
+        check
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The challenge drawn (empty in passive mode).
+    pub fn challenge(&self) -> &[Direction] {
+        &self.steps
+    }
+
+    /// `None` while the check runs.
+    pub fn verdict(&self) -> Option<Verdict> {
+        self.verdict
+    }
+
+    pub fn cues(&self) -> &[StepCues] {
+        &self.cues
+    }
+
+    /// Milliseconds since the check started, at `now`.
+    pub fn elapsed_ms(&self, now: Duration) -> u64 {
+        u64::try_from(now.saturating_sub(self.started).as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// A few words for the console's Live view: the step being asked, or the verdict.
+    pub fn status(&self) -> String {
+        match (self.verdict, self.current()) {
+            (Some(Verdict::Passed), _) => "live".into(),
+            (Some(Verdict::Failed(f)), _) => format!(
+                "failed ({})",
+                match f {
+                    Failure::WrongDirection => "wrong direction",
+                    Failure::FlatMotion => "flat motion",
+                    Failure::IdentityChanged => "another face",
+                }
+            ),
+            (Some(Verdict::TimedOut), _) => "timed out".into(),
+            (
+                None,
+                Some(Prompt::Challenge {
+                    step,
+                    of,
+                    direction,
+                }),
+            ) => {
+                format!("step {step}/{of}: {}", direction.as_str())
+            }
+            (None, _) => "watching".into(),
+        }
+    }
+
+    /// Prompts produced since the last call, oldest first.
+    pub fn take_prompts(&mut self) -> Vec<Prompt> {
+        std::mem::take(&mut self.prompts)
+    }
+
+    /// The step being asked for, if a challenge runs.
+    pub fn current(&self) -> Option<Prompt> {
+        (self.verdict.is_none() && self.mode == Mode::Challenge).then(|| Prompt::Challenge {
+            step: self.step as u32 + 1,
+            of: self.steps.len() as u32,
+            direction: self.steps[self.step],
+        })
+    }
+
+    fn announce(&mut self) {
+        if let Some(p) = self.current() {
+            self.prompts.push(p);
+        }
+    }
+
+    fn finish(&mut self, verdict: Verdict, at: Duration) {
+        if verdict != Verdict::Passed {
+            if let Some(mut best) = self.best.take() {
+                best.took_ms = ms(at.saturating_sub(self.step_started));
+                self.cues.push(best);
+            }
+        }
+        self.verdict = Some(verdict);
+    }
+
+    /// Time passes without a usable frame (the face was not analysed, or is gone).
+    pub fn tick(&mut self, now: Duration) {
+        if self.verdict.is_some() {
+            return;
+        }
+        let (limit, since) = match self.mode {
+            Mode::Off => return,
+            Mode::Passive => (self.cfg.passive_window_ms, self.started),
+            Mode::Challenge => (self.cfg.step_timeout_ms, self.step_started),
+        };
+        if now.saturating_sub(since) >= Duration::from_millis(limit) {
+            let verdict = if self.flat_frames > 0 {
+                Verdict::Failed(Failure::FlatMotion)
+            } else {
+                Verdict::TimedOut
+            };
+            self.finish(verdict, now);
+        }
+    }
+
+    /// One analysed frame of the track.
+    pub fn observe(&mut self, obs: Observation) {
+        self.tick(obs.at);
+        if self.verdict.is_some() {
+            return;
+        }
+        let neutral = *self
+            .neutral
+            .get_or_insert((obs.points.yaw_deg, obs.points.pitch_deg));
+        match self.mode {
+            Mode::Off => {}
+            Mode::Passive => self.observe_passive(obs),
+            Mode::Challenge => self.observe_challenge(obs, neutral),
+        }
+    }
+
+    fn observe_challenge(&mut self, obs: Observation, neutral: (f32, f32)) {
+        let at = obs.at;
+        let direction = self.steps[self.step];
+        let half = 0.5 * self.cfg.min_turn_deg;
+        let reference = match &self.phase {
+            Phase::Centring => {
+                let (dy, dp) = (
+                    obs.points.yaw_deg - neutral.0,
+                    obs.points.pitch_deg - neutral.1,
+                );
+                if dy.abs() <= half && dp.abs() <= half {
+                    self.phase = Phase::Turning {
+                        reference: obs.points,
+                    };
+                }
+                return;
+            }
+            Phase::Turning { reference } => reference,
+        };
+        let d_yaw = obs.points.yaw_deg - reference.yaw_deg;
+        let d_pitch = obs.points.pitch_deg - reference.pitch_deg;
+        let along = direction.along(d_yaw, d_pitch);
+        let off = Direction::ALL
+            .iter()
+            .filter(|&&d| d != direction)
+            .map(|d| d.along(d_yaw, d_pitch))
+            .fold(f32::MIN, f32::max);
+        if off >= self.cfg.min_turn_deg && off > along {
+            self.finish(Verdict::Failed(Failure::WrongDirection), at);
+            return;
+        }
+        if along < self.cfg.min_turn_deg {
+            return;
+        }
+        let Some(m) = fit(reference, &obs.points) else {
+            return;
+        };
+        #[allow(clippy::cast_possible_truncation)]
+        let cues = StepCues {
+            direction: Some(direction),
+            turn_deg: along,
+            gain: m.gain as f32,
+            planar_residual: m.planar_residual as f32,
+            identity_similarity: obs.identity_similarity,
+            took_ms: ms(at.saturating_sub(self.step_started)),
+            passed: false,
+        };
+        let three_d =
+            cues.planar_residual >= self.cfg.min_planar_residual && cues.gain >= self.cfg.min_gain;
+        if !three_d {
+            self.flat_frames += 1;
+            self.best = Some(cues);
+            if self.flat_frames >= self.cfg.flat_frames_to_fail {
+                self.finish(Verdict::Failed(Failure::FlatMotion), at);
+            }
+            return;
+        }
+        if obs.identity_similarity < self.cfg.min_identity_similarity {
+            self.identity_misses += 1;
+            self.best = Some(cues);
+            if self.identity_misses >= 2 {
+                self.finish(Verdict::Failed(Failure::IdentityChanged), at);
+            }
+            return;
+        }
+        self.cues.push(StepCues {
+            passed: true,
+            ..cues
+        });
+        self.prompts.push(Prompt::StepPassed {
+            step: self.step as u32 + 1,
+        });
+        self.step += 1;
+        self.flat_frames = 0;
+        self.identity_misses = 0;
+        self.best = None;
+        if self.step == self.steps.len() {
+            self.finish(Verdict::Passed, at);
+            return;
+        }
+        self.phase = Phase::Centring;
+        self.step_started = at;
+        self.announce();
+    }
+
+    fn observe_passive(&mut self, obs: Observation) {
+        let at = obs.at;
+        let window = Duration::from_millis(self.cfg.passive_window_ms);
+        self.seen.retain(|o| at.saturating_sub(o.at) <= window);
+        // Pairs at least 0.2 s apart: closer frames hold too little motion to judge.
+        let gap = Duration::from_millis(200);
+        let mut judged: Option<StepCues> = None;
+        for old in self.seen.iter().filter(|o| at.saturating_sub(o.at) >= gap) {
+            let turn = (obs.points.yaw_deg - old.points.yaw_deg)
+                .abs()
+                .max((obs.points.pitch_deg - old.points.pitch_deg).abs());
+            if turn < self.cfg.passive_min_turn_deg {
+                continue;
+            }
+            let Some(m) = fit(&old.points, &obs.points) else {
+                continue;
+            };
+            #[allow(clippy::cast_possible_truncation)]
+            let cues = StepCues {
+                direction: None,
+                turn_deg: turn,
+                gain: m.gain as f32,
+                planar_residual: m.planar_residual as f32,
+                identity_similarity: obs.identity_similarity.min(old.identity_similarity),
+                took_ms: ms(at.saturating_sub(self.started)),
+                passed: false,
+            };
+            if judged.is_none_or(|j| cues.gain > j.gain) {
+                judged = Some(cues);
+            }
+        }
+        self.seen.push(obs);
+        let Some(cues) = judged else {
+            return;
+        };
+        let live = cues.planar_residual >= self.cfg.min_planar_residual
+            && cues.gain >= self.cfg.min_gain
+            && cues.identity_similarity >= self.cfg.min_identity_similarity;
+        if live {
+            self.cues.push(StepCues {
+                passed: true,
+                ..cues
+            });
+            self.finish(Verdict::Passed, at);
+        } else if self.best.is_none_or(|b| cues.gain > b.gain) {
+            self.best = Some(cues);
+        }
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Draws a challenge of `cfg.challenge_steps` movements from `cfg.directions` with the OS's
+/// CSPRNG, different from `previous` (the door's last challenge), so that a recording of the
+/// last presentation does not answer the next one.
+pub fn draw(cfg: &LivenessConfig, previous: Option<&[Direction]>) -> Vec<Direction> {
+    draw_with(cfg, previous, &mut rand::rngs::OsRng)
+}
+
+/// [`draw`] with a given generator (tests and the scripted evaluation use a seeded one).
+pub fn draw_with(
+    cfg: &LivenessConfig,
+    previous: Option<&[Direction]>,
+    rng: &mut impl Rng,
+) -> Vec<Direction> {
+    loop {
+        let steps: Vec<Direction> = (0..cfg.challenge_steps)
+            .map(|_| cfg.directions[rng.gen_range(0..cfg.directions.len())])
+            .collect();
+        if previous != Some(steps.as_slice()) || cfg.challenge_space() < 2 {
+            return steps;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::geometry::tests::{head, print_view, view};
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn cfg() -> LivenessConfig {
+        LivenessConfig::default()
+    }
+
+    /// Yaw/pitch in degrees for a movement in `d` of `deg`.
+    fn pose(d: Direction, deg: f64) -> (f64, f64) {
+        let r = deg.to_radians();
+        match d {
+            Direction::Left => (r, 0.0),
+            Direction::Right => (-r, 0.0),
+            Direction::Up => (0.0, -r),
+            Direction::Down => (0.0, r),
+        }
+    }
+
+    /// Frames every 66 ms: each step turns to 25° and back, in `answers` order; `flat` prints.
+    fn session(
+        check: &mut LivenessCheck,
+        answers: &[Direction],
+        flat: bool,
+        similarity: f32,
+    ) -> Verdict {
+        let h = head(64);
+        let mut t = Duration::ZERO;
+        let mut frame = |check: &mut LivenessCheck, yaw: f64, pitch: f64| {
+            t += 66 * MS;
+            let mut points = if flat {
+                print_view(&h, yaw, pitch, 600.0, 0.2)
+            } else {
+                view(&h, yaw, pitch, 600.0, 0.2)
+            };
+            // The mesh reports the pose it sees; a tilted print reports the tilt.
+            points.yaw_deg = yaw.to_degrees() as f32;
+            points.pitch_deg = pitch.to_degrees() as f32;
+            check.observe(Observation {
+                at: t,
+                points,
+                identity_similarity: similarity,
+            });
+        };
+        frame(check, 0.0, 0.0);
+        for &d in answers {
+            for k in (0..=5).chain((0..5).rev()) {
+                let (y, p) = pose(d, f64::from(k) * 5.0);
+                frame(check, y, p);
+                if check.verdict().is_some() {
+                    return check.verdict().unwrap();
+                }
+            }
+        }
+        for _ in 0..200 {
+            frame(check, 0.0, 0.0);
+            if let Some(v) = check.verdict() {
+                return v;
+            }
+        }
+        panic!("no verdict");
+    }
+
+    #[test]
+    fn a_head_answering_the_challenge_passes_with_its_cues() {
+        let steps = vec![Direction::Left, Direction::Up];
+        let mut c = LivenessCheck::start(&cfg(), steps.clone(), Duration::ZERO);
+        assert_eq!(
+            c.take_prompts(),
+            vec![Prompt::Challenge {
+                step: 1,
+                of: 2,
+                direction: Direction::Left
+            }]
+        );
+        assert_eq!(session(&mut c, &steps, false, 0.8), Verdict::Passed);
+        assert_eq!(c.cues().len(), 2);
+        assert!(c.cues().iter().all(|s| s.passed && s.gain > 1.6));
+        let prompts = c.take_prompts();
+        assert!(prompts.contains(&Prompt::StepPassed { step: 2 }));
+        assert!(prompts.contains(&Prompt::Challenge {
+            step: 2,
+            of: 2,
+            direction: Direction::Up
+        }));
+    }
+
+    #[test]
+    fn a_print_tilted_on_cue_fails_as_flat() {
+        let steps = vec![Direction::Right, Direction::Down];
+        let mut c = LivenessCheck::start(&cfg(), steps.clone(), Duration::ZERO);
+        assert_eq!(
+            session(&mut c, &steps, true, 0.9),
+            Verdict::Failed(Failure::FlatMotion)
+        );
+        assert!(!c.cues()[0].passed);
+    }
+
+    #[test]
+    fn a_replay_moving_the_wrong_way_fails_and_a_still_face_times_out() {
+        let mut c = LivenessCheck::start(
+            &cfg(),
+            vec![Direction::Left, Direction::Right],
+            Duration::ZERO,
+        );
+        assert_eq!(
+            session(&mut c, &[Direction::Right, Direction::Left], false, 0.9),
+            Verdict::Failed(Failure::WrongDirection)
+        );
+        let mut c =
+            LivenessCheck::start(&cfg(), vec![Direction::Up, Direction::Up], Duration::ZERO);
+        assert_eq!(session(&mut c, &[], false, 0.9), Verdict::TimedOut);
+    }
+
+    #[test]
+    fn another_face_answering_fails() {
+        let steps = vec![Direction::Left, Direction::Right];
+        let mut c = LivenessCheck::start(&cfg(), steps.clone(), Duration::ZERO);
+        assert_eq!(
+            session(&mut c, &steps, false, 0.1),
+            Verdict::Failed(Failure::IdentityChanged)
+        );
+    }
+
+    #[test]
+    fn passive_mode_accepts_a_spontaneous_turn_and_denies_a_still_face() {
+        let c = LivenessConfig {
+            mode: Mode::Passive,
+            ..cfg()
+        };
+        let mut check = LivenessCheck::start(&c, Vec::new(), Duration::ZERO);
+        assert!(check.take_prompts().is_empty());
+        assert_eq!(
+            session(&mut check, &[Direction::Left], false, 0.9),
+            Verdict::Passed
+        );
+        let mut check = LivenessCheck::start(&c, Vec::new(), Duration::ZERO);
+        assert_eq!(
+            session(&mut check, &[Direction::Left], true, 0.9),
+            Verdict::TimedOut
+        );
+        let mut check = LivenessCheck::start(&c, Vec::new(), Duration::ZERO);
+        assert_eq!(session(&mut check, &[], false, 0.9), Verdict::TimedOut);
+    }
+
+    #[test]
+    fn off_passes_at_once() {
+        let c = LivenessConfig {
+            mode: Mode::Off,
+            ..cfg()
+        };
+        assert_eq!(
+            LivenessCheck::start(&c, Vec::new(), Duration::ZERO).verdict(),
+            Some(Verdict::Passed)
+        );
+    }
+
+    #[test]
+    fn challenges_are_drawn_from_the_configured_directions_and_never_repeat() {
+        use rand::SeedableRng;
+        let c = LivenessConfig {
+            directions: vec![Direction::Left, Direction::Right],
+            ..cfg()
+        };
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut previous = draw_with(&c, None, &mut rng);
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..200 {
+            let next = draw_with(&c, Some(&previous), &mut rng);
+            assert_ne!(next, previous);
+            assert_eq!(next.len(), 2);
+            assert!(next.iter().all(|d| c.directions.contains(d)));
+            seen.insert(next.clone());
+            previous = next;
+        }
+        assert_eq!(seen.len(), 4, "all 2×2 challenges are drawn");
+        assert_eq!(draw(&cfg(), None).len(), 2);
+    }
+}

@@ -1,0 +1,224 @@
+//! `[liveness]`: how the door's own camera checks that a face is a live person.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::ConfigError;
+
+/// What the door asks of a recognised face before it decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// No liveness check: a printed photo of an enrolled person opens the door. Only for
+    /// doors whose camera cannot be reached by a picture (or for bench tests).
+    Off,
+    /// Watch only: a head that turns by itself shows 3-D motion and passes; a still face
+    /// gives no evidence and is denied `liveness_timeout`. Weaker than `challenge`: a screen
+    /// replaying a real head turn passes. For doors without a display.
+    Passive,
+    /// Ask: a random sequence of head movements shown on the door display, each verified as
+    /// 3-D motion in the asked direction by the same face.
+    #[default]
+    Challenge,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Off => "off",
+            Mode::Passive => "passive",
+            Mode::Challenge => "challenge",
+        }
+    }
+}
+
+/// A head movement the challenge can ask for, from the person's point of view ("turn your
+/// head to the left" is the person's left).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Left,
+    Right,
+    Up,
+    Down,
+}
+
+impl Direction {
+    pub const ALL: [Direction; 4] = [
+        Direction::Left,
+        Direction::Right,
+        Direction::Up,
+        Direction::Down,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Left => "left",
+            Direction::Right => "right",
+            Direction::Up => "up",
+            Direction::Down => "down",
+        }
+    }
+
+    /// How far a pose change (degrees of mesh yaw and pitch) goes in this direction.
+    ///
+    /// The mesh's depth grows away from the camera, so when the person turns to their left the
+    /// eye on the image's right (their left eye) moves away and the yaw grows; when they look
+    /// up, the chin comes forward and the pitch falls.
+    pub fn along(self, d_yaw: f32, d_pitch: f32) -> f32 {
+        match self {
+            Direction::Left => d_yaw,
+            Direction::Right => -d_yaw,
+            Direction::Up => -d_pitch,
+            Direction::Down => d_pitch,
+        }
+    }
+}
+
+/// `[liveness]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LivenessConfig {
+    /// `off`, `passive` or `challenge` (default).
+    pub mode: Mode,
+    /// Head movements asked per presentation (`challenge`), 1 to 4.
+    pub challenge_steps: u32,
+    /// The movements the challenge draws from; fewer directions make a replay's odds worse.
+    pub directions: Vec<Direction>,
+    /// Milliseconds the person has for one step before `liveness_timeout`.
+    pub step_timeout_ms: u64,
+    /// Least head turn (mesh yaw or pitch, degrees) in the asked direction for a step.
+    pub min_turn_deg: f32,
+    /// Least planar/rigid residual ratio (see `liveness::geometry`) for the motion to count
+    /// as 3-D; a flat picture gives about 1.
+    pub min_gain: f32,
+    /// Least homography residual, in inter-ocular distances, for the gain to be judged at
+    /// all: below it the motion is within the mesh's jitter (or a perfectly flat picture).
+    pub min_planar_residual: f32,
+    /// Least cosine similarity between the turned face's embedding and the embedding that
+    /// identified the track: the person who answers is the person who was recognised.
+    pub min_identity_similarity: f32,
+    /// Frames in a step that show the asked turn as flat motion before `liveness_failed`.
+    pub flat_frames_to_fail: u32,
+    /// `passive`: milliseconds a recognised face has to show 3-D motion by itself.
+    pub passive_window_ms: u64,
+    /// `passive`: least head turn between two frames, degrees, for the pair to be judged.
+    pub passive_min_turn_deg: f32,
+    /// Terminals (`/ws/auth`, `POST /api/v1/decisions`) must send a passed `liveness`
+    /// attestation, else `liveness_failed`.
+    pub require_terminal_attestation: bool,
+}
+
+impl Default for LivenessConfig {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Challenge,
+            challenge_steps: 2,
+            directions: Direction::ALL.to_vec(),
+            step_timeout_ms: 5000,
+            // docs/decisions/0103-liveness-challenge.md
+            min_turn_deg: 12.0,
+            min_gain: 1.6,
+            min_planar_residual: 0.012,
+            min_identity_similarity: 0.35,
+            flat_frames_to_fail: 3,
+            passive_window_ms: 4000,
+            passive_min_turn_deg: 8.0,
+            require_terminal_attestation: false,
+        }
+    }
+}
+
+impl LivenessConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, message: &str| {
+            Err(ConfigError::Invalid {
+                key: key.into(),
+                message: message.into(),
+            })
+        };
+        if !(1..=4).contains(&self.challenge_steps) {
+            return bad("liveness.challenge_steps", "must be 1 to 4");
+        }
+        let mut dirs = self.directions.clone();
+        dirs.sort_by_key(|d| d.as_str());
+        dirs.dedup();
+        if dirs.len() != self.directions.len() || dirs.len() < 2 {
+            return bad(
+                "liveness.directions",
+                "must list at least two different directions of left, right, up, down",
+            );
+        }
+        if !(500..=30_000).contains(&self.step_timeout_ms) {
+            return bad("liveness.step_timeout_ms", "must be 500 to 30000");
+        }
+        if !(5.0..=40.0).contains(&self.min_turn_deg) {
+            return bad("liveness.min_turn_deg", "must be 5 to 40 degrees");
+        }
+        if !(1.0..=10.0).contains(&self.min_gain) {
+            return bad("liveness.min_gain", "must be 1 to 10");
+        }
+        if !(0.0..=0.2).contains(&self.min_planar_residual) {
+            return bad("liveness.min_planar_residual", "must be 0 to 0.2");
+        }
+        if !(-1.0..=1.0).contains(&self.min_identity_similarity) {
+            return bad(
+                "liveness.min_identity_similarity",
+                "must be a cosine similarity in [-1, 1]",
+            );
+        }
+        if !(1..=30).contains(&self.flat_frames_to_fail) {
+            return bad("liveness.flat_frames_to_fail", "must be 1 to 30");
+        }
+        if !(500..=30_000).contains(&self.passive_window_ms) {
+            return bad("liveness.passive_window_ms", "must be 500 to 30000");
+        }
+        if !(2.0..=40.0).contains(&self.passive_min_turn_deg) {
+            return bad("liveness.passive_min_turn_deg", "must be 2 to 40 degrees");
+        }
+        Ok(())
+    }
+
+    /// How many different challenges the settings can draw: a fixed replay answers one of
+    /// them, so its odds of passing are at most 1 in this (less, since it must also time its
+    /// movements).
+    pub fn challenge_space(&self) -> u64 {
+        (self.directions.len() as u64).pow(self.challenge_steps)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_give_sixteen_challenges() {
+        let c = LivenessConfig::default();
+        c.validate().unwrap();
+        assert_eq!(c.mode, Mode::Challenge);
+        assert_eq!(c.challenge_space(), 16);
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let mut c = LivenessConfig {
+            directions: vec![Direction::Left, Direction::Left],
+            ..LivenessConfig::default()
+        };
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("liveness.directions"), "{e}");
+        c.directions = vec![Direction::Left, Direction::Right];
+        c.challenge_steps = 0;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("liveness.challenge_steps"), "{e}");
+        c.challenge_steps = 3;
+        assert_eq!(c.challenge_space(), 8);
+    }
+
+    #[test]
+    fn directions_map_onto_pose_changes() {
+        assert!(Direction::Left.along(15.0, 0.0) > 0.0);
+        assert!(Direction::Right.along(15.0, 0.0) < 0.0);
+        assert!(Direction::Up.along(0.0, -15.0) > 0.0);
+        assert!(Direction::Down.along(0.0, -15.0) < 0.0);
+    }
+}
