@@ -398,6 +398,10 @@ async fn status_reports_database_models_and_audit_chain() {
     assert_eq!(st["database"]["backend"], "sqlite");
     assert_eq!(st["database"]["reachable"], true);
     assert_eq!(st["database"]["spool_backlog"], 0);
+    // The feed was read at start-up (and is polled every change_poll_ms since): a small lag.
+    let lag = st["database"]["change_lag_ms"].as_i64().expect("change_lag_ms");
+    assert!((0..30_000).contains(&lag), "change lag {lag} ms");
+    assert!(st.get("tls").is_none(), "served over plain HTTP: no tls section");
     assert_eq!(st["audit"]["chain"], "intact");
     assert_eq!(st["camera"], serde_json::Value::Null, "no camera loop here");
     assert_eq!(st["version"], env!("CARGO_PKG_VERSION"));

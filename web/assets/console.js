@@ -385,6 +385,12 @@
     });
   };
 
+  // The change feed is read every database.change_poll_ms (≤ 1 s): a lag of several seconds
+  // means reads are failing and the door decides from an older catalog.
+  const LAG_WARN_MS = 5000;
+  // The certificate's SHA-256 fingerprint when the API is served over TLS; "plain HTTP" otherwise.
+  const tlsRow = (t) => (!t ? "plain HTTP" : t.fingerprint_sha256 ? "SHA-256 " + t.fingerprint_sha256 : JSON.stringify(t));
+
   pages.health = async () => {
     const card = (title, pairs, cls) => { const c = el("div", { class: "card " + (cls || "") }, el("h2", {}, title), el("dl")); dl($("dl", c), pairs); return c; };
     const mb = (b) => (b / 1048576).toFixed(0) + " MB";
@@ -400,14 +406,15 @@
           ["align", i.last_ms.align.toFixed(1) + " ms"], ["embed", i.last_ms.embed.toFixed(1) + " ms"], ["frames/s", i.fps.toFixed(1)],
           ["latency", i.latency_ms != null ? i.latency_ms.toFixed(0) + " ms" : null], ["stage histograms", s.pipeline ? JSON.stringify(s.pipeline) : null]] : [["door loop", null]]),
         card("Database", [["backend", d.backend], ["reachable", d.reachable ? "yes" : "NO"], ["ping", d.ping_ms != null ? d.ping_ms + " ms" : null],
-          ["spool backlog", d.spool_backlog != null ? String(d.spool_backlog) + " events" : null], ["change lag", d.change_lag_ms != null ? d.change_lag_ms + " ms" : null]], d.reachable ? "" : "error"),
+          ["spool backlog", d.spool_backlog != null ? String(d.spool_backlog) + " events" : null], ["change lag", d.change_lag_ms != null ? d.change_lag_ms + " ms" + (d.change_lag_ms > LAG_WARN_MS ? " (behind the database)" : "") : null]],
+          !d.reachable || d.change_lag_ms > LAG_WARN_MS ? "error" : ""),
         card("System", [["version", s.version], ["uptime", up(s.uptime_secs)], ["node", s.node], ["door", s.door_id],
           ["CPU temperature", s.cpu_temperature_c != null ? s.cpu_temperature_c.toFixed(1) + " °C" : null],
           ["disk free", s.disk ? mb(s.disk.free_bytes) + " of " + mb(s.disk.total_bytes) : null]]),
         card("Models", [["loaded", s.models.loaded ? "yes" : "NO"], ["embedder", s.models.embedder]].concat(s.models.files.map((f) => [f.file, f.sha256])), "models"),
         card("Audit chain", [["chain", s.audit.chain + (s.audit.partial ? " (checked " + s.audit.checked + ")" : "")], ["events checked", String(s.audit.checked)], ["problem", s.audit.error || "none"]],
           s.audit.chain === "broken" ? "error" : ""),
-        card("Security", [["TLS", s.tls ? (s.tls.fingerprint || JSON.stringify(s.tls)) : null],
+        card("Security", [["TLS", tlsRow(s.tls)],
           ["matching threshold", s.matching ? (s.matching.threshold != null ? String(s.matching.threshold) : JSON.stringify(s.matching)) : null]]));
       $("#updated").textContent = "Updated " + new Date().toLocaleTimeString() + ".";
       setTimeout(load, 5000);
