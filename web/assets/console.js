@@ -228,11 +228,20 @@
       shown = r.data.items.filter(matches);
       render();
     };
+    // The door loop's per-frame stage timings behind a camera decision, one row per frame.
+    const STAGES = ["detect", "mesh", "align", "embed", "match"];
+    const frameTable = (frames) => el("table", { class: "frames" },
+      el("thead", {}, el("tr", {}, el("th", {}, "track"), el("th", {}, "frame"), STAGES.map((st) => el("th", {}, st)))),
+      el("tbody", {}, frames.map((f) => el("tr", {}, el("td", {}, "#" + f.track), el("td", {}, String(f.frame)),
+        STAGES.map((st) => el("td", {}, f[st + "_ms"] != null ? f[st + "_ms"].toFixed(1) : "—"))))));
     function details(e) {
       const d = e.details || {};
       const pairs = [["time", fmtTime(e.time)], ["kind", e.kind], ["reason", reasonWords(e.reason) + " (" + e.reason + ")"], ["door", e.door_id],
         ["who", who(e)], ["result", result(e)]];
-      for (const [k, v] of Object.entries(d)) pairs.push([k.replace(/_/g, " "), typeof v === "object" ? JSON.stringify(v) : String(v)]);
+      for (const [k, v] of Object.entries(d)) {
+        if (k === "frames" && Array.isArray(v)) pairs.push(["frames (ms)", frameTable(v)]);
+        else pairs.push([k.replace(/_/g, " "), typeof v === "object" ? JSON.stringify(v) : String(v)]);
+      }
       pairs.push(["chain", e.node + " #" + e.seq], ["hash", e.hash]);
       dl($("#detail-list"), pairs);
       $("#event-details").showModal();
