@@ -49,6 +49,7 @@
     grant_not_yet_valid: "access not yet valid", subject_inactive: "person is inactive", spoof_suspected: "looks like a photo or screen",
     lockdown: "door in lockdown", unknown_door: "unknown door", bad_request: "bad request", awaiting_patient: "waiting for the patient",
     login_succeeded: "logged in", login_failed: "wrong name or password", login_throttled: "too many failed logins", logged_out: "logged out",
+    login_code_failed: "wrong login code", totp_enabled: "second factor on", totp_disabled: "second factor off",
     door_command: "door command", pulse: "test pulse", hold: "hold unlocked", release_lockdown: "lockdown released", ack_alarm: "alarm acknowledged",
     patient_timeout: "no patient came in time", door_fault: "door fault", controller_unavailable: "door controller not answering",
     lock_changed: "lock moved", state_changed: "door state changed", door_opened: "door opened",
@@ -378,7 +379,11 @@
     const users = async () => {
       const r = await api("GET", "/api/v1/users");
       if (!r.ok) { flash(problem(r), true); return; }
-      $("#user-rows").replaceChildren(...r.data.map((u) => el("tr", {}, el("td", {}, u.name), el("td", {}, u.role), el("td", {}, fmtTime(u.last_login_at)),
+      const me = r.data.find((u) => u.name === body.dataset.user);
+      $("#totp-state").textContent = me && me.totp ? "On: login asks for a code from your authenticator app." : "Off: your password alone logs you in.";
+      $("#totp-start").textContent = me && me.totp ? "Replace" : "Set up";
+      $("#totp-off").hidden = !(me && me.totp);
+      $("#user-rows").replaceChildren(...r.data.map((u) => el("tr", {}, el("td", {}, u.name), el("td", {}, u.role), el("td", {}, u.totp ? "yes" : "no"), el("td", {}, fmtTime(u.last_login_at)),
         el("td", {}, el("button", { class: "danger", onclick: async () => {
           if (!confirm("Delete the account " + u.name + "? Their sessions end now.")) return;
           const d = await api("DELETE", "/api/v1/users/" + u.id);
@@ -386,6 +391,27 @@
         } }, "Delete")))));
     };
     users();
+    // The session's own second factor: a new secret is shown once and only stored once a code
+    // from the app confirms it.
+    $("#totp-start").addEventListener("click", async () => {
+      const r = await api("POST", "/api/v1/users/me/totp");
+      if (!r.ok) { flash(problem(r), true); return; }
+      $("#totp-secret").textContent = r.data.secret;
+      $("#totp-uri").textContent = r.data.otpauth_uri; $("#totp-uri").href = r.data.otpauth_uri;
+      $("#totp-setup").hidden = false; $("#totp-code").focus();
+    });
+    $("#totp-confirm").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const r = await api("PUT", "/api/v1/users/me/totp", { code: $("#totp-code").value.trim() });
+      if (!r.ok) { flash(problem(r), true); return; }
+      ev.target.reset(); $("#totp-setup").hidden = true;
+      flash("Second factor on: the next login asks for a code."); users();
+    });
+    $("#totp-off").addEventListener("click", async () => {
+      if (!confirm("Turn off the code at login for your account?")) return;
+      const r = await api("DELETE", "/api/v1/users/me/totp");
+      if (r.ok) { flash("Second factor off."); users(); } else flash(problem(r), true);
+    });
     $("#new-user").addEventListener("submit", async (ev) => {
       ev.preventDefault();
       const f = new FormData(ev.target);
