@@ -14,8 +14,8 @@
 //! deciding); with several configured hosts the poller moves the store to the next one.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -34,6 +34,10 @@ pub struct ChangeFeed {
     /// The feed as last applied; `None` until the first full load. The lock also serialises
     /// applications, so an older read is never applied over a newer one.
     seen: tokio::sync::Mutex<Option<ChangeVersions>>,
+    /// When the feed was last read and applied without error. Everything committed before
+    /// then is in the caches, so the time since is how far this controller may lag behind the
+    /// database (`database.change_lag_ms` in `GET /api/v1/status`).
+    last_applied: Mutex<Option<Instant>>,
 }
 
 impl ChangeFeed {
@@ -43,7 +47,25 @@ impl ChangeFeed {
             catalog,
             auth,
             seen: tokio::sync::Mutex::new(None),
+            last_applied: Mutex::new(None),
         })
+    }
+
+    /// Time since the feed was last read and applied without error; `None` before the first
+    /// successful read. Healthy, it stays below `database.change_poll_ms` (plus one read);
+    /// while the database is unreachable it grows, and so does the staleness of the caches.
+    pub fn lag(&self) -> Option<Duration> {
+        self.last_applied
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .map(|t| t.elapsed())
+    }
+
+    fn applied(&self, read_at: Instant) {
+        *self
+            .last_applied
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(read_at);
     }
 
     /// Reads the feed once and applies what changed since the last read (everything, the
@@ -52,12 +74,15 @@ impl ChangeFeed {
     /// nothing is marked as seen and the next read tries again.
     pub async fn sync(&self) -> StoreResult<BTreeSet<ChangeKind>> {
         let mut seen = self.seen.lock().await;
+        // Taken before the read: a write committed after this instant may not be applied yet.
+        let read_at = Instant::now();
         let now = self.store.change_versions().await?;
         let changed = match seen.as_ref() {
             None => ChangeKind::ALL.into_iter().collect(),
             Some(before) => changed_kinds(before, &now),
         };
         if changed.is_empty() {
+            self.applied(read_at);
             return Ok(changed);
         }
         if seen.is_none() {
@@ -88,6 +113,7 @@ impl ChangeFeed {
                 .join(", ")
         );
         *seen = Some(now);
+        self.applied(read_at);
         Ok(changed)
     }
 

@@ -25,7 +25,7 @@
 //! | [`camera`] | `FrameSource`: V4L2 capture and replay |
 //! | [`door`] | relay/inputs over GPIO and the door controller state machine |
 //! | [`pipeline`] | the door loop: camera frames → face tracks → decisions → door + events; stage timings |
-//! | [`console`] | web console: accounts (argon2id), sessions + CSRF, pages, Live camera view |
+//! | [`console`] | web console: accounts (argon2id, optional TOTP second factor), sessions + CSRF, pages, Live camera view |
 //! | [`app`] | wiring, start-up (migrate, bootstrap), shutdown |
 //! | [`logging`] | journald when under systemd, stderr otherwise |
 //! | [`service`] | systemd integration: `sd_notify` READY/STATUS/STOPPING, watchdog over component heartbeats |

@@ -76,6 +76,36 @@ impl Browser {
         resp
     }
 
+    /// Posts the code form that a login of an account with a second factor answered with.
+    async fn second_step(&mut self, code_form: reqwest::Response, code: &str) -> reqwest::Response {
+        let login_cookie = value(&set_cookie(&code_form, "wg_login_csrf").unwrap());
+        let html = code_form.text().await.unwrap();
+        let csrf = csrf_in(&html, "name=\"csrf\" value=\"");
+        let pending = csrf_in(&html, "name=\"pending\" value=\"");
+        self.post_code(&login_cookie, &csrf, &pending, code).await
+    }
+
+    async fn post_code(
+        &mut self,
+        login_cookie: &str,
+        csrf: &str,
+        pending: &str,
+        code: &str,
+    ) -> reqwest::Response {
+        let resp = self
+            .http
+            .post(format!("{}/console/login", self.base))
+            .header(COOKIE, login_cookie)
+            .form(&[("pending", pending), ("code", code), ("csrf", csrf)])
+            .send()
+            .await
+            .unwrap();
+        if let Some(c) = set_cookie(&resp, "wg_session") {
+            self.session = Some(value(&c));
+        }
+        resp
+    }
+
     fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let mut rb = self.http.request(method, format!("{}{path}", self.base));
         if let Some(s) = &self.session {
@@ -398,6 +428,15 @@ async fn status_reports_database_models_and_audit_chain() {
     assert_eq!(st["database"]["backend"], "sqlite");
     assert_eq!(st["database"]["reachable"], true);
     assert_eq!(st["database"]["spool_backlog"], 0);
+    // The feed was read at start-up (and is polled every change_poll_ms since): a small lag.
+    let lag = st["database"]["change_lag_ms"]
+        .as_i64()
+        .expect("change_lag_ms");
+    assert!((0..30_000).contains(&lag), "change lag {lag} ms");
+    assert!(
+        st.get("tls").is_none(),
+        "served over plain HTTP: no tls section"
+    );
     assert_eq!(st["audit"]["chain"], "intact");
     assert_eq!(st["camera"], serde_json::Value::Null, "no camera loop here");
     assert_eq!(st["version"], env!("CARGO_PKG_VERSION"));
@@ -406,4 +445,186 @@ async fn status_reports_database_models_and_audit_chain() {
     let (s, p) = a.get("/api/v1/live/overlay", &a.technician).await;
     assert_eq!(s, 503, "{p}");
     a.stop().await;
+}
+
+#[tokio::test]
+async fn totp_second_factor_is_enrolled_asked_for_audited_and_throttled() {
+    use wardgate::console::totp;
+    let a = TestApp::spawn_with(Db::Sqlite, |c| c.console.max_failed_logins = 3)
+        .await
+        .unwrap();
+    add_user(&a, "ann", TokenRole::Admin, "ann-password-12").await;
+    add_user(&a, "tess", TokenRole::Technician, "tess-password-1").await;
+    let mut b = Browser::new(&a);
+    assert_eq!(b.login("ann", "ann-password-12").await.status(), 303);
+    let csrf = b.csrf().await;
+
+    // A bearer token has no console account to protect; a technician may not enrol here.
+    let (s, p) = a
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/users/me/totp",
+            Some(&a.admin),
+            None,
+        )
+        .await;
+    assert_eq!(s, 409, "{p}");
+    let mut t = Browser::new(&a);
+    assert_eq!(t.login("tess", "tess-password-1").await.status(), 303);
+    let tcsrf = t.csrf().await;
+    let r = t
+        .req(reqwest::Method::POST, "/api/v1/users/me/totp")
+        .header("x-csrf-token", tcsrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    // Set up: a secret and its otpauth:// URI, not in force until a code confirms it.
+    let r = b
+        .req(reqwest::Method::POST, "/api/v1/users/me/totp")
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let en: serde_json::Value = r.json().await.unwrap();
+    let secret = en["secret"].as_str().unwrap().to_owned();
+    let uri = en["otpauth_uri"].as_str().unwrap();
+    assert!(uri.starts_with("otpauth://totp/Wardgate:ann"), "{uri}");
+    assert!(
+        uri.contains(&format!("secret={secret}")) && uri.contains("period=30"),
+        "{uri}"
+    );
+    let key = totp::base32_decode(&secret).unwrap();
+    let put = |code: String| {
+        b.req(reqwest::Method::PUT, "/api/v1/users/me/totp")
+            .header("x-csrf-token", &csrf)
+            .json(&json!({ "code": code }))
+            .send()
+    };
+    let r = put("12345".into()).await.unwrap();
+    assert_eq!(r.status(), 422);
+    let p: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(p["field"], "code", "{p}");
+    let now = totp::unix_now();
+    let confirmed = totp::code_at(&key, now);
+    let r = put(confirmed.clone()).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let u: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(u["totp"], true, "{u}");
+    let stored = a.state.store.user_by_name("ann").await.unwrap().unwrap();
+    assert_eq!(stored.totp_secret.as_deref(), Some(secret.as_str()));
+
+    // The password alone no longer logs in: it answers with the code form, without a session.
+    let mut c = Browser::new(&a);
+    let form = c.login("ann", "ann-password-12").await;
+    assert_eq!(form.status(), 200);
+    assert!(c.session.is_none());
+    let login_cookie = value(&set_cookie(&form, "wg_login_csrf").unwrap());
+    let html = form.text().await.unwrap();
+    assert!(html.contains("one-time-code"), "{html}");
+    let pending = csrf_in(&html, "name=\"pending\" value=\"");
+    let form_csrf = csrf_in(&html, "name=\"csrf\" value=\"");
+
+    // A wrong code: refused, audited, and the form token is spent.
+    let wrong = format!(
+        "{:06}",
+        (confirmed.parse::<u32>().unwrap() + 500_000) % 1_000_000
+    );
+    let r = c
+        .post_code(&login_cookie, &form_csrf, &pending, &wrong)
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.text().await.unwrap().contains("Wrong or expired code"));
+    assert!(c.session.is_none());
+    let r = c
+        .post_code(
+            &login_cookie,
+            &form_csrf,
+            &pending,
+            &totp::code_at(&key, now),
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "single-use form token"
+    );
+    assert!(c.session.is_none());
+    let failed = login_events(&a, "login_code_failed").await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["details"]["user"], "ann");
+    assert!(!failed[0]["details"].to_string().contains(&wrong));
+
+    // The code already used to confirm is not accepted again (replay).
+    let form = c.login("ann", "ann-password-12").await;
+    let r = c.second_step(form, &confirmed).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "replayed code");
+
+    // The next step's code (accepted one step early) logs in.
+    let form = c.login("ann", "ann-password-12").await;
+    let r = c
+        .second_step(form, &totp::code_at(&key, totp::unix_now() + 30))
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[LOCATION], "/console/live");
+    assert!(c.session.is_some());
+
+    // Wrong codes count in the login throttle like wrong passwords: this address has now
+    // failed 3 times (the account's count was cleared by the login).
+    let mut d = Browser::new(&a);
+    let form = d.login("ann", "ann-password-12").await;
+    assert_eq!(form.status(), 200);
+    assert_eq!(d.second_step(form, &wrong).await.status(), 401);
+    let r = d.login("ann", "ann-password-12").await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(login_events(&a, "login_code_failed").await.len(), 3);
+
+    // Turning it off: the password alone logs in again (after the throttle window).
+    let r = b
+        .req(reqwest::Method::DELETE, "/api/v1/users/me/totp")
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let stored = a.state.store.user_by_name("ann").await.unwrap().unwrap();
+    assert_eq!(stored.totp_secret, None);
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn cookies_are_secure_over_tls_or_with_console_secure_cookie() {
+    use tower::ServiceExt as _;
+    let get_form = |router: axum::Router| async move {
+        let resp = router
+            .oneshot(
+                axum::http::Request::get("/console/login")
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        resp.headers()["set-cookie"].to_str().unwrap().to_owned()
+    };
+    let a = TestApp::spawn(Db::Sqlite).await.unwrap();
+    let plain = get_form(wardgate::api::router(a.state.clone())).await;
+    assert!(
+        plain.starts_with("wg_login_csrf=") && !plain.contains("Secure"),
+        "{plain}"
+    );
+    // What the HTTPS listener adds to each request it serves.
+    let tls = get_form(
+        wardgate::api::router(a.state.clone()).layer(axum::Extension(wardgate::console::OverTls)),
+    )
+    .await;
+    assert!(tls.contains("; Secure"), "{tls}");
+    a.stop().await;
+    let b = TestApp::spawn_with(Db::Sqlite, |c| c.console.secure_cookie = true)
+        .await
+        .unwrap();
+    let forced = get_form(wardgate::api::router(b.state.clone())).await;
+    assert!(forced.contains("; Secure"), "{forced}");
+    b.stop().await;
 }

@@ -11,7 +11,8 @@
 //! `channel`, `request_id`, `token_id`, `door` (the requested id, only when it is unknown),
 //! `staff_similarity`, `patient_similarity`, `liveness_score`, `liveness` and
 //! `patient_liveness` (what each face's liveness check measured), `field` (for `bad_request`),
-//! `staff_track`, `patient_track` (the camera loop's face tracks).
+//! `staff_track`, `patient_track` (the camera loop's face tracks), `frames` (the camera loop's
+//! per-frame stage timings of the presentation, [`FrameTimings`]; never images or embeddings).
 //!
 //! Events are recorded without waiting for the database (see [`crate::events`]). Channels that
 //! acknowledge a decision to a client (terminals, the door API) also wait until the event is in
@@ -159,6 +160,34 @@ impl Liveness {
     }
 }
 
+/// How long one camera frame of a presentation took to analyse, stage by stage, in
+/// milliseconds: what a technician reads in the decision's details to see why a door was slow
+/// (or which frames a decision rests on). Times only — never the picture or the embedding.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct FrameTimings {
+    /// The camera loop's track the face belongs to.
+    pub track: u64,
+    /// The frame's capture sequence number.
+    pub frame: u64,
+    /// Face detection over the whole frame.
+    pub detect_ms: f64,
+    /// The face mesh (landmarks) of this face.
+    pub mesh_ms: f64,
+    /// The aligned crop of this face.
+    pub align_ms: f64,
+    /// The embedding of this face.
+    pub embed_ms: f64,
+    /// The gallery search of that embedding.
+    pub match_ms: f64,
+}
+
+impl FrameTimings {
+    /// Milliseconds of `d`, to 0.01 ms.
+    pub fn ms(d: Duration) -> f64 {
+        (d.as_secs_f64() * 100_000.0).round() / 100.0
+    }
+}
+
 /// What the service decides about.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
@@ -176,6 +205,9 @@ pub struct Request {
     pub token_id: Option<String>,
     /// The camera loop's track ids of the staff and the patient face (`None` elsewhere).
     pub tracks: (Option<u64>, Option<u64>),
+    /// The camera loop's analysed frames of this presentation (staff's, then the patient's),
+    /// oldest first; empty elsewhere.
+    pub frames: Vec<FrameTimings>,
     pub at: Millis,
 }
 
@@ -192,6 +224,7 @@ impl Request {
             request_id: None,
             token_id: None,
             tracks: (None, None),
+            frames: Vec::new(),
             at,
         }
     }
@@ -473,6 +506,7 @@ fn details(
         "field": null,
         "staff_track": null,
         "patient_track": null,
+        "frames": null,
     })
 }
 
@@ -554,6 +588,9 @@ fn decision_event(
     }
     details["staff_track"] = req.tracks.0.into();
     details["patient_track"] = req.tracks.1.into();
+    if !req.frames.is_empty() {
+        details["frames"] = serde_json::to_value(&req.frames).unwrap_or_default();
+    }
     EventDraft {
         kind: EventKind::Decision,
         door_id: door_known.then(|| req.door_id.clone()),

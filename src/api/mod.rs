@@ -124,6 +124,12 @@ pub fn router(state: AppState) -> Router {
         .route("/status", get(status::get))
         .route("/users", get(users::list).post(users::create))
         .route("/users/{id}", axum::routing::delete(users::delete))
+        .route(
+            "/users/me/totp",
+            post(users::totp_begin)
+                .put(users::totp_confirm)
+                .delete(users::totp_disable),
+        )
         .route("/live/stream", get(live::stream))
         .route("/live/frame.jpg", get(live::frame))
         .route("/live/overlay", get(live::overlay))

@@ -381,6 +381,10 @@ fn console_ops(g: &mut SchemaGenerator) -> Vec<Operation> {
         serde_json::to_value(g.subschema_for::<super::users::UserView>()).unwrap_or_default();
     let create =
         serde_json::to_value(g.subschema_for::<super::users::CreateUser>()).unwrap_or_default();
+    let totp_enrolment =
+        serde_json::to_value(g.subschema_for::<super::users::TotpEnrolment>()).unwrap_or_default();
+    let totp_code =
+        serde_json::to_value(g.subschema_for::<super::users::TotpCode>()).unwrap_or_default();
     let overlay = serde_json::to_value(g.subschema_for::<crate::console::live::LiveOverlay>())
         .unwrap_or_default();
     let face = serde_json::to_value(g.subschema_for::<FaceView>()).unwrap_or_default();
@@ -397,8 +401,11 @@ fn console_ops(g: &mut SchemaGenerator) -> Vec<Operation> {
     vec![
         op("get", "/api/v1/status", "Controller health: camera, inference, database, disk, temperature, models, audit chain", TECH, None, 200, Some(status)),
         op("get", "/api/v1/users", "List console accounts", ADMIN, None, 200, Some(users)),
-        op("post", "/api/v1/users", "Create a console account (password stored as argon2id)", ADMIN, Some(create), 201, Some(user)),
+        op("post", "/api/v1/users", "Create a console account (password stored as argon2id)", ADMIN, Some(create), 201, Some(user.clone())),
         op("delete", "/api/v1/users/{id}", "Delete a console account and end its sessions", ADMIN, None, 204, None),
+        op("post", "/api/v1/users/me/totp", "Start setting up the session's own TOTP second factor: a new secret and otpauth:// URI, not yet in force (console sessions only; 409 for a bearer token)", ADMIN, None, 200, Some(totp_enrolment)),
+        op("put", "/api/v1/users/me/totp", "Confirm the new TOTP secret with a current code; from then on login asks for a code", ADMIN, Some(totp_code), 200, Some(user)),
+        op("delete", "/api/v1/users/me/totp", "Remove the session's own TOTP second factor", ADMIN, None, 204, None),
         op("get", "/api/v1/live/stream", "Camera picture as MJPEG (multipart/x-mixed-replace) at console.live_fps; never recorded", TECH, None, 200, None),
         op("get", "/api/v1/live/frame.jpg", "The newest camera frame as one JPEG", TECH, None, 200, None),
         op("get", "/api/v1/live/overlay", "Face boxes, quality feedback, stage timings and fps of the door loop's newest analysed frame", TECH, None, 200, Some(overlay)),

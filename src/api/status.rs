@@ -69,7 +69,10 @@ pub struct DatabaseStatus {
     pub ping_ms: Option<f64>,
     /// Events waiting in the disk spool for the database; `None` when the sink did not answer.
     pub spool_backlog: Option<u64>,
-    /// Delay of the change feed behind the database, ms, when the firmware provides it.
+    /// Milliseconds since the change feed was last read and applied without error: how far
+    /// this controller's catalog and token cache may lag behind the database. Healthy, below
+    /// `database.change_poll_ms` plus one read; it grows while the database is unreachable.
+    /// `None` before the first read.
     pub change_lag_ms: Option<i64>,
 }
 
@@ -240,7 +243,10 @@ pub async fn get(
             reachable,
             ping_ms,
             spool_backlog,
-            change_lag_ms: None,
+            change_lag_ms: st
+                .changes
+                .lag()
+                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
         },
         disk: disk(&st.cfg.events.spool_dir),
         cpu_temperature_c: cpu_temperature(Path::new("/sys/class/thermal")),

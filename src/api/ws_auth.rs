@@ -354,6 +354,7 @@ pub async fn authenticate(
         token_id: Some(caller.token_id.clone()),
         at: now_ms(),
         tracks: (None, None),
+        frames: Vec::new(),
     };
     let outcome = st.decider().decide_in(&snap.directory, request).await;
     let person = |p: &Option<(crate::model::Subject, f32)>| {

@@ -12,7 +12,8 @@
 //! | [`config`] | `[console]`: idle timeout, login throttle, cookie, live frame rate |
 //! | [`password`] | argon2id hashing and checks of new passwords |
 //! | [`session`] | in-memory sessions with idle timeout; failed-login throttle |
-//! | [`login`] | the login and logout forms, their audit events |
+//! | [`login`] | the login (password, then the TOTP code when enrolled) and logout forms, their audit events |
+//! | [`totp`] | RFC 6238 second factor: codes, secrets, `otpauth://` URIs, pending logins, replay guard |
 //! | [`pages`] | templates, embedded assets, the page routes |
 //! | [`live`] | camera frames (MJPEG) and the door loop's latest face boxes and timings |
 //! | [`users`] | the `wardgate user …` commands |
@@ -23,6 +24,7 @@ pub mod login;
 pub mod pages;
 pub mod password;
 pub mod session;
+pub mod totp;
 pub mod users;
 
 use std::sync::{Arc, RwLock};
@@ -48,6 +50,8 @@ pub struct Console {
     pub cfg: ConsoleConfig,
     pub sessions: Sessions,
     pub throttle: LoginThrottle,
+    /// Logins waiting for their TOTP code, enrolments waiting for confirmation, used steps.
+    pub totp: totp::TotpState,
     live: RwLock<Option<Arc<LiveView>>>,
     started: Instant,
 }
@@ -61,6 +65,7 @@ impl Console {
                 cfg.max_failed_logins,
                 Duration::from_secs(cfg.login_window_secs),
             ),
+            totp: totp::TotpState::default(),
             live: RwLock::new(None),
             started: Instant::now(),
         }
@@ -86,6 +91,20 @@ impl Console {
     pub fn uptime(&self) -> Duration {
         self.started.elapsed()
     }
+}
+
+/// Request extension marking a request that arrived over TLS. The HTTPS listener adds it to
+/// every request it serves (`axum::Extension(OverTls)` as a layer on that listener's router);
+/// plain HTTP requests never carry it, and a client cannot add an extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OverTls;
+
+/// Whether the console's cookies get `Secure` (sent back over HTTPS only): on every request
+/// that came over TLS, and on all requests with `console.secure_cookie` (for a TLS-terminating
+/// proxy in front, which this process cannot see). Over plain HTTP the browser would drop a
+/// `Secure` cookie, so it is not set by default.
+pub fn secure_cookies(state: &AppState, ext: &axum::http::Extensions) -> bool {
+    state.console.cfg.secure_cookie || ext.get::<OverTls>().is_some()
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers.

@@ -32,7 +32,8 @@ pub struct Sessions {
     by_hash: Mutex<HashMap<String, Session>>,
 }
 
-fn digest(cookie: &str) -> String {
+/// SHA-256 of a secret handed to the browser: only this is kept in memory.
+pub(crate) fn digest(cookie: &str) -> String {
     hex::encode(Sha256::digest(cookie.as_bytes()))
 }
 

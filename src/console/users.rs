@@ -106,6 +106,15 @@ pub enum UserCmd {
     Passwd { name: String },
     /// Delete a console account.
     Remove { name: String },
+    /// Give the account a second login factor (RFC 6238 TOTP): prints the `otpauth://` URI to
+    /// import into an authenticator app, and asks for a code at every login from now on. A new
+    /// secret replaces the old one.
+    Totp {
+        /// Remove the second factor instead (the account logs in with its password alone).
+        #[arg(long)]
+        disable: bool,
+        name: String,
+    },
 }
 
 /// Runs a `wardgate user …` command.
@@ -150,6 +159,27 @@ pub async fn run(cfg: crate::config::Config, cmd: UserCmd) -> anyhow::Result<()>
                 .ok_or_else(|| anyhow::anyhow!("no console user named {name:?}"))?;
             store.delete_user(&u.id).await?;
             println!("removed {name}");
+        }
+        UserCmd::Totp { disable, name } => {
+            let u = store
+                .user_by_name(&name)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no console user named {name:?}"))?;
+            if disable {
+                store.set_user_totp(&u.id, None).await?;
+                println!("second factor of {name} removed: the password alone logs in");
+            } else {
+                let secret = super::totp::new_secret();
+                store.set_user_totp(&u.id, Some(&secret)).await?;
+                eprintln!(
+                    "{name} now needs a code from an authenticator app at every login. Import this \
+                     URI into the app (it is the secret: keep it from others):"
+                );
+                println!(
+                    "{}",
+                    super::totp::otpauth_uri(&cfg.events.node, &u.name, &secret)
+                );
+            }
         }
     }
     Ok(())

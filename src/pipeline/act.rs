@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::access::decider::{
-    Channel, Decider, Face, Liveness as DecidedLiveness, Patient, Presentation, Request, Unlock,
+    Channel, Decider, Face, FrameTimings, Liveness as DecidedLiveness, Patient, Presentation,
+    Request, Unlock,
 };
 use crate::access::policy::Decision;
 use crate::camera::monotonic_now;
@@ -28,6 +29,8 @@ pub struct Presented {
     /// Best gallery similarity of the track's newest analysed frame.
     pub similarity: Option<f32>,
     pub track_id: u64,
+    /// Stage timings of the track's frames that led to this presentation (for the event).
+    pub frames: Vec<FrameTimings>,
 }
 
 /// Everything a camera decision depends on.
@@ -121,6 +124,11 @@ impl Actor {
             input.staff.as_ref().map(|p| p.track_id),
             input.patient.as_ref().map(|p| p.track_id),
         );
+        req.frames = [&input.staff, &input.patient]
+            .into_iter()
+            .flatten()
+            .flat_map(|p| p.frames.iter().copied())
+            .collect();
         let started = Instant::now();
         let outcome = self.decider().decide(req).await;
         let mut relay_at = None;

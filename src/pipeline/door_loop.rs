@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use image::RgbImage;
 
+use crate::access::decider::FrameTimings;
 use crate::camera::Frame;
 use crate::catalog::{Catalog, Snapshot};
 use crate::model::{now_ms, DoorMode, Role};
@@ -176,7 +177,8 @@ impl LoopCore {
                 return report;
             }
         };
-        self.stats.record(Stage::Detect, started.elapsed());
+        let detect_time = started.elapsed();
+        self.stats.record(Stage::Detect, detect_time);
         let ids = self.tracker.update(now, frame.sequence, detections);
         report.faces = ids.len();
         self.expire_pending(now, &mut report).await;
@@ -206,7 +208,7 @@ impl LoopCore {
             .map(|&(_, id)| id)
             .collect();
         for &id in &acting {
-            self.analyse_track(&img, &snap, id);
+            self.analyse_track(&img, &snap, id, frame.sequence, detect_time);
         }
         self.advance_liveness(now, &acting);
         if two_person {
@@ -218,7 +220,15 @@ impl LoopCore {
         report
     }
 
-    fn analyse_track(&mut self, img: &RgbImage, snap: &Snapshot, id: u64) {
+    /// Analyses the face of track `id` in this frame (`sequence`, detected in `detect_time`).
+    fn analyse_track(
+        &mut self,
+        img: &RgbImage,
+        snap: &Snapshot,
+        id: u64,
+        sequence: u64,
+        detect_time: Duration,
+    ) {
         let Some(track) = self.tracker.get_mut(id) else {
             return;
         };
@@ -242,7 +252,8 @@ impl LoopCore {
                 return;
             }
         };
-        self.stats.record(Stage::Match, started.elapsed());
+        let match_time = started.elapsed();
+        self.stats.record(Stage::Match, match_time);
         let before = track.streak.who.clone();
         track.analysed(FaceAnalysis {
             mesh: face.mesh,
@@ -250,6 +261,15 @@ impl LoopCore {
             quality: face.quality,
             best: rec.best,
             accepted: rec.accepted,
+            timings: FrameTimings {
+                track: id,
+                frame: sequence,
+                detect_ms: FrameTimings::ms(detect_time),
+                mesh_ms: FrameTimings::ms(face.landmarks_time),
+                align_ms: FrameTimings::ms(face.align_time),
+                embed_ms: FrameTimings::ms(face.embed_time),
+                match_ms: FrameTimings::ms(match_time),
+            },
         });
         if track.streak.who != before {
             // Another identity: whatever was checked belonged to the previous one.
@@ -356,6 +376,7 @@ impl LoopCore {
             subject_id: track.streak.who.clone().flatten(),
             similarity: track.latest_analysis().and_then(FaceAnalysis::similarity),
             track_id: track.id,
+            frames: track.presentation_timings(),
         }
     }
 

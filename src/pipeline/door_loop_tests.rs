@@ -319,6 +319,22 @@ async fn doctor_and_patient_in_the_same_frames_are_granted_naming_both() {
     assert_eq!(d[0].details["staff_similarity"], 1.0);
     assert_eq!(d[0].details["patient_similarity"], 1.0);
     assert_ne!(d[0].details["staff_track"], d[0].details["patient_track"]);
+    // Both faces' confirming frames: the staff member's first, then the patient's.
+    let tracks: Vec<_> = d[0].details["frames"]
+        .as_array()
+        .expect("frames")
+        .iter()
+        .map(|f| f["track"].clone())
+        .collect();
+    assert_eq!(
+        tracks,
+        [
+            d[0].details["staff_track"].clone(),
+            d[0].details["staff_track"].clone(),
+            d[0].details["patient_track"].clone(),
+            d[0].details["patient_track"].clone()
+        ]
+    );
     assert_eq!(r.unlocks(), 1);
 }
 
@@ -389,6 +405,20 @@ async fn the_doctor_in_front_with_a_stranger_behind_is_granted() {
     assert_eq!(summary(&d[0]), (Some(true), "granted", Some("doc"), None));
     // `liveness.mode = "off"` in this rig: nothing checked, nothing recorded.
     assert!(d[0].details["liveness"].is_null(), "{}", d[0].details);
+    // The two frames that confirmed the doctor, with the analyser's stage times, on the
+    // doctor's track; the stranger behind was never analysed.
+    let frames = d[0].details["frames"].as_array().expect("frames");
+    assert_eq!(frames.len(), 2, "{frames:?}");
+    for f in frames {
+        assert_eq!(f["track"], d[0].details["staff_track"]);
+        assert_eq!(f["mesh_ms"], 1.0);
+        assert_eq!(f["align_ms"], 1.0);
+        assert_eq!(f["embed_ms"], 8.0);
+        assert!(f["detect_ms"].as_f64().unwrap() >= 0.0);
+        assert!(f["match_ms"].as_f64().unwrap() >= 0.0);
+        assert!(f.get("embedding").is_none());
+    }
+    assert!(frames[0]["frame"].as_u64() < frames[1]["frame"].as_u64());
     assert_eq!(r.unlocks(), 1);
     let snap = r.stats.snapshot();
     for stage in [

@@ -15,6 +15,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use crate::access::decider::FrameTimings;
 use crate::gallery::Match;
 use crate::vision::detect::Detection;
 use crate::vision::landmarks::Mesh;
@@ -23,6 +24,11 @@ use crate::vision::quality::QualityReport;
 /// Per-frame results a track keeps (the newest last); older ones are dropped. 64 frames are
 /// about four seconds at 15 fps: enough for a head-movement challenge.
 pub const HISTORY: usize = 64;
+
+/// Most frames whose timings a decision's details carry per track (the newest): enough to see
+/// a slow frame among those that confirmed the face, while an event stays small when
+/// `pipeline.unknown_after_frames` is large.
+pub const TIMED_FRAMES: usize = 16;
 
 /// How a track's face was analysed in one frame (only the faces that can act are analysed).
 #[derive(Debug, Clone)]
@@ -36,6 +42,8 @@ pub struct FaceAnalysis {
     pub best: Option<Match>,
     /// Whether `best` is at or above `matching.threshold`.
     pub accepted: bool,
+    /// How long this frame's stages took for this face.
+    pub timings: FrameTimings,
 }
 
 impl FaceAnalysis {
@@ -128,6 +136,21 @@ impl Track {
     /// The newest observation that was analysed.
     pub fn latest_analysis(&self) -> Option<&FaceAnalysis> {
         self.history.iter().rev().find_map(|o| o.analysis.as_ref())
+    }
+
+    /// The stage timings of the analysed frames behind the current streak (the frames that
+    /// recognised the identity the track acts on), oldest first, at most [`TIMED_FRAMES`].
+    pub fn presentation_timings(&self) -> Vec<FrameTimings> {
+        let n = (self.streak.frames as usize).min(TIMED_FRAMES);
+        let mut v: Vec<FrameTimings> = self
+            .history
+            .iter()
+            .rev()
+            .filter_map(|o| o.analysis.as_ref().map(|a| a.timings))
+            .take(n)
+            .collect();
+        v.reverse();
+        v
     }
 
     /// Stores this frame's analysis on the newest observation and extends the streak.

@@ -18,10 +18,12 @@ pub struct ConsoleUser {
     pub updated_ms: Millis,
     pub last_login_ms: Option<Millis>,
     pub disabled_ms: Option<Millis>,
+    /// The RFC 6238 shared secret (base32) when the account has a second factor.
+    pub totp_secret: Option<String>,
 }
 
 const USER_COLS: &str =
-    "id, name, role, password_hash, created_ms, updated_ms, last_login_ms, disabled_ms";
+    "id, name, role, password_hash, created_ms, updated_ms, last_login_ms, disabled_ms, totp_secret";
 
 fn user_from_row(row: &AnyRow) -> StoreResult<ConsoleUser> {
     let role: String = col(row, "role")?;
@@ -34,6 +36,7 @@ fn user_from_row(row: &AnyRow) -> StoreResult<ConsoleUser> {
         updated_ms: col(row, "updated_ms")?,
         last_login_ms: col(row, "last_login_ms")?,
         disabled_ms: col(row, "disabled_ms")?,
+        totp_secret: col(row, "totp_secret")?,
     })
 }
 
@@ -66,6 +69,7 @@ impl Store {
             updated_ms: now,
             last_login_ms: None,
             disabled_ms: None,
+            totp_secret: None,
         };
         sqlx::query(
             "INSERT INTO console_users (id, name, role, password_hash, created_ms, updated_ms) \
@@ -110,6 +114,33 @@ impl Store {
         .bind(name)
         .execute(&self.pool())
         .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                entity: "console user",
+            });
+        }
+        Ok(())
+    }
+
+    /// The account with this id.
+    pub async fn user_by_id(&self, id: &str) -> StoreResult<Option<ConsoleUser>> {
+        let sql = format!("SELECT {USER_COLS} FROM console_users WHERE id = ?");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool())
+            .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    /// Sets (`Some`, base32) or removes (`None`) the account's TOTP secret.
+    pub async fn set_user_totp(&self, id: &str, secret: Option<&str>) -> StoreResult<()> {
+        let r =
+            sqlx::query("UPDATE console_users SET totp_secret = ?, updated_ms = ? WHERE id = ?")
+                .bind(secret.map(str::to_owned))
+                .bind(now_ms())
+                .bind(id)
+                .execute(&self.pool())
+                .await?;
         if r.rows_affected() == 0 {
             return Err(StoreError::NotFound {
                 entity: "console user",

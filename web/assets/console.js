@@ -49,6 +49,7 @@
     grant_not_yet_valid: "access not yet valid", subject_inactive: "person is inactive", spoof_suspected: "looks like a photo or screen",
     lockdown: "door in lockdown", unknown_door: "unknown door", bad_request: "bad request", awaiting_patient: "waiting for the patient",
     login_succeeded: "logged in", login_failed: "wrong name or password", login_throttled: "too many failed logins", logged_out: "logged out",
+    login_code_failed: "wrong login code", totp_enabled: "second factor on", totp_disabled: "second factor off",
     door_command: "door command", pulse: "test pulse", hold: "hold unlocked", release_lockdown: "lockdown released", ack_alarm: "alarm acknowledged",
     patient_timeout: "no patient came in time", door_fault: "door fault", controller_unavailable: "door controller not answering",
     lock_changed: "lock moved", state_changed: "door state changed", door_opened: "door opened",
@@ -228,11 +229,20 @@
       shown = r.data.items.filter(matches);
       render();
     };
+    // The door loop's per-frame stage timings behind a camera decision, one row per frame.
+    const STAGES = ["detect", "mesh", "align", "embed", "match"];
+    const frameTable = (frames) => el("table", { class: "frames" },
+      el("thead", {}, el("tr", {}, el("th", {}, "track"), el("th", {}, "frame"), STAGES.map((st) => el("th", {}, st)))),
+      el("tbody", {}, frames.map((f) => el("tr", {}, el("td", {}, "#" + f.track), el("td", {}, String(f.frame)),
+        STAGES.map((st) => el("td", {}, f[st + "_ms"] != null ? f[st + "_ms"].toFixed(1) : "—"))))));
     function details(e) {
       const d = e.details || {};
       const pairs = [["time", fmtTime(e.time)], ["kind", e.kind], ["reason", reasonWords(e.reason) + " (" + e.reason + ")"], ["door", e.door_id],
         ["who", who(e)], ["result", result(e)]];
-      for (const [k, v] of Object.entries(d)) pairs.push([k.replace(/_/g, " "), typeof v === "object" ? JSON.stringify(v) : String(v)]);
+      for (const [k, v] of Object.entries(d)) {
+        if (k === "frames" && Array.isArray(v)) pairs.push(["frames (ms)", frameTable(v)]);
+        else pairs.push([k.replace(/_/g, " "), typeof v === "object" ? JSON.stringify(v) : String(v)]);
+      }
       pairs.push(["chain", e.node + " #" + e.seq], ["hash", e.hash]);
       dl($("#detail-list"), pairs);
       $("#event-details").showModal();
@@ -369,7 +379,11 @@
     const users = async () => {
       const r = await api("GET", "/api/v1/users");
       if (!r.ok) { flash(problem(r), true); return; }
-      $("#user-rows").replaceChildren(...r.data.map((u) => el("tr", {}, el("td", {}, u.name), el("td", {}, u.role), el("td", {}, fmtTime(u.last_login_at)),
+      const me = r.data.find((u) => u.name === body.dataset.user);
+      $("#totp-state").textContent = me && me.totp ? "On: login asks for a code from your authenticator app." : "Off: your password alone logs you in.";
+      $("#totp-start").textContent = me && me.totp ? "Replace" : "Set up";
+      $("#totp-off").hidden = !(me && me.totp);
+      $("#user-rows").replaceChildren(...r.data.map((u) => el("tr", {}, el("td", {}, u.name), el("td", {}, u.role), el("td", {}, u.totp ? "yes" : "no"), el("td", {}, fmtTime(u.last_login_at)),
         el("td", {}, el("button", { class: "danger", onclick: async () => {
           if (!confirm("Delete the account " + u.name + "? Their sessions end now.")) return;
           const d = await api("DELETE", "/api/v1/users/" + u.id);
@@ -377,6 +391,27 @@
         } }, "Delete")))));
     };
     users();
+    // The session's own second factor: a new secret is shown once and only stored once a code
+    // from the app confirms it.
+    $("#totp-start").addEventListener("click", async () => {
+      const r = await api("POST", "/api/v1/users/me/totp");
+      if (!r.ok) { flash(problem(r), true); return; }
+      $("#totp-secret").textContent = r.data.secret;
+      $("#totp-uri").textContent = r.data.otpauth_uri; $("#totp-uri").href = r.data.otpauth_uri;
+      $("#totp-setup").hidden = false; $("#totp-code").focus();
+    });
+    $("#totp-confirm").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const r = await api("PUT", "/api/v1/users/me/totp", { code: $("#totp-code").value.trim() });
+      if (!r.ok) { flash(problem(r), true); return; }
+      ev.target.reset(); $("#totp-setup").hidden = true;
+      flash("Second factor on: the next login asks for a code."); users();
+    });
+    $("#totp-off").addEventListener("click", async () => {
+      if (!confirm("Turn off the code at login for your account?")) return;
+      const r = await api("DELETE", "/api/v1/users/me/totp");
+      if (r.ok) { flash("Second factor off."); users(); } else flash(problem(r), true);
+    });
     $("#new-user").addEventListener("submit", async (ev) => {
       ev.preventDefault();
       const f = new FormData(ev.target);
@@ -384,6 +419,12 @@
       if (r.ok) { flash("Account " + r.data.name + " created."); ev.target.reset(); users(); } else flash(problem(r), true);
     });
   };
+
+  // The change feed is read every database.change_poll_ms (≤ 1 s): a lag of several seconds
+  // means reads are failing and the door decides from an older catalog.
+  const LAG_WARN_MS = 5000;
+  // The certificate's SHA-256 fingerprint when the API is served over TLS; "plain HTTP" otherwise.
+  const tlsRow = (t) => (!t ? "plain HTTP" : t.fingerprint_sha256 ? "SHA-256 " + t.fingerprint_sha256 : JSON.stringify(t));
 
   pages.health = async () => {
     const card = (title, pairs, cls) => { const c = el("div", { class: "card " + (cls || "") }, el("h2", {}, title), el("dl")); dl($("dl", c), pairs); return c; };
@@ -400,14 +441,15 @@
           ["align", i.last_ms.align.toFixed(1) + " ms"], ["embed", i.last_ms.embed.toFixed(1) + " ms"], ["frames/s", i.fps.toFixed(1)],
           ["latency", i.latency_ms != null ? i.latency_ms.toFixed(0) + " ms" : null], ["stage histograms", s.pipeline ? JSON.stringify(s.pipeline) : null]] : [["door loop", null]]),
         card("Database", [["backend", d.backend], ["reachable", d.reachable ? "yes" : "NO"], ["ping", d.ping_ms != null ? d.ping_ms + " ms" : null],
-          ["spool backlog", d.spool_backlog != null ? String(d.spool_backlog) + " events" : null], ["change lag", d.change_lag_ms != null ? d.change_lag_ms + " ms" : null]], d.reachable ? "" : "error"),
+          ["spool backlog", d.spool_backlog != null ? String(d.spool_backlog) + " events" : null], ["change lag", d.change_lag_ms != null ? d.change_lag_ms + " ms" + (d.change_lag_ms > LAG_WARN_MS ? " (behind the database)" : "") : null]],
+          !d.reachable || d.change_lag_ms > LAG_WARN_MS ? "error" : ""),
         card("System", [["version", s.version], ["uptime", up(s.uptime_secs)], ["node", s.node], ["door", s.door_id],
           ["CPU temperature", s.cpu_temperature_c != null ? s.cpu_temperature_c.toFixed(1) + " °C" : null],
           ["disk free", s.disk ? mb(s.disk.free_bytes) + " of " + mb(s.disk.total_bytes) : null]]),
         card("Models", [["loaded", s.models.loaded ? "yes" : "NO"], ["embedder", s.models.embedder]].concat(s.models.files.map((f) => [f.file, f.sha256])), "models"),
         card("Audit chain", [["chain", s.audit.chain + (s.audit.partial ? " (checked " + s.audit.checked + ")" : "")], ["events checked", String(s.audit.checked)], ["problem", s.audit.error || "none"]],
           s.audit.chain === "broken" ? "error" : ""),
-        card("Security", [["TLS", s.tls ? (s.tls.fingerprint || JSON.stringify(s.tls)) : null],
+        card("Security", [["TLS", tlsRow(s.tls)],
           ["matching threshold", s.matching ? (s.matching.threshold != null ? String(s.matching.threshold) : JSON.stringify(s.matching)) : null]]));
       $("#updated").textContent = "Updated " + new Date().toLocaleTimeString() + ".";
       setTimeout(load, 5000);
