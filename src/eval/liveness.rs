@@ -118,17 +118,24 @@ impl Outcome {
     }
 }
 
+/// What every session of a run shares.
+struct Ctx<'a> {
+    engine: &'a Engine,
+    /// Camera time between two frames.
+    period: Duration,
+    trace: bool,
+}
+
 /// Drives one check with frames from `next` until it has a verdict (or `max_frames`).
 fn drive(
-    engine: &Engine,
+    ctx: &Ctx<'_>,
     cfg: &LivenessConfig,
     steps: Vec<Direction>,
     board: &PromptBoard,
-    period: Duration,
     max_frames: usize,
-    trace: bool,
     mut next: impl FnMut() -> anyhow::Result<Option<RgbImage>>,
 ) -> anyhow::Result<(Verdict, String, u64, Vec<Direction>)> {
+    let (engine, period, trace) = (ctx.engine, ctx.period, ctx.trace);
     let mut check: Option<LivenessCheck> = None;
     let mut reference: Option<Vec<f32>> = None;
     let mut t = Duration::ZERO;
@@ -202,6 +209,11 @@ fn load(path: &Path) -> anyhow::Result<RgbImage> {
 /// Runs the plan; returns the printable report.
 pub fn run(engine: &Engine, base: &LivenessConfig, plan: &Plan) -> anyhow::Result<String> {
     let period = Duration::from_secs(1) / plan.fps.max(1);
+    let ctx = Ctx {
+        engine,
+        period,
+        trace: plan.trace,
+    };
     let mut results: Vec<Outcome> = Vec::new();
     let mut out = String::new();
     let mut rng = rand::rngs::StdRng::seed_from_u64(plan.seed);
@@ -220,16 +232,10 @@ pub fn run(engine: &Engine, base: &LivenessConfig, plan: &Plan) -> anyhow::Resul
         );
         let mut it = files.iter();
         let board = PromptBoard::new();
-        let (verdict, cues, took_ms, _) = drive(
-            engine,
-            &passive,
-            Vec::new(),
-            &board,
-            period,
-            files.len(),
-            plan.trace,
-            || it.next().map(|f| load(f)).transpose(),
-        )?;
+        let (verdict, cues, took_ms, _) =
+            drive(&ctx, &passive, Vec::new(), &board, files.len(), || {
+                it.next().map(|f| load(f)).transpose()
+            })?;
         results.push(Outcome {
             kind: format!("passive/{label}"),
             name: dir.display().to_string(),
@@ -290,19 +296,11 @@ pub fn run(engine: &Engine, base: &LivenessConfig, plan: &Plan) -> anyhow::Resul
                     s + 1,
                     plan.sessions
                 );
-                let (verdict, cues, took_ms, challenge) = drive(
-                    engine,
-                    &cfg,
-                    steps,
-                    &board,
-                    period,
-                    max_frames(&cfg),
-                    plan.trace,
-                    || {
+                let (verdict, cues, took_ms, challenge) =
+                    drive(&ctx, &cfg, steps, &board, max_frames(&cfg), || {
                         let f = src.next_frame()?;
                         Ok(RgbImage::from_raw(f.width, f.height, f.data.to_vec()))
-                    },
-                )?;
+                    })?;
                 results.push(Outcome {
                     kind: kind.into(),
                     name: format!("{} #{}", set.display(), s + 1),
@@ -326,13 +324,11 @@ pub fn run(engine: &Engine, base: &LivenessConfig, plan: &Plan) -> anyhow::Resul
         // Played forward and back, looping, whatever is asked.
         let n = files.len();
         let (verdict, cues, took_ms, challenge) = drive(
-            engine,
+            &ctx,
             &challenge_cfg,
             steps,
             &board,
-            period,
             max_frames(&challenge_cfg),
-            plan.trace,
             || {
                 let cycle = (2 * n).saturating_sub(2).max(1);
                 let k = i % cycle;
@@ -361,13 +357,11 @@ pub fn run(engine: &Engine, base: &LivenessConfig, plan: &Plan) -> anyhow::Resul
             let mut src =
                 ScriptedSource::open(&tmp.0, 1000, Script::Follow(board.clone()))?.unpaced();
             let (verdict, cues, took_ms, challenge) = drive(
-                engine,
+                &ctx,
                 &challenge_cfg,
                 steps,
                 &board,
-                period,
                 max_frames(&challenge_cfg),
-                plan.trace,
                 || {
                     let f = src.next_frame()?;
                     Ok(RgbImage::from_raw(f.width, f.height, f.data.to_vec()))
