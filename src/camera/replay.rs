@@ -65,18 +65,7 @@ pub struct ImageDirSource {
 
 impl ImageDirSource {
     pub fn open(dir: &Path, fps: u32, looping: bool) -> Result<Self, CameraError> {
-        let rd = std::fs::read_dir(dir).map_err(|e| replay_err(dir, e.to_string()))?;
-        let mut files: Vec<PathBuf> = rd
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| {
-                p.extension()
-                    .and_then(|e| e.to_str())
-                    .map(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"))
-                    .unwrap_or(false)
-            })
-            .collect();
-        files.sort();
+        let files = image_files(dir)?;
         if files.is_empty() {
             return Err(replay_err(dir, "contains no .jpg, .jpeg or .png file"));
         }
@@ -98,6 +87,22 @@ impl ImageDirSource {
     pub fn is_empty(&self) -> bool {
         self.files.is_empty()
     }
+}
+
+/// The `.jpg`, `.jpeg` and `.png` files directly in `dir`, in name order.
+pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>, CameraError> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| replay_err(dir, e.to_string()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
 }
 
 /// Decodes a photo to RGB8 with its EXIF orientation applied.

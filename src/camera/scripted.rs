@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::replay::{load_photo_rgb, Pacer};
+use super::replay::{image_files, load_photo_rgb, Pacer};
 use super::{monotonic_now, CameraError, Frame, FrameSource};
 use crate::liveness::{Announcement, DoorPrompt, PromptBoard};
 
@@ -25,24 +25,9 @@ fn err(path: &Path, message: impl Into<String>) -> CameraError {
     }
 }
 
-fn frames_in(dir: &Path) -> Result<Vec<PathBuf>, CameraError> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| err(dir, e.to_string()))?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"))
-        })
-        .collect();
-    files.sort();
-    Ok(files)
-}
-
 /// The clips of one movement: the directory's own frames, or one clip per subdirectory.
 fn clips_in(dir: &Path) -> Result<Vec<Vec<PathBuf>>, CameraError> {
-    let own = frames_in(dir)?;
+    let own = image_files(dir)?;
     if !own.is_empty() {
         return Ok(vec![own]);
     }
@@ -55,7 +40,7 @@ fn clips_in(dir: &Path) -> Result<Vec<Vec<PathBuf>>, CameraError> {
     subdirs.sort();
     let mut clips = Vec::new();
     for d in subdirs {
-        let f = frames_in(&d)?;
+        let f = image_files(&d)?;
         if !f.is_empty() {
             clips.push(f);
         }

@@ -27,6 +27,7 @@ use crate::liveness::{
     PromptBoard, Verdict,
 };
 use crate::pipeline::FaceAnalyser;
+use crate::vision::embed::cosine;
 use crate::vision::Engine;
 
 /// What `eval liveness` is asked to run.
@@ -67,18 +68,7 @@ pub fn manifest(root: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
 }
 
 fn frames(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let mut f: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"))
-        })
-        .collect();
-    f.sort();
-    Ok(f)
+    Ok(crate::camera::image_files(dir)?)
 }
 
 /// The door loop's view of one frame: the closest face's points and embedding.
@@ -95,10 +85,6 @@ fn analyse(engine: &Engine, img: &RgbImage) -> anyhow::Result<Option<(FacePoints
         return Ok(None);
     };
     Ok(FacePoints::from_mesh(&face.mesh).map(|p| (p, face.embedding)))
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 /// One presentation's result.
@@ -182,6 +168,23 @@ fn drive(
         .map(|c| c.challenge().to_vec())
         .unwrap_or_default();
     Ok((Verdict::TimedOut, "[]".into(), 0, challenge))
+}
+
+/// One challenge session with frames from the scripted clip set `dir`, played by `script`.
+fn scripted_session(
+    ctx: &Ctx<'_>,
+    cfg: &LivenessConfig,
+    steps: Vec<Direction>,
+    board: &PromptBoard,
+    dir: &Path,
+    script: Script,
+    max_frames: usize,
+) -> anyhow::Result<(Verdict, String, u64, Vec<Direction>)> {
+    let mut src = ScriptedSource::open(dir, 1000, script)?.unpaced();
+    drive(ctx, cfg, steps, board, max_frames, || {
+        let f = src.next_frame()?;
+        Ok(RgbImage::from_raw(f.width, f.height, f.data.to_vec()))
+    })
 }
 
 /// A scratch folder for generated clips, removed when dropped.
@@ -289,7 +292,6 @@ pub fn run(engine: &Engine, base: &LivenessConfig, plan: &Plan) -> anyhow::Resul
                     }
                     Script::Fixed(seq)
                 };
-                let mut src = ScriptedSource::open(set, 1000, script)?.unpaced();
                 eprintln!(
                     "eval liveness: {kind} {} session {}/{}",
                     set.display(),
@@ -297,10 +299,7 @@ pub fn run(engine: &Engine, base: &LivenessConfig, plan: &Plan) -> anyhow::Resul
                     plan.sessions
                 );
                 let (verdict, cues, took_ms, challenge) =
-                    drive(&ctx, &cfg, steps, &board, max_frames(&cfg), || {
-                        let f = src.next_frame()?;
-                        Ok(RgbImage::from_raw(f.width, f.height, f.data.to_vec()))
-                    })?;
+                    scripted_session(&ctx, &cfg, steps, &board, set, script, max_frames(&cfg))?;
                 results.push(Outcome {
                     kind: kind.into(),
                     name: format!("{} #{}", set.display(), s + 1),
@@ -354,18 +353,14 @@ pub fn run(engine: &Engine, base: &LivenessConfig, plan: &Plan) -> anyhow::Resul
         for s in 0..plan.sessions.clamp(1, 8) {
             let steps = draw_with(&challenge_cfg, None, &mut rng);
             let board = PromptBoard::new();
-            let mut src =
-                ScriptedSource::open(&tmp.0, 1000, Script::Follow(board.clone()))?.unpaced();
-            let (verdict, cues, took_ms, challenge) = drive(
+            let (verdict, cues, took_ms, challenge) = scripted_session(
                 &ctx,
                 &challenge_cfg,
                 steps,
                 &board,
+                &tmp.0,
+                Script::Follow(board.clone()),
                 max_frames(&challenge_cfg),
-                || {
-                    let f = src.next_frame()?;
-                    Ok(RgbImage::from_raw(f.width, f.height, f.data.to_vec()))
-                },
             )?;
             results.push(Outcome {
                 kind: "challenge/synthetic_print".into(),

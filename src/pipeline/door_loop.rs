@@ -60,11 +60,6 @@ struct PendingStaff {
     since: Duration,
 }
 
-/// Cosine similarity of two L2-normalised embeddings.
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
 /// The door loop's state between frames.
 pub struct LoopCore {
     cfg: PipelineConfig,
@@ -333,7 +328,7 @@ impl LoopCore {
                     FacePoints::from_mesh(&a.mesh).map(|points| crate::liveness::Observation {
                         at: now,
                         points,
-                        identity_similarity: cosine(reference, &a.embedding),
+                        identity_similarity: crate::vision::embed::cosine(reference, &a.embedding),
                     })
                 }
                 _ => None,
