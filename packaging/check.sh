@@ -225,6 +225,11 @@ runs_under_systemd() {
   head="$(in_container bash -c 'exec 3<>/dev/tcp/127.0.0.1/8080; printf "GET /healthz HTTP/1.0\r\n\r\n" >&3; head -1 <&3')"
   echo "GET /healthz: $head"
   [[ "$head" == HTTP/1.* ]] || return 1
+  # HTTPS for the network: the board's certificate was created and 8443 accepts connections
+  # (the unit's SocketBindAllow= lets the service bind it).
+  in_container test -s /var/lib/wardgate/tls/cert.pem || { echo "no self-signed certificate in /var/lib/wardgate/tls"; return 1; }
+  in_container bash -c 'exec 3<>/dev/tcp/127.0.0.1/8443' || { echo "nothing listens on 8443"; return 1; }
+  echo "https: certificate created, 8443 listening"
   # Watchdog pings arrive (every WatchdogSec/2 = 5 s).
   local wd1 wd2
   wd1="$(in_container systemctl show wardgate -p WatchdogTimestampMonotonic --value)"

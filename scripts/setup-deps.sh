@@ -5,7 +5,7 @@
 #   - sqlite3: the service contract test reads the audit log of the binary it ran.
 # The hardware-test harness installs its own extra packages (hw-tests/run).
 set -euo pipefail
-pkgs=(libclang-dev pkg-config gcc libc6-dev sqlite3)
+pkgs=(libclang-dev pkg-config gcc libc6-dev sqlite3 curl ca-certificates openssl)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

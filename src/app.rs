@@ -60,8 +60,11 @@ pub async fn build_state(
     .await
     .with_context(|| format!("opening event spool {}", cfg.events.spool_dir.display()))?;
     let console = Arc::new(crate::console::Console::new(&cfg.console));
+    let limits = Arc::new(crate::api::limits::Limits::from_config(&cfg));
     Ok(AppState {
         console,
+        limits,
+        tls: None,
         cfg: Arc::new(cfg),
         store,
         catalog,
@@ -152,16 +155,40 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    serve_with_tls(state, listener, None, shutdown).await
+}
+
+/// Serves the API on plain `listener` and, when given, over HTTPS too, until `shutdown`
+/// resolves; then flushes events. Both listeners serve the same router and state.
+pub async fn serve_with_tls(
+    state: AppState,
+    listener: TcpListener,
+    tls: Option<(TcpListener, crate::tls::TlsServer)>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let events = state.events.clone();
     let store = state.store.clone();
     let app = api::router(state);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let https = tls
+        .map(|(l, t)| tokio::spawn(crate::tls::serve::serve(l, t, app.clone(), stop_rx.clone())));
+    let mut plain_stop = stop_rx.clone();
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
+    .with_graceful_shutdown(async move {
+        let _ = plain_stop.wait_for(|s| *s).await;
+    })
     .await
     .context("serving the API")?;
+    if let Some(h) = https {
+        h.await.ok();
+    }
     match tokio::time::timeout(Duration::from_secs(3), events.flush()).await {
         Ok(Some(r)) if r.spooled > 0 => {
             log::warn!("{} events remain spooled for the next start", r.spooled)
@@ -195,6 +222,9 @@ pub async fn shutdown_signal() {
 /// the door's own inputs (REX, fire), and says so loudly.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let listen = cfg.api.listen;
+    // The certificate first: a controller that was asked for HTTPS and cannot serve it must not
+    // start on plain HTTP alone.
+    let tls = crate::tls::prepare(&cfg.api).context("api.tls_listen")?;
     let engine = match crate::vision::Engine::load(&cfg.vision) {
         Ok(e) => Some(Arc::new(e)),
         Err(e) => {
@@ -210,6 +240,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let liveness_cfg = cfg.liveness.clone();
     let two_person = Duration::from_secs(cfg.access.two_person_timeout_secs);
     let mut state = build_state(cfg, encoder).await?;
+    state.tls = tls.as_ref().map(|t| Arc::new(t.info.clone()));
     start_door(&mut state).await?;
     let door = state.door.clone();
     let health = crate::service::Health::new();
@@ -280,6 +311,20 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding api.listen {listen}"))?;
+    let https = match tls {
+        Some(t) => {
+            let l = TcpListener::bind(t.listen)
+                .await
+                .with_context(|| format!("binding api.tls_listen {}", t.listen))?;
+            log::info!(
+                "https on {} (certificate sha256 {})",
+                l.local_addr()?,
+                t.info.fingerprint_sha256
+            );
+            Some((l, t))
+        }
+        None => None,
+    };
     let snap = state.catalog.snapshot();
     log::info!(
         "wardgate {} listening on http://{} ({} subjects, {} templates, database {:?})",
@@ -308,7 +353,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         }
         watchdog.stop().await;
     };
-    let result = serve(state, listener, shutdown).await;
+    let result = serve_with_tls(state, listener, https, shutdown).await;
     if let Some((capture, door_loop)) = camera {
         tokio::task::spawn_blocking(move || {
             door_loop.stop();

@@ -55,6 +55,9 @@ pub enum EventKind {
     Admin,
     /// A console login, failed login, throttled login or logout.
     Login,
+    /// A refused API credential (`auth_failed`) or a client held back for too many of them
+    /// (`auth_throttled`); the client address, never the credential.
+    Auth,
 }
 
 impl EventKind {
@@ -66,6 +69,7 @@ impl EventKind {
             EventKind::Alarm => "alarm",
             EventKind::Admin => "admin",
             EventKind::Login => "login",
+            EventKind::Auth => "auth",
         }
     }
 }

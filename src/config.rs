@@ -78,6 +78,36 @@ pub struct ApiConfig {
     pub ws_max_message_bytes: usize,
     /// Largest page size of list endpoints.
     pub max_page_size: u32,
+    /// Plain HTTP on an address other than loopback carries bearer tokens and face photos in
+    /// clear over the hospital network, so `api.listen` must be a loopback address unless this is
+    /// `true` (a board behind a TLS-terminating proxy on the same host, a lab bench).
+    pub allow_plain_http: bool,
+    /// Address of the HTTPS listener (API, WebSockets and console over TLS), e.g.
+    /// `0.0.0.0:8443`; absent: no HTTPS.
+    pub tls_listen: Option<SocketAddr>,
+    /// PEM certificate chain for HTTPS (e.g. issued by the hospital CA). With `tls_key_file`;
+    /// absent: systemd credentials `tls.crt`/`tls.key` when given, else a per-board self-signed
+    /// certificate in `tls_dir`, created at first start.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
+    /// Where the self-signed certificate (`cert.pem`) and its key (`key.pem`, mode 0600) are
+    /// kept; they are created once and reused, so a pinned fingerprint stays valid.
+    pub tls_dir: PathBuf,
+    /// Extra names (DNS names or IP addresses) the self-signed certificate is made for, besides
+    /// the host name, `localhost`, 127.0.0.1 and ::1.
+    pub tls_names: Vec<String>,
+    /// PEM file of the CA(s) whose client certificates are accepted (mTLS). Absent: no client
+    /// certificates are asked for.
+    pub tls_client_ca: Option<PathBuf>,
+    /// Client-certificate name (subject CN, or a DNS subject alternative name) → role, for
+    /// clients that authenticate with a certificate instead of a bearer token. Only `sync` and
+    /// `terminal` may be given this way.
+    pub tls_client_roles: std::collections::BTreeMap<String, String>,
+    /// Decisions one token (or client certificate) may ask for per minute over `/ws/auth` and
+    /// `POST /api/v1/decisions`; more are refused (`rate_limited`, 429) until the budget refills.
+    /// 0: no ceiling.
+    pub ws_auth_max_decisions_per_minute: u32,
 }
 
 impl Default for ApiConfig {
@@ -87,12 +117,21 @@ impl Default for ApiConfig {
             max_body_bytes: 8 * 1024 * 1024,
             ws_max_message_bytes: 256 * 1024,
             max_page_size: 500,
+            allow_plain_http: false,
+            tls_listen: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_dir: PathBuf::from("var/tls"),
+            tls_names: Vec::new(),
+            tls_client_ca: None,
+            tls_client_roles: std::collections::BTreeMap::new(),
+            ws_auth_max_decisions_per_minute: 600,
         }
     }
 }
 
 /// `[auth]`
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
     /// File holding the token pepper (HMAC key for stored token hashes). Empty: tokens are hashed
@@ -101,6 +140,24 @@ pub struct AuthConfig {
     /// Bootstrap admin token, read once from this file at start-up and stored hashed when no
     /// admin token exists yet (systemd `LoadCredential=`). Useful for unattended provisioning.
     pub bootstrap_admin_token_file: Option<PathBuf>,
+    /// Failed authentications (unknown or revoked bearer token) one client address may make in
+    /// `failure_window_secs` before it is answered 429 with `Retry-After`. Guessing a 256-bit
+    /// token is hopeless anyway; the limit keeps a misconfigured or hostile client from flooding
+    /// the controller and the audit log.
+    pub max_failures: u32,
+    /// The sliding window of `max_failures`, seconds.
+    pub failure_window_secs: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            token_pepper_file: None,
+            bootstrap_admin_token_file: None,
+            max_failures: 10,
+            failure_window_secs: 60,
+        }
+    }
 }
 
 /// `[matching]`
@@ -272,6 +329,47 @@ impl Config {
         if self.api.max_page_size == 0 {
             return bad("api.max_page_size", "must be at least 1");
         }
+        if !self.api.listen.ip().is_loopback() && !self.api.allow_plain_http {
+            return bad(
+                "api.listen",
+                "plain HTTP must listen on a loopback address (127.0.0.1, ::1); serve the network over HTTPS with api.tls_listen, or set api.allow_plain_http = true",
+            );
+        }
+        if self.api.tls_cert_file.is_some() != self.api.tls_key_file.is_some() {
+            return bad(
+                "api.tls_cert_file",
+                "api.tls_cert_file and api.tls_key_file go together: give both or neither",
+            );
+        }
+        if self.api.tls_listen.is_some_and(|t| t == self.api.listen) {
+            return bad("api.tls_listen", "must differ from api.listen");
+        }
+        for (name, role) in &self.api.tls_client_roles {
+            if name.trim().is_empty() {
+                return bad(
+                    "api.tls_client_roles",
+                    "certificate names must not be empty",
+                );
+            }
+            if !matches!(role.as_str(), "sync" | "terminal") {
+                return bad(
+                    "api.tls_client_roles",
+                    "client certificates may only be given the roles sync or terminal",
+                );
+            }
+        }
+        if !self.api.tls_client_roles.is_empty() && self.api.tls_client_ca.is_none() {
+            return bad(
+                "api.tls_client_roles",
+                "needs api.tls_client_ca (the CA that issues the client certificates)",
+            );
+        }
+        if self.auth.max_failures == 0 {
+            return bad("auth.max_failures", "must be at least 1");
+        }
+        if !(1..=86_400).contains(&self.auth.failure_window_secs) {
+            return bad("auth.failure_window_secs", "must be 1 to 86400 (seconds)");
+        }
         if self.events.node.is_empty() || self.events.node.len() > 64 {
             return bad("events.node", "must be 1 to 64 characters");
         }
@@ -387,7 +485,7 @@ mod tests {
         let path = dir.path().join("w.toml");
         std::fs::write(
             &path,
-            "[matching]\nthreshold = 0.4\n[api]\nlisten = \"0.0.0.0:9000\"\n",
+            "[matching]\nthreshold = 0.4\n[api]\nlisten = \"127.0.0.1:9000\"\n",
         )
         .unwrap();
         let cfg = Config::load(
@@ -416,6 +514,15 @@ mod tests {
         let err = Config::from_toml("[matching]\nthreshold = 1.5\n").unwrap_err();
         assert!(err.to_string().contains("matching.threshold"), "{err}");
         let err = Config::from_toml("[database]\nurl = \"postgres://x\"\n").unwrap_err();
+        assert!(err.to_string().contains("database.url"), "{err}");
+        let err = Config::from_toml("[api]\nlisten = \"0.0.0.0:8080\"\n").unwrap_err();
+        assert!(err.to_string().contains("api.tls_listen"), "{err}");
+        let open = Config::from_toml("[api]\nlisten = \"0.0.0.0:8080\"\nallow_plain_http = true\n");
+        assert!(open.is_ok(), "{open:?}");
+        let err = Config::from_toml("[api.tls_client_roles]\nhis = \"admin\"\n").unwrap_err();
+        assert!(err.to_string().contains("api.tls_client_roles"), "{err}");
+        let err = Config::from_toml("[api]\ntls_cert_file = \"/x.pem\"\n").unwrap_err();
+        assert!(err.to_string().contains("api.tls_key_file"), "{err}");
         assert!(err.to_string().contains("database.url"), "{err}");
         let err = Config::load(
             Path::new("/nonexistent"),
@@ -458,6 +565,10 @@ mod tests {
         for key in [
             "`auth.token_pepper_file`",
             "`auth.bootstrap_admin_token_file`",
+            "`api.tls_listen`",
+            "`api.tls_cert_file`",
+            "`api.tls_key_file`",
+            "`api.tls_client_ca`",
         ] {
             if !doc.contains(key) {
                 missing.push(key.to_owned());

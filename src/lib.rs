@@ -17,7 +17,7 @@
 //! | [`access`] | the pure access policy (`decide`), the doctor→patient two-person rule, and the one decision service every channel goes through (`decider`) |
 //! | [`audit`] | SHA-256 hash chain over decision events; verification |
 //! | [`events`] | event sink: seal, local fsynced journal (group commit), broadcast, store |
-//! | [`api`] | axum router: `/api/v1`, the original `/register_face`, `/create_access`, `/ws/auth` |
+//! | [`api`] | axum router: `/api/v1`, the original `/register_face`, `/create_access`, `/ws/auth`; abuse limits |
 //! | [`matching`] | the open-set operating point: threshold for the gallery size, margin rule, aggregation |
 //! | [`eval`] | `wardgate eval`: 1:1 and 1:N accuracy through the door's own code |
 //! | [`vision`] | LiteRT models: detect → align → embed, quality |
@@ -25,6 +25,7 @@
 //! | [`camera`] | `FrameSource`: V4L2 capture and replay |
 //! | [`door`] | relay/inputs over GPIO and the door controller state machine |
 //! | [`pipeline`] | the door loop: camera frames → face tracks → decisions → door + events; stage timings |
+//! | [`tls`] | HTTPS (rustls): the board's certificate and its fingerprint, client certificates, the accept loop |
 //! | [`console`] | web console: accounts (argon2id, optional TOTP second factor), sessions + CSRF, pages, Live camera view |
 //! | [`app`] | wiring, start-up (migrate, bootstrap), shutdown |
 //! | [`logging`] | journald when under systemd, stderr otherwise |
@@ -53,4 +54,5 @@ pub mod service;
 pub mod store;
 #[cfg(test)]
 mod test_support;
+pub mod tls;
 pub mod vision;

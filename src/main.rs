@@ -158,6 +158,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             Command::CheckConfig => {
                 print!("{}", cfg.to_redacted_toml());
                 eprint!("{}", wardgate::matching::check::describe(&cfg).await);
+                eprint!("{}", wardgate::tls::describe(&cfg.api));
                 eprintln!("configuration is valid");
                 Ok(())
             }

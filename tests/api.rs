@@ -18,7 +18,18 @@ async fn app() -> TestApp {
 async fn public_endpoints_and_problem_json_for_unknown_paths() {
     let a = app().await;
     let (s, h) = a.call(Method::GET, "/healthz", None, None).await;
-    assert_eq!((s, h["database"].as_str()), (200, Some("ok")));
+    assert_eq!(
+        h,
+        serde_json::json!({"status": "up"}),
+        "anonymous: up or degraded only"
+    );
+    assert_eq!(s, 200);
+    let (s, h) = a
+        .call(Method::GET, "/healthz", Some(&a.technician), None)
+        .await;
+    assert_eq!((s, h["status"].as_str()), (200, Some("up")));
+    assert_eq!(h["database"], "ok", "{h}");
+    assert!(h["version"].is_string() && h["templates"].is_u64(), "{h}");
     let (s, doc) = a.call(Method::GET, "/api/openapi.json", None, None).await;
     assert_eq!(s, 200);
     assert_eq!(doc["openapi"], "3.0.3");

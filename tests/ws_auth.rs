@@ -347,8 +347,11 @@ async fn decisions_continue_and_are_kept_while_the_database_is_down() {
         .await;
         assert_eq!(r["reason"], "granted", "{r}");
     }
-    let (_, health) = a.call(reqwest::Method::GET, "/healthz", None, None).await;
+    let (_, health) = a
+        .call(reqwest::Method::GET, "/healthz", Some(&a.admin), None)
+        .await;
     assert_eq!(health["database"], "unreachable");
+    assert_eq!(health["status"], "degraded");
     let report = a.state.events.flush().await.unwrap();
     assert_eq!(report.spooled, 3, "the three decisions wait in the spool");
     let cfg = a.db.config();

@@ -180,14 +180,26 @@ impl FromRequestParts<AppState> for Caller {
             if let Some(caller) = crate::console::session_caller(parts, state)? {
                 return Ok(caller);
             }
+            // A verified client certificate listed in `api.tls_client_roles` (HTTPS only).
+            if let Some(cert) = parts.extensions.get::<crate::tls::ClientCert>() {
+                if let Some(role) = cert.role {
+                    return Ok(Caller {
+                        token_id: format!("cert:{}", cert.name),
+                        role,
+                    });
+                }
+            }
             return Err(ApiError::unauthorized(
-                "missing bearer token (Authorization: Bearer …) or console session",
+                "missing bearer token (Authorization: Bearer …), console session or client certificate",
             ));
         };
-        let caller = state
-            .auth
-            .check(&token)
-            .ok_or_else(|| ApiError::unauthorized("unknown or revoked token"))?;
+        // A client that keeps presenting bad tokens is held back before its next one is looked at.
+        let ip = super::limits::client_ip(parts);
+        state.limits.check_auth(state, ip).await?;
+        let Some(caller) = state.auth.check(&token) else {
+            state.limits.auth_failed(state, ip, "unknown_token").await;
+            return Err(ApiError::unauthorized("unknown or revoked token"));
+        };
         let now = now_ms();
         if state.auth.should_touch(&caller.token_id, now) {
             let store = state.store.clone();

@@ -10,6 +10,7 @@ mod doors;
 mod events;
 mod grants;
 mod health;
+pub mod limits;
 mod live;
 pub mod openapi;
 pub mod problem;
@@ -60,6 +61,10 @@ pub struct AppState {
     pub changes: Arc<crate::change_feed::ChangeFeed>,
     /// The door loop's prompts to the person at the door (the liveness challenge).
     pub prompts: crate::liveness::PromptBoard,
+    /// Failed-authentication and decision-rate limits.
+    pub limits: Arc<limits::Limits>,
+    /// The HTTPS listener's certificate, when there is one (status, console Health).
+    pub tls: Option<Arc<crate::tls::TlsInfo>>,
 }
 
 impl std::fmt::Debug for AppState {

@@ -20,6 +20,8 @@ pub struct ApiError {
     pub detail: String,
     /// The offending input field (JSON path like `grants[2].staff`), when there is one.
     pub field: Option<String>,
+    /// Seconds for a `Retry-After` header (429 and 503 answers).
+    pub retry_after_secs: Option<u64>,
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
@@ -40,7 +42,15 @@ impl ApiError {
             code,
             detail: detail.into(),
             field: None,
+            retry_after_secs: None,
         }
+    }
+
+    /// 429 with `Retry-After` (whole seconds, rounded up, at least 1).
+    pub fn too_many_requests(detail: impl Into<String>, wait: std::time::Duration) -> Self {
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", detail);
+        e.retry_after_secs = Some(wait.as_secs_f64().ceil().max(1.0) as u64);
+        e
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
@@ -107,12 +117,17 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::to_vec(&self.body()).unwrap_or_default();
-        (
+        let mut r = (
             self.status,
             [(header::CONTENT_TYPE, "application/problem+json")],
             body,
         )
-            .into_response()
+            .into_response();
+        if let Some(secs) = self.retry_after_secs {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        }
+        r
     }
 }
 

@@ -43,9 +43,8 @@ pub struct StatusReport {
     /// The matching threshold in force and its origin, when the firmware provides it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub matching: Option<serde_json::Value>,
-    /// TLS certificate fingerprint, when the API is served over TLS.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tls: Option<serde_json::Value>,
+    /// The HTTPS listener and its certificate fingerprint (to pin); `None`: plain HTTP only.
+    pub tls: Option<crate::tls::TlsInfo>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -258,7 +257,7 @@ pub async fn get(
         audit,
         pipeline: Some(st.pipeline_stats.snapshot()),
         matching: None,
-        tls: None,
+        tls: st.tls.as_deref().cloned(),
     }))
 }
 

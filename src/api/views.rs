@@ -432,9 +432,20 @@ pub struct AccessResult {
     pub revoked: Option<u64>,
 }
 
+/// `/healthz`: `up` or `degraded` for anyone; the details only with a credential.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Health {
+    /// `up`, or `degraded` while the database does not answer (the door still decides).
+    #[schemars(regex(pattern = "^(up|degraded)$"))]
     pub status: String,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub details: Option<HealthDetails>,
+}
+
+/// What `/healthz` adds for a caller with a token, console session or client certificate.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct HealthDetails {
+    /// `ok` or `unreachable`.
     pub database: String,
     pub subjects: usize,
     pub templates: usize,

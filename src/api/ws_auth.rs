@@ -211,6 +211,21 @@ fn error_reply(
 
 /// Answers one text message.
 pub async fn handle_text(st: &AppState, caller: &Caller, text: &str) -> String {
+    if let Err(wait) = st.limits.take_decision(&caller.token_id) {
+        // Over the ceiling: an error reply, no decision, nothing recorded per message.
+        let request_id = serde_json::from_str::<serde_json::Value>(text)
+            .ok()
+            .and_then(|v| v.get("request_id")?.as_str().map(str::to_owned));
+        return error_reply(
+            request_id,
+            "rate_limited",
+            &format!(
+                "this credential's decision ceiling (api.ws_auth_max_decisions_per_minute) is spent; retry in {} ms",
+                wait.as_millis().max(1)
+            ),
+            None,
+        );
+    }
     // The common case, a well-formed request, is parsed once; only a failure looks closer.
     if let Ok(req) = serde_json::from_str::<AuthRequest>(text) {
         if req.type_.as_deref() == Some("authenticate")
@@ -384,6 +399,12 @@ pub async fn decide_http(
     Auth(caller, _): Auth<TerminalRole>,
     ApiJson(req): ApiJson<AuthRequest>,
 ) -> ApiResult<Json<DecisionReply>> {
+    st.limits.take_decision(&caller.token_id).map_err(|wait| {
+        ApiError::too_many_requests(
+            "this credential's decision ceiling (api.ws_auth_max_decisions_per_minute) is spent",
+            wait,
+        )
+    })?;
     if req.type_.as_deref().is_some_and(|t| t != "authenticate") {
         return Err(ApiError::invalid(
             "type",

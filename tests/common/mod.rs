@@ -75,6 +75,9 @@ impl TestDb {
         cfg.api.listen = "127.0.0.1:0".parse().unwrap();
         cfg.events.spool_dir = self.dir.path().join("spool");
         cfg.events.flush_interval_secs = 1;
+        // Load and outage tests stream decisions from one terminal token; the ceiling has its
+        // own test (tests/abuse.rs).
+        cfg.api.ws_auth_max_decisions_per_minute = 0;
         cfg
     }
 

@@ -94,6 +94,8 @@ impl Controller {
             .env("WARDGATE_DOOR__ID", format!("door-{name}"))
             .env("WARDGATE_PIPELINE__ENABLED", "false")
             .env("WARDGATE_VISION__MODEL_DIR", dir.join("no-models"))
+            // The fleet tests stream decisions as fast as the controllers answer.
+            .env("WARDGATE_API__WS_AUTH_MAX_DECISIONS_PER_MINUTE", "0")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);

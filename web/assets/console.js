@@ -49,7 +49,7 @@
     grant_not_yet_valid: "access not yet valid", subject_inactive: "person is inactive", spoof_suspected: "looks like a photo or screen",
     lockdown: "door in lockdown", unknown_door: "unknown door", bad_request: "bad request", awaiting_patient: "waiting for the patient",
     login_succeeded: "logged in", login_failed: "wrong name or password", login_throttled: "too many failed logins", logged_out: "logged out",
-    login_code_failed: "wrong login code", totp_enabled: "second factor on", totp_disabled: "second factor off",
+    login_code_failed: "wrong login code", auth_failed: "API credential refused", auth_throttled: "API client held back (too many refused credentials)", totp_enabled: "second factor on", totp_disabled: "second factor off",
     door_command: "door command", pulse: "test pulse", hold: "hold unlocked", release_lockdown: "lockdown released", ack_alarm: "alarm acknowledged",
     patient_timeout: "no patient came in time", door_fault: "door fault", controller_unavailable: "door controller not answering",
     lock_changed: "lock moved", state_changed: "door state changed", door_opened: "door opened",
@@ -424,7 +424,7 @@
   // means reads are failing and the door decides from an older catalog.
   const LAG_WARN_MS = 5000;
   // The certificate's SHA-256 fingerprint when the API is served over TLS; "plain HTTP" otherwise.
-  const tlsRow = (t) => (!t ? "plain HTTP" : t.fingerprint_sha256 ? "SHA-256 " + t.fingerprint_sha256 : JSON.stringify(t));
+  const tlsRow = (t) => (!t ? "plain HTTP" : "https://" + t.listen + " · certificate SHA-256 " + t.fingerprint_sha256 + (t.client_certificates ? " · client certificates accepted" : ""));
 
   pages.health = async () => {
     const card = (title, pairs, cls) => { const c = el("div", { class: "card " + (cls || "") }, el("h2", {}, title), el("dl")); dl($("dl", c), pairs); return c; };

@@ -246,14 +246,32 @@ await check("a camera decision opens its details with the per-frame stage timing
   await page.keyboard.press("Escape");
 });
 
-await check("Health shows the change lag and the TLS row (plain HTTP here)", async () => {
+await check("Health shows the change lag and the HTTPS certificate's fingerprint (as openssl computes it)", async () => {
   const page = admin.page;
   await page.goto(`${BASE}/console/health`);
   await page.waitForFunction(() => /change lag/.test(document.querySelector("#health").textContent), null, { timeout: 10000 });
   const text = await page.textContent("#health");
   const lag = /change lag\s*(\d+) ms/.exec(text);
   assert(lag && Number(lag[1]) < 5000, `change lag: ${text}`);
-  assert(/TLS\s*plain HTTP/.test(text), `TLS row: ${text}`);
+  const fp = process.env.WARDGATE_TLS_FINGERPRINT;
+  assert(fp && /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/.test(fp), `openssl fingerprint: ${fp}`);
+  assert(text.includes(fp), `TLS row lacks ${fp}: ${text}`);
+});
+
+await check("over HTTPS the console works and its session cookie is Secure", async () => {
+  const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 860 } });
+  const page = await ctx.newPage();
+  const TLS = process.env.WARDGATE_TLS_URL;
+  await page.goto(`${TLS}/console/login`);
+  await page.fill('input[name="name"]', USERS.tech.name);
+  await page.fill('input[name="password"]', USERS.tech.password);
+  await Promise.all([page.waitForNavigation(), page.click('button[type="submit"]')]);
+  const cookies = await ctx.cookies(TLS);
+  const session = cookies.find((c) => c.name === "wg_session");
+  assert(session && session.secure && session.httpOnly && session.sameSite === "Strict", JSON.stringify(cookies));
+  const r = await pageFetch(page, "GET", "/api/v1/status");
+  assert(r.status === 200 && r.data.tls && r.data.tls.fingerprint_sha256 === process.env.WARDGATE_TLS_FINGERPRINT, JSON.stringify(r.data && r.data.tls));
+  await ctx.close();
 });
 
 await check("an admin sets up a TOTP second factor; login then asks for the code", async () => {
