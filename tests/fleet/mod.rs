@@ -94,8 +94,11 @@ impl Controller {
             .env("WARDGATE_DOOR__ID", format!("door-{name}"))
             .env("WARDGATE_PIPELINE__ENABLED", "false")
             .env("WARDGATE_VISION__MODEL_DIR", dir.join("no-models"))
-            // The fleet tests stream decisions as fast as the controllers answer.
+            // The fleet tests stream decisions as fast as the controllers answer, and poll with
+            // tokens not yet (or no longer) known every few milliseconds to time propagation;
+            // the abuse limits have their own test (tests/abuse.rs).
             .env("WARDGATE_API__WS_AUTH_MAX_DECISIONS_PER_MINUTE", "0")
+            .env("WARDGATE_AUTH__MAX_FAILURES", "1000000")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);
