@@ -6,6 +6,7 @@
 
 pub mod auth;
 mod compat;
+pub mod contract;
 mod doors;
 mod events;
 mod grants;
@@ -187,18 +188,26 @@ pub(crate) async fn admin_event(
         .await;
 }
 
-/// Unwraps a WebSocket upgrade, answering a plain HTTP request with a problem (426).
+/// Unwraps a WebSocket upgrade, answering a plain HTTP request with a problem (426, with
+/// `Upgrade: websocket` as RFC 9110 asks).
 pub(crate) fn ws_upgrade(
     ws: Result<
         axum::extract::ws::WebSocketUpgrade,
         axum::extract::ws::rejection::WebSocketUpgradeRejection,
     >,
-) -> ApiResult<axum::extract::ws::WebSocketUpgrade> {
+) -> Result<axum::extract::ws::WebSocketUpgrade, axum::response::Response> {
+    use axum::response::IntoResponse;
     ws.map_err(|e| {
-        ApiError::new(
+        let mut r = ApiError::new(
             StatusCode::UPGRADE_REQUIRED,
             "upgrade_required",
             format!("this is a WebSocket endpoint: {e}"),
         )
+        .into_response();
+        r.headers_mut().insert(
+            axum::http::header::UPGRADE,
+            axum::http::HeaderValue::from_static("websocket"),
+        );
+        r
     })
 }
