@@ -485,7 +485,7 @@ fn specifics(method: &str, path: &str) -> (&'static [u16], &'static str) {
         ("patch", "/api/v1/subjects/{id}") => (&[409], "A subject cannot switch between staff and patient while grants reference it (422 naming `role`)."),
         ("post", "/api/v1/subjects/{id}/faces") => (&[503], "As JSON: an embedding. As `image/jpeg` or `image/png`: a photo with one dominant face of sufficient quality (422 naming `body`); photos need the vision models (503 without them)."),
         ("post", "/api/v1/doors") => (&[409], ""),
-        ("post", "/api/v1/doors/{id}/commands") => (&[409], "404 unless `{id}` is the door this controller drives; 409 for a command refused in lockdown; 403 for `lockdown` and `release_lockdown` without the admin role."),
+        ("post", "/api/v1/doors/{id}/commands") => (&[409], "404 for an unknown door, 409 for a door another controller drives or a command refused in lockdown; 403 for `lockdown` and `release_lockdown` without the admin role."),
         ("post", "/api/v1/grants") => (&[409], "`staff_id` must name a staff subject, `door_id` a door, `patient_id` a patient subject (422 naming the field); `valid_until` must be after `valid_from`."),
         ("put", "/api/v1/sync/grants") => (&[409], "Every `staff` and `patient` must be the external id of a subject and every `door` a door id (422 naming `grants[i].…`); a staff and target pair appears at most once; `valid_until` must be after `valid_from`."),
         ("put", "/api/v1/sync/subjects") => (&[409], "Each `external_id` appears at most once; an existing subject cannot switch between staff and patient (422 naming `subjects[i].…`)."),
@@ -670,7 +670,7 @@ fn build(limits: Limits) -> Value {
         let entry = paths.entry(o.path.to_owned()).or_insert_with(|| json!({}));
         entry[o.method] = op;
     }
-    json!({
+    let mut doc = json!({
         "openapi": "3.0.3",
         "info": {
             "title": "Wardgate door controller API",
@@ -683,7 +683,33 @@ fn build(limits: Limits) -> Value {
         },
         "security": [{"bearer": []}],
         "paths": paths,
-    })
+    });
+    open_schemas(&mut doc);
+    doc
+}
+
+/// OpenAPI 3.0 has no boolean schemas: `true` (any JSON, e.g. event details) becomes `{}`.
+fn open_schemas(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            for (k, x) in o.iter_mut() {
+                if k == "properties" {
+                    if let Value::Object(props) = x {
+                        for p in props.values_mut() {
+                            if *p == Value::Bool(true) {
+                                *p = json!({});
+                            }
+                        }
+                    }
+                } else if (k == "items" || k == "schema") && *x == Value::Bool(true) {
+                    *x = json!({});
+                }
+                open_schemas(x);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(open_schemas),
+        _ => {}
+    }
 }
 
 /// The document for the default settings.

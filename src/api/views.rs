@@ -26,8 +26,9 @@ pub struct Paging {
     pub offset: Option<u64>,
 }
 
-/// The largest `offset` of a paged list (the databases count rows in signed 64 bits).
-pub const MAX_OFFSET: u64 = i64::MAX as u64;
+/// The largest `offset` of a paged list: 2^53 - 1, within the databases' signed 64-bit
+/// counts and exact as a JSON (double) number.
+pub const MAX_OFFSET: u64 = (1 << 53) - 1;
 
 impl Paging {
     pub fn resolve(&self, max: u32) -> ApiResult<(u32, u64)> {

@@ -186,6 +186,9 @@ async fn session(st: AppState, caller: Caller, mut socket: WebSocket, limit: usi
             }
             Ok(Message::Close(_)) => return,
             Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+            // Not WebSocket frames at all (an HTTP client reusing the connection, say): end
+            // the connection without a frame it could misread as a response.
+            Err(e) if !is_oversized(&e) => return,
             Ok(Message::Binary(_)) | Err(_) => {
                 // Oversized (or broken) input: close with policy violation.
                 let _ = socket
@@ -211,6 +214,11 @@ async fn session(st: AppState, caller: Caller, mut socket: WebSocket, limit: usi
             return;
         }
     }
+}
+
+/// Whether a receive error is a message or frame over the transport's size limit.
+fn is_oversized(e: &axum::Error) -> bool {
+    e.to_string().contains("Space limit exceeded")
 }
 
 fn error_reply(
