@@ -165,7 +165,7 @@ pub async fn upgrade(
     let transport = limit.saturating_mul(2).max(limit + 65536);
     let ws = match super::ws_upgrade(ws) {
         Ok(ws) => ws,
-        Err(refused) => return Ok(refused),
+        Err(refused) => return Ok(axum::response::IntoResponse::into_response(refused)),
     };
     Ok(ws
         .max_message_size(transport)

@@ -18,7 +18,7 @@ pub async fn upgrade(
 ) -> ApiResult<Response> {
     let ws = match super::ws_upgrade(ws) {
         Ok(ws) => ws,
-        Err(refused) => return Ok(refused),
+        Err(refused) => return Ok(axum::response::IntoResponse::into_response(refused)),
     };
     Ok(ws.max_message_size(4096).on_upgrade(move |s| feed(st, s)))
 }
