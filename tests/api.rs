@@ -276,7 +276,7 @@ async fn faces_accept_only_valid_embeddings() {
         (json!({"embedding": huge}), "embedding[3]"),
         (json!({"embedding": vec![0.0; DIM]}), "embedding"),
         (json!({"embedding": "abc"}), "embedding"),
-        (json!({}), "body"),
+        (json!({}), "embedding"),
     ] {
         let (s, p) = a.post(&path, &a.sync, body).await;
         assert_eq!((s, p["field"].as_str()), (422, Some(field)), "{p}");
@@ -751,5 +751,124 @@ async fn create_access_original_path() {
         )
         .await;
     assert_eq!(s, 403);
+    a.stop().await;
+}
+
+/// A body of the wrong JSON type — at the top or deeper down — is refused with a problem
+/// naming where, before anything is written; so is `null` for an optional field.
+#[tokio::test]
+async fn bodies_of_the_wrong_json_type_are_refused() {
+    let a = app().await;
+    let (s, _) = a
+        .post(
+            "/api/v1/doors",
+            &a.admin,
+            json!({"id": "door-1", "name": "Door 1", "mode": "staff"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    for body in [
+        json!([null, null]),
+        json!("door"),
+        json!(5),
+        json!(null),
+        json!([]),
+    ] {
+        let (s, p) = a
+            .call(
+                Method::PATCH,
+                "/api/v1/doors/door-1",
+                Some(&a.admin),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(
+            (s, p["field"].as_str()),
+            (422, Some("body")),
+            "{body} -> {p}"
+        );
+        assert!(
+            p["detail"].as_str().unwrap().contains("must be an object"),
+            "{p}"
+        );
+    }
+    for (body, field) in [
+        (json!({"name": null}), "name"),
+        (json!({"name": ["Door"]}), "name"),
+        (json!({"name": ""}), "name"),
+        (json!({"mode": 3}), "mode"),
+        (json!({"name": "D", "colour": "red"}), "colour"),
+    ] {
+        let (s, p) = a
+            .call(
+                Method::PATCH,
+                "/api/v1/doors/door-1",
+                Some(&a.admin),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(
+            (s, p["field"].as_str()),
+            (422, Some(field)),
+            "{body} -> {p}"
+        );
+    }
+    let (_, d) = a.get("/api/v1/doors/door-1", &a.admin).await;
+    assert_eq!(d["name"], "Door 1", "refused updates changed nothing");
+    // Deeper down: an array where a snapshot entry (an object) is expected.
+    let (s, p) = a
+        .call(
+            Method::PUT,
+            "/api/v1/sync/subjects",
+            Some(&a.sync),
+            Some(json!({"source": "his", "subjects": [["E1", "Dr One", "doctor", null]]})),
+        )
+        .await;
+    assert_eq!((s, p["field"].as_str()), (422, Some("subjects[0]")), "{p}");
+    let (s, p) = a
+        .post(
+            "/api/v1/decisions",
+            &a.terminal,
+            json!([null, "door-1", {"embedding": emb(1)}]),
+        )
+        .await;
+    assert_eq!((s, p["field"].as_str()), (422, Some("body")), "{p}");
+    let (_, subjects) = a.get("/api/v1/subjects", &a.admin).await;
+    assert_eq!(subjects["total"], 0, "nothing was written");
+    a.stop().await;
+}
+
+/// The served document states the limits the handlers enforce, with this controller's
+/// settings.
+#[tokio::test]
+async fn the_served_document_carries_the_constraints() {
+    let a = TestApp::spawn_with(Db::Sqlite, |c| c.api.max_page_size = 40)
+        .await
+        .unwrap();
+    let (_, doc) = a.call(Method::GET, "/api/openapi.json", None, None).await;
+    let params = doc["paths"]["/api/v1/events"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let limit = params.iter().find(|p| p["name"] == "limit").unwrap();
+    assert_eq!(
+        (
+            limit["schema"]["minimum"].as_f64(),
+            limit["schema"]["maximum"].as_f64()
+        ),
+        (Some(1.0), Some(40.0))
+    );
+    let (s, p) = a.get("/api/v1/events?limit=41", &a.admin).await;
+    assert_eq!((s, p["field"].as_str()), (422, Some("limit")));
+    let (s, _) = a.get("/api/v1/events?limit=40", &a.admin).await;
+    assert_eq!(s, 200);
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(schemas["CreateDoor"]["properties"]["name"]["minLength"], 1);
+    assert_eq!(schemas["UpdateDoor"]["properties"]["name"]["minLength"], 1);
+    assert_eq!(
+        schemas["AddFace"]["properties"]["embedding"]["maxItems"].as_u64(),
+        Some(DIM as u64)
+    );
+    let ws = &doc["paths"]["/ws/events"]["get"]["responses"];
+    assert!(ws["101"].is_object() && ws["426"]["headers"]["Upgrade"].is_object());
     a.stop().await;
 }

@@ -18,6 +18,8 @@ use crate::model::{now_ms, GrantTarget, Role, Subject, ADMIN_SOURCE};
 
 /// Largest decoded photo accepted in JSON (the body limit applies to the base64 first).
 pub const MAX_IMAGE_BYTES: usize = 6 * 1024 * 1024;
+/// Longest base64 text of a photo (`MAX_IMAGE_BYTES` encoded, with a little slack).
+pub const MAX_IMAGE_BASE64: usize = MAX_IMAGE_BYTES / 3 * 4 + 4;
 
 /// Embedding from either `embedding` or base64 `image` (exactly one).
 pub(crate) async fn probe_vector(
@@ -81,7 +83,7 @@ async fn register_vectors(st: &AppState, b: &RegisterFace) -> ApiResult<(Vec<Vec
 
 /// The bytes of a base64 photo, refused naming `field` when too large or not base64.
 fn decode_base64(field: &str, b64: &str) -> ApiResult<Vec<u8>> {
-    if b64.len() > MAX_IMAGE_BYTES / 3 * 4 + 4 {
+    if b64.len() > MAX_IMAGE_BASE64 {
         return Err(ApiError::invalid(
             field,
             format!("larger than {MAX_IMAGE_BYTES} bytes"),

@@ -73,11 +73,15 @@ pub async fn command(
         TokenRole::Technician => DoorRole::Technician,
         _ => DoorRole::Viewer,
     };
-    let door = st
-        .door
-        .as_ref()
-        .filter(|d| d.id() == id)
-        .ok_or_else(|| ApiError::not_found("door driven by this controller"))?;
+    let Some(door) = st.door.as_ref().filter(|d| d.id() == id) else {
+        // A door of the site that another controller drives is in the way, not missing.
+        st.store.get_door(&id).await?;
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_driven_here",
+            format!("door {id} is not driven by this controller; send its commands to the controller that drives it"),
+        ));
+    };
     authorize(&cmd, role).map_err(door_error)?;
     // Through the decision service: one `door` event, carried out or refused.
     let after = st

@@ -61,6 +61,15 @@ pub async fn list(
     .resolve(st.cfg.api.max_page_size)?;
     let target = match (q.door_id.as_deref(), q.patient_id.as_deref()) {
         (None, None) => None,
+        // Filters combine: a grant is for a door or for a patient, never both.
+        (Some(_), Some(_)) => {
+            return Ok(Json(Page {
+                items: Vec::new(),
+                total: 0,
+                limit,
+                offset,
+            }))
+        }
         (d, p) => Some(target_of(d, p, "door_id", "patient_id")?),
     };
     let (items, total) = st

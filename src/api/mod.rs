@@ -6,6 +6,7 @@
 
 pub mod auth;
 mod compat;
+pub mod contract;
 mod doors;
 mod events;
 mod grants;
@@ -192,18 +193,29 @@ pub(crate) async fn admin_event(
         .await;
 }
 
-/// Unwraps a WebSocket upgrade, answering a plain HTTP request with a problem (426).
+/// Unwraps a WebSocket upgrade; a plain HTTP request gets [`UpgradeRequired`].
 pub(crate) fn ws_upgrade(
     ws: Result<
         axum::extract::ws::WebSocketUpgrade,
         axum::extract::ws::rejection::WebSocketUpgradeRejection,
     >,
-) -> ApiResult<axum::extract::ws::WebSocketUpgrade> {
-    ws.map_err(|e| {
-        ApiError::new(
-            StatusCode::UPGRADE_REQUIRED,
-            "upgrade_required",
-            format!("this is a WebSocket endpoint: {e}"),
-        )
-    })
+) -> Result<axum::extract::ws::WebSocketUpgrade, UpgradeRequired> {
+    ws.map_err(|e| UpgradeRequired(format!("this is a WebSocket endpoint: {e}")))
+}
+
+/// The answer to a request that is not a WebSocket upgrade: a problem (426) with
+/// `Upgrade: websocket`, as RFC 9110 asks.
+#[derive(Debug)]
+pub(crate) struct UpgradeRequired(String);
+
+impl axum::response::IntoResponse for UpgradeRequired {
+    fn into_response(self) -> axum::response::Response {
+        let mut r =
+            ApiError::new(StatusCode::UPGRADE_REQUIRED, "upgrade_required", self.0).into_response();
+        r.headers_mut().insert(
+            axum::http::header::UPGRADE,
+            axum::http::HeaderValue::from_static("websocket"),
+        );
+        r
+    }
 }

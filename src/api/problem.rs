@@ -166,6 +166,15 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
     })
 }
 
+/// Deserialises an already parsed (and schema-checked) body, naming the offending field.
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> ApiResult<T> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { "body".to_owned() } else { path };
+        ApiError::invalid(field, e.into_inner().to_string())
+    })
+}
+
 /// The request's media type, lower case, without parameters (`""` when absent).
 pub fn media_type(headers: &axum::http::HeaderMap) -> String {
     headers
@@ -180,11 +189,15 @@ pub fn media_type(headers: &axum::http::HeaderMap) -> String {
 }
 
 /// JSON body extractor: 415 without a JSON content type, 413 over the body limit, 400 for
-/// malformed JSON, 422 naming the field for wrong types or missing fields.
+/// malformed JSON, 422 naming the field for anything the body's published schema rules out
+/// (wrong JSON type at any depth, `[null, null]` for an object, missing or unknown fields,
+/// lengths, patterns, ranges; see [`super::contract`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApiJson<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+impl<S: Send + Sync, T: DeserializeOwned + schemars::JsonSchema + 'static> FromRequest<S>
+    for ApiJson<T>
+{
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
@@ -200,7 +213,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(body_rejection)?;
-        parse_json(&bytes).map(ApiJson)
+        let value: serde_json::Value = parse_json(&bytes)?;
+        super::contract::body_schema::<T>().check(&value)?;
+        from_value(value).map(ApiJson)
     }
 }
 

@@ -148,7 +148,9 @@ pub async fn add_face(
         .map_err(body_rejection)?;
     let (vector, model_id) = match ct.as_str() {
         "application/json" => {
-            let b: AddFace = parse_json(&bytes)?;
+            let value: serde_json::Value = parse_json(&bytes)?;
+            super::contract::body_schema::<AddFace>().check(&value)?;
+            let b: AddFace = super::problem::from_value(value)?;
             (
                 embedding_f32("embedding", &b.embedding, st.catalog.dim())?,
                 st.catalog.model_id().to_owned(),

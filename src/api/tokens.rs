@@ -52,7 +52,12 @@ pub async fn revoke(
     Path(id): Path<String>,
 ) -> ApiResult<Json<TokenView>> {
     if id == caller.token_id {
-        return Err(ApiError::invalid("id", "a token cannot revoke itself"));
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "conflict",
+            "a token cannot revoke itself",
+        )
+        .with_field("id"));
     }
     let t = st.store.revoke_token(&id).await?;
     admin_event(

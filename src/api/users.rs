@@ -49,11 +49,22 @@ impl From<ConsoleUser> for UserView {
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     /// Login name: 1 to 64 of A-Z a-z 0-9 . _ @ -
+    #[schemars(regex(pattern = r"^[A-Za-z0-9._@-]{1,64}$"))]
     pub name: String,
     /// `technician` or `admin`.
+    #[schemars(schema_with = "console_role_schema")]
     pub role: String,
-    /// 10 to 256 characters; stored as an argon2id hash.
+    /// 10 to 256 characters, no control characters; stored as an argon2id hash.
+    #[schemars(
+        length(min = 10, max = 256),
+        regex = "crate::api::contract::NO_CONTROL_PATTERN"
+    )]
     pub password: String,
+}
+
+fn console_role_schema(_: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+    serde_json::from_value(serde_json::json!({"type": "string", "enum": ["technician", "admin"]}))
+        .unwrap_or(schemars::schema::Schema::Bool(true))
 }
 
 pub async fn list(
@@ -120,6 +131,7 @@ pub struct TotpEnrolment {
 #[serde(deny_unknown_fields)]
 pub struct TotpCode {
     /// The 6-digit code the authenticator app shows now.
+    #[schemars(regex(pattern = r"^\s*[0-9]{6}\s*$"))]
     pub code: String,
 }
 

@@ -26,6 +26,10 @@ pub struct Paging {
     pub offset: Option<u64>,
 }
 
+/// The largest `offset` of a paged list: 2^53 - 1, within the databases' signed 64-bit
+/// counts and exact as a JSON (double) number.
+pub const MAX_OFFSET: u64 = (1 << 53) - 1;
+
 impl Paging {
     pub fn resolve(&self, max: u32) -> ApiResult<(u32, u64)> {
         let limit = self.limit.unwrap_or(50);
@@ -35,7 +39,14 @@ impl Paging {
                 format!("must be between 1 and {max}"),
             ));
         }
-        Ok((limit, self.offset.unwrap_or(0)))
+        let offset = self.offset.unwrap_or(0);
+        if offset > MAX_OFFSET {
+            return Err(ApiError::invalid(
+                "offset",
+                format!("must be at most {MAX_OFFSET}"),
+            ));
+        }
+        Ok((limit, offset))
     }
 }
 
@@ -72,8 +83,17 @@ impl From<Subject> for SubjectView {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSubject {
-    /// Staff number or MRN; unique.
+    /// Staff number or MRN; unique. Trimmed; not blank, no control characters.
+    #[schemars(
+        length(min = 1, max = 128),
+        regex = "crate::api::contract::TEXT_PATTERN"
+    )]
     pub external_id: String,
+    /// Trimmed; not blank, no control characters.
+    #[schemars(
+        length(min = 1, max = 255),
+        regex = "crate::api::contract::TEXT_PATTERN"
+    )]
     pub name: String,
     pub role: Role,
     /// Default `active`.
@@ -83,7 +103,15 @@ pub struct CreateSubject {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateSubject {
+    #[schemars(
+        length(min = 1, max = 128),
+        regex = "crate::api::contract::TEXT_PATTERN"
+    )]
     pub external_id: Option<String>,
+    #[schemars(
+        length(min = 1, max = 255),
+        regex = "crate::api::contract::TEXT_PATTERN"
+    )]
     pub name: Option<String>,
     pub role: Option<Role>,
     pub status: Option<SubjectStatus>,
@@ -95,7 +123,11 @@ pub struct SubjectQuery {
     pub kind: Option<SubjectKind>,
     pub role: Option<Role>,
     pub status: Option<SubjectStatus>,
+    /// Page size (default 50, at most `api.max_page_size`).
+    #[schemars(range(min = 1))]
     pub limit: Option<u32>,
+    /// Items to skip (default 0).
+    #[schemars(range(max = "crate::api::views::MAX_OFFSET"))]
     pub offset: Option<u64>,
 }
 
@@ -156,7 +188,12 @@ impl From<crate::model::Door> for DoorView {
 #[serde(deny_unknown_fields)]
 pub struct CreateDoor {
     /// Chosen id (1–64 of `A-Za-z0-9._:-`); generated when absent.
+    #[schemars(regex = "crate::api::contract::SLUG_PATTERN")]
     pub id: Option<String>,
+    #[schemars(
+        length(min = 1, max = 255),
+        regex = "crate::api::contract::TEXT_PATTERN"
+    )]
     pub name: String,
     pub mode: DoorMode,
 }
@@ -164,6 +201,10 @@ pub struct CreateDoor {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateDoor {
+    #[schemars(
+        length(min = 1, max = 255),
+        regex = "crate::api::contract::TEXT_PATTERN"
+    )]
     pub name: Option<String>,
     pub mode: Option<DoorMode>,
 }
@@ -228,8 +269,12 @@ pub struct CreateGrant {
     pub door_id: Option<String>,
     pub patient_id: Option<String>,
     /// RFC 3339; open when absent.
+    #[serde(default)]
+    #[schemars(schema_with = "crate::api::contract::date_time_schema")]
     pub valid_from: Option<String>,
-    /// RFC 3339, exclusive; open when absent.
+    /// RFC 3339, exclusive, after `valid_from`; open when absent.
+    #[serde(default)]
+    #[schemars(schema_with = "crate::api::contract::date_time_schema")]
     pub valid_until: Option<String>,
 }
 
@@ -242,7 +287,11 @@ pub struct GrantQuery {
     pub source: Option<String>,
     /// Include revoked grants (default false).
     pub include_revoked: Option<bool>,
+    /// Page size (default 50, at most `api.max_page_size`).
+    #[schemars(range(min = 1))]
     pub limit: Option<u32>,
+    /// Items to skip (default 0).
+    #[schemars(range(max = "crate::api::views::MAX_OFFSET"))]
     pub offset: Option<u64>,
 }
 
@@ -291,10 +340,18 @@ pub struct EventQuery {
     pub subject_id: Option<String>,
     pub kind: Option<String>,
     /// RFC 3339, inclusive.
+    #[serde(default)]
+    #[schemars(schema_with = "crate::api::contract::date_time_schema")]
     pub from: Option<String>,
     /// RFC 3339, exclusive.
+    #[serde(default)]
+    #[schemars(schema_with = "crate::api::contract::date_time_schema")]
     pub to: Option<String>,
+    /// Page size (default 50, at most `api.max_page_size`).
+    #[schemars(range(min = 1))]
     pub limit: Option<u32>,
+    /// Items to skip (default 0).
+    #[schemars(range(max = "crate::api::views::MAX_OFFSET"))]
     pub offset: Option<u64>,
 }
 
@@ -324,6 +381,10 @@ impl From<ApiToken> for TokenView {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
+    #[schemars(
+        length(min = 1, max = 128),
+        regex = "crate::api::contract::TEXT_PATTERN"
+    )]
     pub label: String,
     pub role: TokenRole,
 }
@@ -339,7 +400,8 @@ pub struct CreatedToken {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SyncGrants {
-    /// The source system (`his`, `roster`, …); `admin` is reserved.
+    /// The source system (`his`, `roster`, …; 1–64 of `A-Za-z0-9._:-`); `admin` is reserved.
+    #[schemars(schema_with = "crate::api::contract::source_schema")]
     pub source: String,
     /// The complete current set of this source's grants.
     pub grants: Vec<SyncGrant>,
@@ -349,18 +411,30 @@ pub struct SyncGrants {
 #[serde(deny_unknown_fields)]
 pub struct SyncGrant {
     /// Staff external id.
+    #[schemars(
+        length(min = 1, max = 128),
+        regex = "crate::api::contract::TEXT_PATTERN"
+    )]
     pub staff: String,
     /// Patient external id (exactly one of `patient` and `door`).
     pub patient: Option<String>,
     /// Door id.
     pub door: Option<String>,
+    /// RFC 3339; open when absent.
+    #[serde(default)]
+    #[schemars(schema_with = "crate::api::contract::date_time_schema")]
     pub valid_from: Option<String>,
+    /// RFC 3339, exclusive, after `valid_from`; open when absent.
+    #[serde(default)]
+    #[schemars(schema_with = "crate::api::contract::date_time_schema")]
     pub valid_until: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SyncSubjects {
+    /// The source system (1–64 of `A-Za-z0-9._:-`); `admin` is reserved.
+    #[schemars(schema_with = "crate::api::contract::source_schema")]
     pub source: String,
     /// The complete current set of this source's people.
     pub subjects: Vec<SyncSubject>,
@@ -369,7 +443,15 @@ pub struct SyncSubjects {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SyncSubject {
+    #[schemars(
+        length(min = 1, max = 128),
+        regex = "crate::api::contract::TEXT_PATTERN"
+    )]
     pub external_id: String,
+    #[schemars(
+        length(min = 1, max = 255),
+        regex = "crate::api::contract::TEXT_PATTERN"
+    )]
     pub name: String,
     pub role: Role,
     /// Default `active`.
@@ -380,18 +462,32 @@ pub struct SyncSubject {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterFace {
-    /// Add a template to this existing subject instead of creating one.
+    /// Add a template to this existing subject instead of creating one (then `name`, `role`
+    /// and `external_id` are not allowed; without it all three are required).
     pub subject_id: Option<String>,
+    #[schemars(
+        length(min = 1, max = 255),
+        regex = "crate::api::contract::TEXT_PATTERN"
+    )]
     pub name: Option<String>,
     pub role: Option<Role>,
+    #[schemars(
+        length(min = 1, max = 128),
+        regex = "crate::api::contract::TEXT_PATTERN"
+    )]
     pub external_id: Option<String>,
     /// Exactly one of `embedding`, `image` and `images`.
     pub embedding: Option<Vec<f64>>,
     /// Base64 JPEG or PNG; its dominant face is enrolled (two equally prominent faces: 422).
+    #[schemars(length(max = "crate::api::compat::MAX_IMAGE_BASE64"))]
     pub image: Option<String>,
     /// 1 to 10 base64 JPEG or PNG photos of the same person, each enrolled as a template of
     /// its own (the door matches the best one). All are checked before any is stored: one
     /// refused photo refuses the request, naming `images[i]`.
+    #[schemars(
+        length(min = 1, max = "crate::api::compat::MAX_PHOTOS_PER_REQUEST"),
+        inner(length(max = "crate::api::compat::MAX_IMAGE_BASE64"))
+    )]
     pub images: Option<Vec<String>>,
 }
 
@@ -418,6 +514,9 @@ pub struct CreateAccess {
     pub staff_id: String,
     pub patient_id: String,
     pub action: AccessAction,
+    /// RFC 3339, in the future; only with `grant`.
+    #[serde(default)]
+    #[schemars(schema_with = "crate::api::contract::date_time_schema")]
     pub valid_until: Option<String>,
 }
 
@@ -452,7 +551,9 @@ pub struct HealthDetails {
     pub version: String,
 }
 
-/// Turns a JSON embedding into f32, refusing values that are not finite as f32.
+/// Turns a JSON embedding into a unit-length f32 vector. Numbers within the f32 range, not all
+/// zero, are accepted: the vector is scaled in f64 first, so tiny magnitudes (which would round
+/// to zero as f32) keep their direction.
 pub fn embedding_f32(field: &str, v: &[f64], dim: usize) -> ApiResult<Vec<f32>> {
     if v.len() != dim {
         return Err(ApiError::invalid(
@@ -460,12 +561,21 @@ pub fn embedding_f32(field: &str, v: &[f64], dim: usize) -> ApiResult<Vec<f32>> 
             format!("has {} values, expected {dim}", v.len()),
         ));
     }
-    let out: Vec<f32> = v.iter().map(|x| *x as f32).collect();
-    if let Some(i) = out.iter().position(|x| !x.is_finite()) {
+    if let Some(i) = v
+        .iter()
+        .position(|x| !x.is_finite() || x.abs() > f64::from(f32::MAX))
+    {
         return Err(ApiError::invalid(
             format!("{field}[{i}]"),
             "not a finite 32-bit number",
         ));
     }
+    let peak = v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    if peak == 0.0 {
+        return Err(ApiError::vector(field, &crate::gallery::VectorError::Zero));
+    }
+    let scaled: Vec<f64> = v.iter().map(|x| x / peak).collect();
+    let norm = scaled.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let out: Vec<f32> = scaled.iter().map(|x| (x / norm) as f32).collect();
     crate::gallery::normalized(&out, dim).map_err(|e| ApiError::vector(field, &e))
 }

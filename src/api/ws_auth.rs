@@ -32,6 +32,7 @@ pub const CLOSE_POLICY: u16 = 1008;
 pub struct FaceInput {
     pub embedding: Option<Vec<f64>>,
     /// Base64 JPEG/PNG with one face.
+    #[schemars(length(max = "crate::api::compat::MAX_IMAGE_BASE64"))]
     pub image: Option<String>,
 }
 
@@ -41,8 +42,11 @@ pub struct FaceInput {
 pub struct AuthRequest {
     /// Always `authenticate` (required on the WebSocket, optional over HTTP).
     #[serde(rename = "type")]
+    #[serde(default)]
+    #[schemars(schema_with = "authenticate_schema")]
     pub type_: Option<String>,
-    /// Echoed in the reply, so a terminal can pipeline requests (at most 128 characters).
+    /// Echoed in the reply, so a terminal can pipeline requests (1 to 128 characters).
+    #[schemars(length(min = 1, max = 128))]
     pub request_id: String,
     pub door: String,
     pub staff: FaceInput,
@@ -52,15 +56,27 @@ pub struct AuthRequest {
     pub liveness: Option<TerminalLiveness>,
 }
 
+fn authenticate_schema(_: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+    serde_json::from_value(serde_json::json!({"type": "string", "enum": ["authenticate"]}))
+        .unwrap_or(schemars::schema::Schema::Bool(true))
+}
+
 /// What a terminal says of its own liveness check.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TerminalLiveness {
     /// How the terminal checked (e.g. `nir`, `challenge`, `vendor-pad-2.1`), 1 to 64 characters.
-    #[schemars(length(min = 1, max = 64))]
+    #[schemars(
+        length(min = 1, max = 64),
+        regex = "crate::api::contract::TEXT_PATTERN"
+    )]
     pub method: String,
     pub passed: bool,
     /// The check's own score, if it has one.
+    #[schemars(range(
+        min = "crate::api::contract::F32_MIN",
+        max = "crate::api::contract::F32_MAX"
+    ))]
     pub score: Option<f32>,
 }
 
@@ -147,7 +163,11 @@ pub async fn upgrade(
     // The transport allows a little more than the limit so an oversized message is seen and
     // answered with 1008, rather than dropped by the protocol layer without a close code.
     let transport = limit.saturating_mul(2).max(limit + 65536);
-    Ok(super::ws_upgrade(ws)?
+    let ws = match super::ws_upgrade(ws) {
+        Ok(ws) => ws,
+        Err(refused) => return Ok(axum::response::IntoResponse::into_response(refused)),
+    };
+    Ok(ws
         .max_message_size(transport)
         .max_frame_size(transport)
         .on_upgrade(move |socket| session(st, caller, socket, limit)))
@@ -166,6 +186,9 @@ async fn session(st: AppState, caller: Caller, mut socket: WebSocket, limit: usi
             }
             Ok(Message::Close(_)) => return,
             Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+            // Not WebSocket frames at all (an HTTP client reusing the connection, say): end
+            // the connection without a frame it could misread as a response.
+            Err(e) if !is_oversized(&e) => return,
             Ok(Message::Binary(_)) | Err(_) => {
                 // Oversized (or broken) input: close with policy violation.
                 let _ = socket
@@ -191,6 +214,11 @@ async fn session(st: AppState, caller: Caller, mut socket: WebSocket, limit: usi
             return;
         }
     }
+}
+
+/// Whether a receive error is a message or frame over the transport's size limit.
+fn is_oversized(e: &axum::Error) -> bool {
+    e.to_string().contains("Space limit exceeded")
 }
 
 fn error_reply(
@@ -230,7 +258,7 @@ pub async fn handle_text(st: &AppState, caller: &Caller, text: &str) -> String {
     if let Ok(req) = serde_json::from_str::<AuthRequest>(text) {
         if req.type_.as_deref() == Some("authenticate")
             && !req.request_id.is_empty()
-            && req.request_id.len() <= 128
+            && req.request_id.chars().count() <= 128
         {
             return serde_json::to_string(&authenticate(st, caller, req, Channel::Terminal).await)
                 .unwrap_or_default();
@@ -253,7 +281,7 @@ pub async fn handle_text(st: &AppState, caller: &Caller, text: &str) -> String {
             Some("type".into()),
         );
     }
-    let Some(rid) = request_id.filter(|r| !r.is_empty() && r.len() <= 128) else {
+    let Some(rid) = request_id.filter(|r| !r.is_empty() && r.chars().count() <= 128) else {
         return error_reply(
             None,
             "bad_request",
@@ -411,11 +439,27 @@ pub async fn decide_http(
             "must be `authenticate` when given",
         ));
     }
-    if req.request_id.is_empty() || req.request_id.len() > 128 {
+    if req.request_id.is_empty() || req.request_id.chars().count() > 128 {
         return Err(ApiError::invalid(
             "request_id",
             "must be 1 to 128 characters",
         ));
+    }
+    // The body's shape is the document's (checked by the extractor); its embedding size is
+    // this controller's, refused like any other malformed body rather than decided upon.
+    let dim = st.catalog.dim();
+    for (field, face) in [
+        ("staff", Some(&req.staff)),
+        ("patient", req.patient.as_ref()),
+    ] {
+        if let Some(e) = face.and_then(|f| f.embedding.as_ref()) {
+            if e.len() != dim {
+                return Err(ApiError::invalid(
+                    format!("{field}.embedding"),
+                    format!("has {} values, expected {dim}", e.len()),
+                ));
+            }
+        }
     }
     Ok(Json(
         authenticate(&st, &caller, req, Channel::DecisionsApi).await,

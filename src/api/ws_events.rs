@@ -16,9 +16,11 @@ pub async fn upgrade(
     Auth(_caller, _): Auth<TechnicianRole>,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
-    Ok(super::ws_upgrade(ws)?
-        .max_message_size(4096)
-        .on_upgrade(move |s| feed(st, s)))
+    let ws = match super::ws_upgrade(ws) {
+        Ok(ws) => ws,
+        Err(refused) => return Ok(axum::response::IntoResponse::into_response(refused)),
+    };
+    Ok(ws.max_message_size(4096).on_upgrade(move |s| feed(st, s)))
 }
 
 async fn feed(st: AppState, mut socket: WebSocket) {
