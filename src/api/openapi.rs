@@ -470,6 +470,7 @@ fn status_text(status: u16) -> &'static str {
         415 => "The body is not of a documented media type",
         422 => "A field breaks the rules of the request schema, or one of the rules listed in the operation's description; `field` names it",
         426 => "Not a WebSocket upgrade request",
+        429 => "Too many refused credentials from this client address (`auth.max_failures`), or this credential's decision ceiling is spent (`api.ws_auth_max_decisions_per_minute`); retry after `Retry-After` seconds",
         503 => "The database is unreachable (or, where the operation says so, the camera loop or the vision models are not running)",
         _ => "Error",
     }
@@ -596,7 +597,7 @@ fn build(limits: Limits) -> Value {
                 let mut roles = vec!["admin"];
                 roles.extend_from_slice(r);
                 op["x-roles"] = json!(roles);
-                errors.extend([401, 403, 503]);
+                errors.extend([401, 403, 429, 503]);
             }
         }
         let websocket = o.success == 101;
@@ -664,6 +665,9 @@ fn build(limits: Limits) -> Value {
             if status == 426 {
                 r["headers"] = json!({"Upgrade": {"required": true, "schema": {"type": "string", "enum": ["websocket"]}}});
             }
+            if status == 429 {
+                r["headers"] = json!({"Retry-After": {"required": true, "description": "seconds", "schema": {"type": "integer", "minimum": 1}}});
+            }
             responses.insert(status.to_string(), r);
         }
         op["responses"] = Value::Object(responses);
@@ -675,7 +679,7 @@ fn build(limits: Limits) -> Value {
         "info": {
             "title": "Wardgate door controller API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Bearer tokens (`Authorization: Bearer wg_…`) with roles admin, sync, terminal, technician. `x-roles` lists the roles allowed per operation. Errors are application/problem+json naming the offending `field`. Request bodies are checked against the schemas below before anything else: unknown fields are refused (`additionalProperties: false`), optional fields are omitted rather than `null`, and any body the schema rules out is a 422 naming the field (400 for malformed JSON). Limits stated here (embedding length, page size, hold minutes) are this controller's settings.",
+            "description": "Bearer tokens (`Authorization: Bearer wg_…`) with roles admin, sync, terminal, technician. `x-roles` lists the roles allowed per operation. Errors are application/problem+json naming the offending `field`. Request bodies are checked against the schemas below before anything else: unknown fields are refused (`additionalProperties: false`), optional fields are omitted rather than `null`, and any body the schema rules out is a 422 naming the field (400 for malformed JSON). Limits stated here (embedding length, page size, hold minutes) are this controller's settings. Over HTTPS (`api.tls_listen`), a client certificate listed in `api.tls_client_roles` may stand in for a `sync` or `terminal` token.",
         },
         "components": {
             "schemas": defs,
