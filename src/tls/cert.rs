@@ -74,16 +74,22 @@ pub fn load_identity(cfg: &ApiConfig) -> anyhow::Result<Identity> {
     })
 }
 
-fn from_files(cert: &Path, key: &Path, source: CertSource) -> anyhow::Result<Identity> {
-    let chain = CertificateDer::pem_file_iter(cert)
-        .with_context(|| format!("reading {}", cert.display()))?
+/// Every certificate of a PEM file (a chain, or a CA bundle); at least one.
+pub(crate) fn read_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .with_context(|| format!("reading {}", path.display()))?
         .collect::<Result<Vec<_>, _>>()
-        .with_context(|| format!("{}: not a PEM certificate chain", cert.display()))?;
+        .with_context(|| format!("{}: not a PEM certificate file", path.display()))?;
     anyhow::ensure!(
-        !chain.is_empty(),
+        !certs.is_empty(),
         "{}: no CERTIFICATE block in the file",
-        cert.display()
+        path.display()
     );
+    Ok(certs)
+}
+
+fn from_files(cert: &Path, key: &Path, source: CertSource) -> anyhow::Result<Identity> {
+    let chain = read_certs(cert)?;
     let key = PrivateKeyDer::from_pem_file(key).with_context(|| {
         format!(
             "{}: no PEM private key (PKCS#8, PKCS#1 or SEC1)",

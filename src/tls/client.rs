@@ -8,8 +8,6 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use rustls::server::WebPkiClientVerifier;
-use rustls_pki_types::pem::PemObject as _;
-use rustls_pki_types::CertificateDer;
 
 use crate::model::TokenRole;
 
@@ -83,15 +81,7 @@ pub fn verifier(
     ca_file: &std::path::Path,
 ) -> anyhow::Result<Arc<dyn rustls::server::danger::ClientCertVerifier>> {
     let mut roots = rustls::RootCertStore::empty();
-    let certs = CertificateDer::pem_file_iter(ca_file)
-        .with_context(|| format!("reading api.tls_client_ca {}", ca_file.display()))?
-        .collect::<Result<Vec<_>, _>>()
-        .with_context(|| format!("{}: not a PEM certificate file", ca_file.display()))?;
-    anyhow::ensure!(
-        !certs.is_empty(),
-        "{}: no CA certificate in the file",
-        ca_file.display()
-    );
+    let certs = super::cert::read_certs(ca_file).context("api.tls_client_ca")?;
     for c in certs {
         roots
             .add(c)
