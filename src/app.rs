@@ -266,6 +266,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     }
     let mut camera = None;
     if let (true, Some(engine), Some(door)) = (pipeline_cfg.enabled, engine, door.clone()) {
+        tokio::spawn(signal_prompts(state.prompts.subscribe(), door.clone()));
         let reconnect = (
             Duration::from_millis(camera_cfg.reconnect_initial_ms),
             Duration::from_millis(camera_cfg.reconnect_max_ms),
@@ -364,4 +365,22 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     }
     drop(door);
     result
+}
+
+/// The door's indicators follow what the door loop shows the person: a beep when it asks for a
+/// head movement, red and two beeps when it refuses. (Green follows the unlock itself.)
+async fn signal_prompts(
+    mut prompts: tokio::sync::watch::Receiver<crate::liveness::Announcement>,
+    door: crate::door::DoorHandle,
+) {
+    use crate::door::Signal;
+    use crate::liveness::DoorPrompt;
+    while prompts.changed().await.is_ok() {
+        let now = prompts.borrow_and_update().prompt;
+        match now {
+            DoorPrompt::Challenge { .. } => door.signal(Signal::Prompt),
+            DoorPrompt::Decided { granted: false, .. } => door.signal(Signal::Denied),
+            _ => {}
+        }
+    }
 }

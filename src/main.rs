@@ -96,7 +96,7 @@ enum TokenCmd {
     /// Create a token and print it once (only its hash is stored). Running controllers on the
     /// same database accept it within `database.change_poll_ms`.
     Create {
-        /// admin, sync, terminal or technician
+        /// admin, sync, terminal, technician or display (the door-display screen: the presentation stream only)
         #[arg(long)]
         role: String,
         /// What the token is for (shown in listings).
@@ -192,7 +192,7 @@ async fn token(cfg: Config, action: TokenCmd) -> anyhow::Result<()> {
     match action {
         TokenCmd::Create { role, label } => {
             let role = TokenRole::parse(&role).with_context(|| {
-                format!("--role {role:?}: expected admin, sync, terminal or technician")
+                format!("--role {role:?}: expected admin, sync, terminal, technician or display")
             })?;
             let label = label.trim();
             anyhow::ensure!(

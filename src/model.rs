@@ -242,14 +242,17 @@ pub enum TokenRole {
     Terminal,
     /// Maintenance technicians: read-only people, events, doors; door test commands.
     Technician,
+    /// The screen beside the door (`/door-display`): the presentation stream only.
+    Display,
 }
 
 impl TokenRole {
-    pub const ALL: [TokenRole; 4] = [
+    pub const ALL: [TokenRole; 5] = [
         TokenRole::Admin,
         TokenRole::Sync,
         TokenRole::Terminal,
         TokenRole::Technician,
+        TokenRole::Display,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -258,6 +261,7 @@ impl TokenRole {
             TokenRole::Sync => "sync",
             TokenRole::Terminal => "terminal",
             TokenRole::Technician => "technician",
+            TokenRole::Display => "display",
         }
     }
 

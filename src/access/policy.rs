@@ -79,6 +79,35 @@ impl Reason {
             Reason::ControllerUnavailable => "controller_unavailable",
         }
     }
+
+    /// The reason in words for the person at the door (the door display). Plain and short,
+    /// and no more than the person may know: never who was matched, nor how closely.
+    pub fn to_person(self) -> &'static str {
+        match self {
+            Reason::Granted => "Door open. Please come in.",
+            Reason::UnknownDoor => "This door is not set up. Please call the ward staff.",
+            Reason::UnknownStaff | Reason::NotStaff | Reason::NotAPatient => {
+                "Not recognised. Please look straight at the camera, or call the ward staff."
+            }
+            Reason::UnknownPatient => "The patient was not recognised.",
+            Reason::PatientRequired | Reason::PatientTimeout => {
+                "This room opens only together with the patient."
+            }
+            Reason::NotClinical => "Only doctors and nurses may accompany a patient here.",
+            Reason::NotPermitted => "You have no access to this door.",
+            Reason::GrantExpired => "Your access to this door has expired.",
+            Reason::GrantNotYetValid => "Your access to this door has not started yet.",
+            Reason::SubjectInactive => "Your access is suspended. Please call the ward staff.",
+            Reason::BadRequest => "Something went wrong. Please try again.",
+            Reason::Lockdown => "The door is locked down.",
+            Reason::SpoofSuspected => "Photos and screens cannot open this door.",
+            Reason::LivenessFailed => "The movement did not match. Please try again.",
+            Reason::LivenessTimeout => "No movement seen in time. Please try again.",
+            Reason::DoorFault | Reason::ControllerUnavailable => {
+                "The door could not be opened. Please call the ward staff."
+            }
+        }
+    }
 }
 
 /// A face that matched an enrolled subject at or above the threshold.

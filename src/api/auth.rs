@@ -269,6 +269,9 @@ pub struct TechnicianRole;
 /// Remote terminals (and admin).
 #[derive(Debug)]
 pub struct TerminalRole;
+/// The door's display screen, and technicians watching what it shows (and admin).
+#[derive(Debug)]
+pub struct DisplayOrTechnician;
 
 impl Roles for AdminOnly {
     const ALLOWED: &'static [TokenRole] = &[];
@@ -284,6 +287,9 @@ impl Roles for TechnicianRole {
 }
 impl Roles for TerminalRole {
     const ALLOWED: &'static [TokenRole] = &[TokenRole::Terminal];
+}
+impl Roles for DisplayOrTechnician {
+    const ALLOWED: &'static [TokenRole] = &[TokenRole::Display, TokenRole::Technician];
 }
 
 /// A caller already checked against `R`. As an extractor it runs before the body is read, so a

@@ -23,6 +23,7 @@ mod users;
 pub mod views;
 pub mod ws_auth;
 mod ws_events;
+pub mod ws_presentation;
 
 use std::sync::Arc;
 
@@ -149,6 +150,7 @@ pub fn router(state: AppState) -> Router {
         .route("/create_access", post(compat::create_access))
         .route("/ws/auth", get(ws_auth::upgrade))
         .route("/ws/events", get(ws_events::upgrade))
+        .route("/ws/presentation", get(ws_presentation::upgrade))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))

@@ -43,6 +43,7 @@ fn ops(g: &mut SchemaGenerator) -> Vec<Operation> {
     const TECH: &[&str] = &["technician"];
     const ADMIN: &[&str] = &[];
     const TERM: &[&str] = &["terminal"];
+    const DISPLAY: &[&str] = &["display", "technician"];
     let op = |method, path, summary, roles, request, success, response, query| Operation {
         method,
         path,
@@ -109,6 +110,16 @@ fn ops(g: &mut SchemaGenerator) -> Vec<Operation> {
             "/ws/events",
             "WebSocket: live feed of events",
             Some(TECH),
+            None,
+            101,
+            None,
+            None,
+        ),
+        op(
+            "get",
+            "/ws/presentation",
+            "WebSocket: what the door shows the person at it (`idle`, `looking`, `challenge`, `step_passed`, `decided`), for `/door-display`",
+            Some(DISPLAY),
             None,
             101,
             None,

@@ -91,6 +91,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "health.html",
         include_str!("../../web/templates/health.html"),
     ),
+    (
+        "door-display.html",
+        include_str!("../../web/templates/door-display.html"),
+    ),
 ];
 
 /// Embedded static files: (name, content type, bytes).
@@ -104,6 +108,16 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "console.js",
         "text/javascript; charset=utf-8",
         include_str!("../../web/assets/console.js"),
+    ),
+    (
+        "door-display.css",
+        "text/css; charset=utf-8",
+        include_str!("../../web/assets/door-display.css"),
+    ),
+    (
+        "door-display.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/assets/door-display.js"),
     ),
 ];
 
@@ -215,6 +229,13 @@ async fn asset(Path(name): Path<String>) -> Response {
     }
 }
 
+/// `GET /door-display`: the page for the screen beside the door. It holds no data and needs
+/// no login; what it shows comes over `/ws/presentation`, which takes a `display` token
+/// (given once in the address as `#token=…`) or a technician's console session.
+async fn door_display() -> Response {
+    render("door-display.html", minijinja::context! {})
+}
+
 async fn home() -> Redirect {
     Redirect::to("/console/live")
 }
@@ -231,6 +252,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/console/logout", post(super::login::logout))
         .route("/console/assets/{name}", get(asset))
+        .route("/door-display", get(door_display))
         .route("/console/{page}", get(page))
 }
 

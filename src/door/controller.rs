@@ -24,7 +24,7 @@ use tokio::time::{sleep_until, Instant};
 
 use super::command::CommandError;
 use super::events::{AlarmKind, DoorEvent, DoorEventKind, UnlockReason};
-use super::hardware::{DoorHardware, Input, InputChange};
+use super::hardware::{DoorHardware, Indicator, Input, InputChange};
 use super::{ContactType, DoorConfig, LockType};
 
 /// How long to wait before driving the relay again after a failed write.
@@ -92,10 +92,25 @@ pub struct DoorStatus {
     pub fault: Option<String>,
 }
 
+/// What the door tells the person in front of it on its indicators (beside the display).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// The door asks for something (a liveness challenge step): one short beep.
+    Prompt,
+    /// The door refused a face: red LED for `door.denied_indicator_ms`, two beeps.
+    Denied,
+}
+
+/// Buzzer pulses: (start offset, length) in ms.
+const PROMPT_BEEPS: &[(u64, u64)] = &[(0, 100)];
+const GRANT_BEEPS: &[(u64, u64)] = &[(0, 200)];
+const DENIED_BEEPS: &[(u64, u64)] = &[(0, 150), (300, 150)];
+
 /// What a caller asks the controller to do.
 #[derive(Debug)]
 enum Op {
     Unlock(UnlockReason, String),
+    Signal(Signal),
     Hold(u32),
     Lockdown(bool),
     Ack(Option<AlarmKind>),
@@ -129,6 +144,13 @@ impl DoorHandle {
             .await
             .map_err(|_| CommandError::Stopped)?;
         rx.await.map_err(|_| CommandError::Stopped)?
+    }
+
+    /// Shows `signal` on the indicators. Never waits: a full command queue drops the signal
+    /// (it is a courtesy to the person, the decision does not depend on it).
+    pub fn signal(&self, signal: Signal) {
+        let (reply, _) = oneshot::channel();
+        let _ = self.tx.try_send(Request::Op(Op::Signal(signal), reply));
     }
 
     /// Unlocks for one pulse because the access policy granted a face. `reason` is a short,
@@ -286,6 +308,14 @@ struct Machine {
     held_since: Option<Instant>,
     alarms: Vec<AlarmStatus>,
     state: DoorState,
+    /// The red LED stays lit until then (a denial).
+    red_until: Option<Instant>,
+    /// Buzzer pulses still to sound or sounding: (start, end).
+    beeps: Vec<(Instant, Instant)>,
+    /// Indicator levels as last written successfully.
+    lit: [Option<bool>; 3],
+    /// The time of the last tick, for the next deadline of a running pattern.
+    clock: Instant,
 }
 
 impl Machine {
@@ -310,6 +340,38 @@ impl Machine {
             held_since: None,
             alarms: Vec::new(),
             state: DoorState::Locked,
+            red_until: None,
+            beeps: Vec::new(),
+            lit: [None; 3],
+            clock: Instant::now(),
+        }
+    }
+
+    fn beep(&mut self, now: Instant, pattern: &[(u64, u64)]) {
+        self.beeps.extend(pattern.iter().map(|&(at, len)| {
+            let start = now + Duration::from_millis(at);
+            (start, start + Duration::from_millis(len))
+        }));
+    }
+
+    /// Drives the indicators to what the door's state calls for: green while unlocked, red
+    /// after a denial or in lockdown, the buzzer during a pulse. Only changes are written.
+    fn indicate(&mut self, now: Instant) {
+        let want = [
+            self.unlocked_now(),
+            self.lockdown || self.red_until.is_some_and(|t| t > now),
+            self.beeps.iter().any(|&(s, e)| s <= now && now < e),
+        ];
+        for which in Indicator::ALL {
+            let on = want[which.index()];
+            if self.lit[which.index()] == Some(on) {
+                continue;
+            }
+            match self.hw.set_indicator(which, on) {
+                Ok(()) => self.lit[which.index()] = Some(on),
+                // An LED is not worth a door fault; the next change tries again.
+                Err(e) => log::warn!(target: "wardgate::door", "door {}: {e}", self.cfg.id),
+            }
         }
     }
 
@@ -362,8 +424,13 @@ impl Machine {
         self.tick(now);
     }
 
-    /// Drives the relay to its released level: the lock's power-off state.
+    /// Drives the relay to its released level: the lock's power-off state (indicators dark).
     fn drive_safe(&mut self, cause: &str) {
+        for which in Indicator::ALL {
+            if self.hw.set_indicator(which, false).is_ok() {
+                self.lit[which.index()] = Some(false);
+            }
+        }
         let before = self.relay;
         match self.hw.set_relay(false) {
             Ok(()) => {
@@ -559,6 +626,19 @@ impl Machine {
                 }
                 log::info!(target: "wardgate::door", "door {}: unlock ({reason:?}): {note}", self.cfg.id);
                 self.grant(now, reason);
+                if reason == UnlockReason::Access {
+                    self.red_until = None;
+                    self.beep(now, GRANT_BEEPS);
+                }
+                Ok(())
+            }
+            Op::Signal(Signal::Prompt) => {
+                self.beep(now, PROMPT_BEEPS);
+                Ok(())
+            }
+            Op::Signal(Signal::Denied) => {
+                self.red_until = Some(now + Duration::from_millis(self.cfg.denied_indicator_ms));
+                self.beep(now, DENIED_BEEPS);
                 Ok(())
             }
             Op::Hold(minutes) => {
@@ -663,11 +743,21 @@ impl Machine {
             .chain(self.retry_at)
             .chain(pre)
             .chain(full)
+            .chain(self.red_until)
+            .chain(
+                self.beeps
+                    .iter()
+                    .map(|&(s, e)| if s > self.clock { s } else { e }),
+            )
             .min()
     }
 
     /// Handles everything due at `now`, then drives the relay and reports the state.
     fn tick(&mut self, now: Instant) {
+        self.clock = now;
+        if self.red_until.is_some_and(|t| t <= now) {
+            self.red_until = None;
+        }
         for input in Input::ALL {
             if let Some((asserted, at)) = self.pending[input.index()] {
                 if at <= now {
@@ -723,6 +813,8 @@ impl Machine {
             });
             self.state = state;
         }
+        self.indicate(now);
+        self.beeps.retain(|&(_, e)| e > now);
     }
 
     /// Whether the lock is unlocked as last driven.

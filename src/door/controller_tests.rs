@@ -613,3 +613,70 @@ async fn the_configured_sim_backend_runs_without_faults() {
         assert_ne!(ev.kind(), "hardware_fault", "{ev:?}");
     }
 }
+
+/// Indicator transitions after `t0`, in ms since `t0`.
+fn indicator_log(rig: &Rig, which: Indicator) -> Vec<(u64, bool)> {
+    rig.sim
+        .indicator_log()
+        .into_iter()
+        .filter(|c| c.which == which && c.at >= rig.t0)
+        .map(|c| ((c.at - rig.t0).as_millis() as u64, c.on))
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn indicators_follow_grants_denials_prompts_and_lockdown() {
+    let mut rig = Rig::start(wired(LockType::FailSecure)).await;
+    assert!(!rig.sim.indicator_on(Indicator::Green), "dark at start");
+    // A denial: red for denied_indicator_ms (2000), two 150 ms beeps 300 ms apart.
+    rig.door.signal(Signal::Denied);
+    sleep(3000 * MS).await;
+    assert_eq!(
+        indicator_log(&rig, Indicator::Red),
+        [(0, true), (2000, false)]
+    );
+    assert_eq!(
+        indicator_log(&rig, Indicator::Buzzer),
+        [(0, true), (150, false), (300, true), (450, false)]
+    );
+    // A prompt: one short beep, nothing lit.
+    rig.t0 = Instant::now();
+    rig.door.signal(Signal::Prompt);
+    sleep(500 * MS).await;
+    assert_eq!(
+        indicator_log(&rig, Indicator::Buzzer),
+        [(0, true), (100, false)]
+    );
+    assert!(indicator_log(&rig, Indicator::Red).is_empty());
+    // A grant: green for exactly the unlock, one beep; a grant clears a lit red at once.
+    rig.door.signal(Signal::Denied);
+    sleep(500 * MS).await;
+    rig.t0 = Instant::now();
+    rig.door.unlock_for_access("decision 7").await.unwrap();
+    sleep(6000 * MS).await;
+    assert_eq!(
+        indicator_log(&rig, Indicator::Green),
+        [(0, true), (5000, false)]
+    );
+    assert_eq!(indicator_log(&rig, Indicator::Red), [(0, false)]);
+    assert_eq!(
+        indicator_log(&rig, Indicator::Buzzer),
+        [(0, true), (200, false)]
+    );
+    // Lockdown keeps red lit until released; shutdown darkens everything.
+    rig.t0 = Instant::now();
+    rig.door.lockdown().await.unwrap();
+    sleep(10_000 * MS).await;
+    assert!(rig.sim.indicator_on(Indicator::Red), "red through lockdown");
+    rig.door.release_lockdown().await.unwrap();
+    assert_eq!(
+        indicator_log(&rig, Indicator::Red),
+        [(0, true), (10_000, false)]
+    );
+    rig.door.signal(Signal::Denied);
+    sleep(50 * MS).await;
+    rig.door.shutdown().await;
+    for which in Indicator::ALL {
+        assert!(!rig.sim.indicator_on(which), "{which:?} lit after shutdown");
+    }
+}

@@ -23,7 +23,7 @@ use ::gpiocdev::line::{EdgeDetection, EdgeKind, Offset, Value};
 use ::gpiocdev::Request;
 use tokio::sync::mpsc;
 
-use super::hardware::{DoorHardware, HardwareError, Input, InputChange, InputLevels};
+use super::hardware::{DoorHardware, HardwareError, Indicator, Input, InputChange, InputLevels};
 use super::{DoorConfig, LineRef};
 
 /// How often an input thread checks whether the door is shutting down.
@@ -41,6 +41,8 @@ struct InputLine {
 pub struct GpiocdevDoor {
     relay: Request,
     inputs: Vec<InputLine>,
+    /// Wired indicator outputs, requested dark.
+    indicators: Vec<(Indicator, Request)>,
     rx: Option<mpsc::UnboundedReceiver<InputChange>>,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
@@ -104,6 +106,25 @@ impl GpiocdevDoor {
             });
         }
 
+        let mut indicators = Vec::new();
+        for which in Indicator::ALL {
+            let Some(line) = cfg.indicator_line(which) else {
+                continue;
+            };
+            let (chip, offset) = resolve(cfg, line)?;
+            let what = format!("{} {} on {}", which.name(), line, chip.display());
+            let mut builder = Request::builder();
+            builder
+                .on_chip(&chip)
+                .with_consumer(CONSUMER)
+                .with_line(offset)
+                .as_output(Value::Inactive);
+            if cfg.indicators_active_low {
+                builder.as_active_low();
+            }
+            indicators.push((which, builder.request().map_err(gpio_err(what))?));
+        }
+
         let (tx, rx) = mpsc::unbounded_channel();
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
@@ -126,6 +147,7 @@ impl GpiocdevDoor {
         Ok(Self {
             relay,
             inputs,
+            indicators,
             rx: Some(rx),
             stop,
             threads,
@@ -175,6 +197,16 @@ impl DoorHardware for GpiocdevDoor {
             .map_err(gpio_err("relay".into()))
     }
 
+    fn set_indicator(&mut self, which: Indicator, on: bool) -> Result<(), HardwareError> {
+        let Some((_, request)) = self.indicators.iter().find(|(w, _)| *w == which) else {
+            return Ok(());
+        };
+        let value = if on { Value::Active } else { Value::Inactive };
+        request
+            .set_lone_value(value)
+            .map_err(gpio_err(which.name().into()))
+    }
+
     fn read_inputs(&mut self) -> Result<InputLevels, HardwareError> {
         let mut levels = InputLevels::default();
         for line in &self.inputs {
@@ -197,6 +229,9 @@ impl Drop for GpiocdevDoor {
     /// unwinding panic leaves the lock in its safe state on drivers that keep the last level.
     fn drop(&mut self) {
         let _ = self.relay.set_lone_value(Value::Inactive);
+        for (_, request) in &self.indicators {
+            let _ = request.set_lone_value(Value::Inactive);
+        }
         self.stop.store(true, Ordering::Relaxed);
         for t in self.threads.drain(..) {
             let _ = t.join();

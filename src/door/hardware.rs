@@ -1,4 +1,5 @@
-//! The hardware seam of the door: one relay output and up to three inputs.
+//! The hardware seam of the door: one relay output, up to three inputs and up to three
+//! indicator outputs (green and red LEDs, buzzer).
 //!
 //! Backends translate electrical levels into logical ones (the configured active level is applied
 //! here, once), so the controller only ever sees "coil energised" and "input asserted". Debouncing
@@ -39,6 +40,41 @@ impl Input {
             Input::Contact => "contact",
             Input::Rex => "rex",
             Input::Fire => "fire",
+        }
+    }
+}
+
+/// An indicator output beside the reader: what the person at the door sees and hears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Indicator {
+    /// Green LED: lit while the door is unlocked.
+    Green,
+    /// Red LED: lit for `door.denied_indicator_ms` after a denial, and during lockdown.
+    Red,
+    /// Buzzer: a short beep for a prompt or a grant, two for a denial.
+    Buzzer,
+}
+
+impl Indicator {
+    pub const ALL: [Indicator; 3] = [Indicator::Green, Indicator::Red, Indicator::Buzzer];
+
+    /// Index into per-indicator arrays.
+    #[must_use]
+    pub fn index(self) -> usize {
+        match self {
+            Indicator::Green => 0,
+            Indicator::Red => 1,
+            Indicator::Buzzer => 2,
+        }
+    }
+
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Indicator::Green => "led_green",
+            Indicator::Red => "led_red",
+            Indicator::Buzzer => "buzzer",
         }
     }
 }
@@ -102,6 +138,10 @@ pub trait DoorHardware: Send + 'static {
 
     /// Reads the current logical level of every wired input.
     fn read_inputs(&mut self) -> Result<InputLevels, HardwareError>;
+
+    /// Lights (`true`) or darkens an indicator. A backend without that line wired does
+    /// nothing: indicators are optional, the door works without them.
+    fn set_indicator(&mut self, which: Indicator, on: bool) -> Result<(), HardwareError>;
 
     /// The stream of raw input changes. Called once by the controller; a closed stream means the
     /// backend lost its inputs (reported as a hardware fault).

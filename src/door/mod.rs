@@ -4,7 +4,7 @@
 //!
 //! | file | what lives there |
 //! |---|---|
-//! | `hardware.rs` | the [`DoorHardware`] trait every backend implements (relay + inputs) |
+//! | `hardware.rs` | the [`DoorHardware`] trait every backend implements (relay, inputs, indicators) |
 //! | `gpiocdev.rs` | Linux GPIO character device backend (any board, lines by offset or name) |
 //! | `rppal.rs` | Raspberry Pi 4 and earlier through `rppal` (cargo feature `rppal`) |
 //! | `sim.rs` | simulated door for the demo and tests; records every relay change with its time |
@@ -32,9 +32,9 @@ pub mod rppal;
 pub mod sim;
 
 pub use command::{apply_command, Command, CommandError, DoorRole};
-pub use controller::{spawn, AlarmStatus, DoorHandle, DoorPosition, DoorState, DoorStatus};
+pub use controller::{spawn, AlarmStatus, DoorHandle, DoorPosition, DoorState, DoorStatus, Signal};
 pub use events::{AlarmKind, DoorEvent, DoorEventKind, UnlockReason};
-pub use hardware::{DoorHardware, HardwareError, Input, InputChange, InputLevels};
+pub use hardware::{DoorHardware, HardwareError, Indicator, Input, InputChange, InputLevels};
 
 /// Which hardware the door controller drives.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -144,6 +144,16 @@ pub struct DoorConfig {
     pub fire_active_low: bool,
     /// Debounce of the fire input, ms.
     pub fire_debounce_ms: u64,
+    /// Green LED line (none: no green LED): lit while the door is unlocked.
+    pub led_green_line: Option<LineRef>,
+    /// Red LED line (none: no red LED): lit after a denial and during lockdown.
+    pub led_red_line: Option<LineRef>,
+    /// Buzzer line (none: no buzzer): a beep for a prompt or grant, two for a denial.
+    pub buzzer_line: Option<LineRef>,
+    /// The LED and buzzer drivers switch on at a low level.
+    pub indicators_active_low: bool,
+    /// How long the red LED stays lit after a denial, ms.
+    pub denied_indicator_ms: u64,
 }
 
 impl Default for DoorConfig {
@@ -170,6 +180,11 @@ impl Default for DoorConfig {
             fire_line: None,
             fire_active_low: false,
             fire_debounce_ms: 100,
+            led_green_line: None,
+            led_red_line: None,
+            buzzer_line: None,
+            indicators_active_low: false,
+            denied_indicator_ms: 2000,
         }
     }
 }
@@ -222,11 +237,20 @@ impl DoorConfig {
                 return bad(key, "must be at most 5000 ms".into());
             }
         }
+        if !(100..=60_000).contains(&self.denied_indicator_ms) {
+            return bad(
+                "denied_indicator_ms",
+                "must be between 100 and 60000 ms".into(),
+            );
+        }
         let mut lines = vec![("relay_line", &self.relay_line)];
         for (key, line) in [
             ("contact_line", &self.contact_line),
             ("rex_line", &self.rex_line),
             ("fire_line", &self.fire_line),
+            ("led_green_line", &self.led_green_line),
+            ("led_red_line", &self.led_red_line),
+            ("buzzer_line", &self.buzzer_line),
         ] {
             if let Some(l) = line {
                 lines.push((key, l));
@@ -285,6 +309,16 @@ impl DoorConfig {
         }
     }
 
+    /// The configured line of `indicator`, if wired.
+    #[must_use]
+    pub fn indicator_line(&self, indicator: Indicator) -> Option<&LineRef> {
+        match indicator {
+            Indicator::Green => self.led_green_line.as_ref(),
+            Indicator::Red => self.led_red_line.as_ref(),
+            Indicator::Buzzer => self.buzzer_line.as_ref(),
+        }
+    }
+
     /// Whether `input`'s line is active low.
     #[must_use]
     pub fn input_active_low(&self, input: Input) -> bool {
@@ -328,6 +362,9 @@ mod tests {
             contact_line: Some(LineRef::Offset(1)),
             rex_line: Some(LineRef::Offset(2)),
             fire_line: Some(LineRef::Offset(3)),
+            led_green_line: Some(LineRef::Offset(4)),
+            led_red_line: Some(LineRef::Offset(5)),
+            buzzer_line: Some(LineRef::Offset(6)),
             ..DoorConfig::default()
         };
         let table: toml::Table = toml::from_str(&toml::to_string(&cfg).unwrap()).unwrap();
@@ -363,6 +400,8 @@ mod tests {
             ),
             ("max_hold_minutes = 0", "door.max_hold_minutes"),
             ("fire_debounce_ms = 9000", "door.fire_debounce_ms"),
+            ("buzzer_line = 17", "door.buzzer_line"),
+            ("denied_indicator_ms = 5", "door.denied_indicator_ms"),
             ("lock_type = \"fail_open\"", "lock_type"),
             ("relay_lin = 3", "relay_lin"),
         ] {

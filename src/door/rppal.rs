@@ -11,7 +11,7 @@ use std::time::Duration;
 use ::rppal::gpio::{Gpio, InputPin, Level, OutputPin, Trigger};
 use tokio::sync::mpsc;
 
-use super::hardware::{DoorHardware, HardwareError, Input, InputChange, InputLevels};
+use super::hardware::{DoorHardware, HardwareError, Indicator, Input, InputChange, InputLevels};
 use super::{DoorConfig, LineRef};
 
 /// Relay and inputs on a Raspberry Pi's BCM GPIO pins.
@@ -19,6 +19,8 @@ pub struct RppalDoor {
     relay: OutputPin,
     relay_active_low: bool,
     inputs: Vec<(Input, InputPin, bool)>,
+    indicators: Vec<(Indicator, OutputPin)>,
+    indicators_active_low: bool,
     rx: Option<mpsc::UnboundedReceiver<InputChange>>,
 }
 
@@ -82,10 +84,28 @@ impl RppalDoor {
             .map_err(rppal_err(what))?;
             inputs.push((input, p, active_low));
         }
+        let mut indicators = Vec::new();
+        for which in Indicator::ALL {
+            let Some(line) = cfg.indicator_line(which) else {
+                continue;
+            };
+            let pin = bcm(line)?;
+            let what = format!("{} BCM GPIO {pin}", which.name());
+            let p = gpio.get(pin).map_err(rppal_err(what))?;
+            let mut out = if cfg.indicators_active_low {
+                p.into_output_high()
+            } else {
+                p.into_output_low()
+            };
+            out.set_reset_on_drop(true);
+            indicators.push((which, out));
+        }
         Ok(Self {
             relay,
             relay_active_low: cfg.relay_active_low,
             inputs,
+            indicators,
+            indicators_active_low: cfg.indicators_active_low,
             rx: Some(rx),
         })
     }
@@ -94,6 +114,14 @@ impl RppalDoor {
 impl DoorHardware for RppalDoor {
     fn set_relay(&mut self, energised: bool) -> Result<(), HardwareError> {
         self.relay.write(level(energised, self.relay_active_low));
+        Ok(())
+    }
+
+    fn set_indicator(&mut self, which: Indicator, on: bool) -> Result<(), HardwareError> {
+        let low = self.indicators_active_low;
+        if let Some((_, pin)) = self.indicators.iter_mut().find(|(w, _)| *w == which) {
+            pin.write(level(on, low));
+        }
         Ok(())
     }
 

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::hardware::{DoorHardware, HardwareError, Input, InputChange, InputLevels};
+use super::hardware::{DoorHardware, HardwareError, Indicator, Input, InputChange, InputLevels};
 use super::DoorConfig;
 
 /// One relay write as the simulated hardware saw it.
@@ -19,10 +19,19 @@ pub struct RelayChange {
     pub energised: bool,
 }
 
+/// One indicator write as the simulated hardware saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndicatorChange {
+    pub at: Instant,
+    pub which: Indicator,
+    pub on: bool,
+}
+
 #[derive(Debug)]
 struct Shared {
     energised: bool,
     log: Vec<RelayChange>,
+    indicators: Vec<IndicatorChange>,
     levels: InputLevels,
     fail_relay: bool,
 }
@@ -68,6 +77,7 @@ impl SimDoor {
         let shared = Arc::new(Mutex::new(Shared {
             energised: false,
             log: Vec::new(),
+            indicators: Vec::new(),
             levels,
             fail_relay: false,
         }));
@@ -96,6 +106,15 @@ impl DoorHardware for SimDoor {
         s.log.push(RelayChange {
             at: Instant::now(),
             energised,
+        });
+        Ok(())
+    }
+
+    fn set_indicator(&mut self, which: Indicator, on: bool) -> Result<(), HardwareError> {
+        lock(&self.shared).indicators.push(IndicatorChange {
+            at: Instant::now(),
+            which,
+            on,
         });
         Ok(())
     }
@@ -136,6 +155,23 @@ impl SimControl {
     #[must_use]
     pub fn relay_log(&self) -> Vec<RelayChange> {
         lock(&self.shared).log.clone()
+    }
+
+    /// Every indicator write so far, oldest first.
+    #[must_use]
+    pub fn indicator_log(&self) -> Vec<IndicatorChange> {
+        lock(&self.shared).indicators.clone()
+    }
+
+    /// Whether `which` is lit now.
+    #[must_use]
+    pub fn indicator_on(&self, which: Indicator) -> bool {
+        lock(&self.shared)
+            .indicators
+            .iter()
+            .rev()
+            .find(|c| c.which == which)
+            .is_some_and(|c| c.on)
     }
 
     /// Makes relay writes fail (or succeed again), to test fault handling.

@@ -33,9 +33,11 @@ pub use geometry::FacePoints;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum DoorPrompt {
-    /// Nobody recognised in front of the door.
+    /// Nobody in front of the door.
     #[default]
     Idle,
+    /// A face is in view and being recognised: "look at the camera".
+    Looking,
     /// Step `step` of `of`: turn the head in `direction`.
     Challenge {
         step: u32,
@@ -86,6 +88,23 @@ impl PromptBoard {
         });
     }
 
+    /// Someone came into view (`true`: `idle` → `looking`) or everyone left (`false`: back to
+    /// `idle`, also from a challenge the person walked away from). A challenge or a decision
+    /// being shown is not replaced by `looking`, and nothing is announced when the state
+    /// stays the same, so a reader is woken only by changes.
+    pub fn presence(&self, someone: bool) {
+        self.tx.send_if_modified(|a| {
+            let next = match (someone, a.prompt) {
+                (true, DoorPrompt::Idle) => DoorPrompt::Looking,
+                (false, DoorPrompt::Idle) | (true, _) => return false,
+                (false, _) => DoorPrompt::Idle,
+            };
+            a.seq += 1;
+            a.prompt = next;
+            true
+        });
+    }
+
     pub fn current(&self) -> Announcement {
         *self.tx.borrow()
     }
@@ -109,5 +128,46 @@ impl From<Prompt> for DoorPrompt {
             },
             Prompt::StepPassed { step } => DoorPrompt::StepPassed { step },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presence_moves_between_idle_and_looking_without_hiding_a_challenge() {
+        let board = PromptBoard::new();
+        let mut rx = board.subscribe();
+        board.presence(false);
+        assert!(!rx.has_changed().unwrap(), "idle stays idle silently");
+        board.presence(true);
+        assert_eq!(board.current().prompt, DoorPrompt::Looking);
+        assert!(rx.has_changed().unwrap());
+        rx.mark_unchanged();
+        board.presence(true);
+        assert!(!rx.has_changed().unwrap(), "still looking: no wake-up");
+        let challenge = DoorPrompt::Challenge {
+            step: 1,
+            of: 2,
+            direction: Direction::Left,
+        };
+        board.announce(challenge);
+        board.presence(true);
+        assert_eq!(
+            board.current().prompt,
+            challenge,
+            "a face in view keeps the arrow"
+        );
+        board.presence(false);
+        assert_eq!(board.current().prompt, DoorPrompt::Idle, "walked away");
+        let seq = board.current().seq;
+        board.announce(DoorPrompt::Decided {
+            granted: true,
+            reason: crate::access::policy::Reason::Granted,
+        });
+        board.presence(true);
+        assert!(matches!(board.current().prompt, DoorPrompt::Decided { .. }));
+        assert_eq!(board.current().seq, seq + 1);
     }
 }

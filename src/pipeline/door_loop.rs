@@ -145,6 +145,7 @@ impl LoopCore {
     /// A loop turn without a frame: tracks expire and a two-person window may time out.
     pub async fn on_idle(&mut self, now: Duration) -> FrameReport {
         self.tracker.expire(now);
+        self.prompts.presence(!self.tracker.tracks().is_empty());
         for t in self.tracker.tracks_mut() {
             if let Some(c) = t.liveness.as_mut() {
                 c.tick(now);
@@ -176,6 +177,9 @@ impl LoopCore {
         self.stats.record(Stage::Detect, detect_time);
         let ids = self.tracker.update(now, frame.sequence, detections);
         report.faces = ids.len();
+        // Tracks outlive a missed detection or two, so a blink of the detector does not
+        // clear the display mid-challenge.
+        self.prompts.presence(!self.tracker.tracks().is_empty());
         self.expire_pending(now, &mut report).await;
         self.cooldown.retain(|_, until| *until > now);
         let mut order: Vec<(f32, u64)> = ids

@@ -148,6 +148,25 @@
       setTimeout(camInfo, 3000);
     };
     camInfo();
+    // What the door shows the person at it (the liveness challenge), as /door-display does.
+    const prompts = () => {
+      const proto = location.protocol === "https:" ? "wss:" : "ws:";
+      const ws = new WebSocket(proto + "//" + location.host + "/ws/presentation");
+      const words = { left: "left ←", right: "right →", up: "up ↑", down: "down ↓" };
+      ws.onmessage = (m) => {
+        let p;
+        try { p = JSON.parse(m.data); } catch (e) { return; }
+        const t = $("#door-prompt");
+        t.className = p.state === "challenge" ? "" : p.state === "decided" ? (p.granted ? "ok" : "error") : "muted";
+        t.dataset.state = p.state;
+        t.textContent = p.state === "challenge" ? "Challenge step " + p.step + " of " + p.of + ": turn " + (words[p.direction] || p.direction)
+          : p.state === "step_passed" ? "Step " + p.step + " passed"
+          : p.state === "decided" ? (p.granted ? "Granted" : "Denied: " + reasonWords(p.reason))
+          : p.state === "looking" ? "Recognising a face" : "Nobody at the door";
+      };
+      ws.onclose = () => setTimeout(prompts, 3000);
+    };
+    prompts();
     eventSocket((e) => {
       if (e.kind !== "decision") return;
       $("#last-decision").className = e.granted ? "ok" : "error";

@@ -246,6 +246,45 @@ await check("a camera decision opens its details with the per-frame stage timing
   await page.keyboard.press("Escape");
 });
 
+await check("the door display shows the challenge arrow, then the denial in words; a wrong token shows it is not connected", async () => {
+  // The enrolled doctor's photos in front of the replay camera cannot turn their head: the
+  // door challenges the recognised face and, the step timing out, denies it.
+  const made = await pageFetch(admin.page, "POST", "/api/v1/tokens", { label: "door screen", role: "display" });
+  assert(made.status === 201 && /^wg_/.test(made.data.token), JSON.stringify(made));
+  const { ctx, page } = await newPage(800);
+  await page.goto(`${BASE}/door-display#token=${made.data.token}`);
+  assert(!page.url().includes("token"), `token left in the address: ${page.url()}`);
+  await page.waitForFunction(() => document.body.dataset.state === "challenge", null, { timeout: 60000 });
+  const direction = await page.getAttribute("#arrow", "data-direction");
+  const arrow = await page.textContent("#arrow");
+  const headline = await page.textContent("#headline");
+  assert(["left", "right", "up", "down"].includes(direction), `direction ${direction}`);
+  assert({ left: "←", right: "→", up: "↑", down: "↓" }[direction] === arrow, `arrow ${arrow} for ${direction}`);
+  assert(headline.includes(direction.toUpperCase()), headline);
+  assert(/Step 1 of 2/.test(await page.textContent("#steps")), await page.textContent("#steps"));
+  await page.screenshot({ path: path.join(ART, "door-display-challenge.png") });
+  await page.waitForFunction(() => document.body.dataset.state === "denied", null, { timeout: 30000 });
+  const detail = await page.textContent("#detail");
+  assert(/Access denied/.test(await page.textContent("#headline")), await page.textContent("#headline"));
+  // Usually the step times out; a switch between two photos can also read as a wrong turn, or
+  // (without a grant) pass and be refused by the policy. Each is said in words, never as a code.
+  assert(/No movement seen in time|movement did not match|no access to this door/.test(detail), detail);
+  assert(!/Obama|T-100|similar/i.test(await page.textContent("body")), "the corridor screen must not name anyone");
+  await page.screenshot({ path: path.join(ART, "door-display-denied.png") });
+  // The technician's Live page follows the same stream.
+  await tech.page.goto(`${BASE}/console/live`);
+  await tech.page.waitForFunction(() => ["looking", "challenge", "step_passed", "decided"].includes(document.querySelector("#door-prompt").dataset.state),
+    null, { timeout: 60000 });
+  // A screen with a revoked or made-up token does not show the door's prompts.
+  await page.evaluate(() => localStorage.clear());
+  await page.goto("about:blank");
+  await page.goto(`${BASE}/door-display#token=wg_not-a-real-token`);
+  await page.waitForFunction(() => document.body.dataset.state === "offline", null, { timeout: 10000 });
+  await page.waitForTimeout(2500);
+  assert(await page.getAttribute("body", "data-state") === "offline", "a wrong token got a prompt");
+  await ctx.close();
+});
+
 await check("Health shows the change lag and the HTTPS certificate's fingerprint (as openssl computes it)", async () => {
   const page = admin.page;
   await page.goto(`${BASE}/console/health`);

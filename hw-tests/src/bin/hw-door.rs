@@ -9,12 +9,14 @@
 //! Without arguments the chip comes from `WARDGATE_HW_GPIO_CHIP` / `WARDGATE_HW_GPIO_SYSFS` (set
 //! by the guest). The controller process is this same program: it runs Wardgate's door controller
 //! on the configured lines, prints every door event as a JSON line, takes commands on stdin
-//! (`pulse`, `hold N`, `lockdown`, `release_lockdown`, `ack`) and, on SIGTERM, drives the safe
+//! (`pulse`, `hold N`, `lockdown`, `release_lockdown`, `ack`, and the indicator signals `deny`,
+//! `prompt`) and, on SIGTERM, drives the safe
 //! state and exits — what `wardgate run` does with its door.
 //!
 //! Checks: relay level read back at each step, inputs driven by pulls, pulse length within
 //! ±50 ms, REX, forced-open, fire precedence over lockdown, SIGTERM, SIGKILL (the kernel releases
-//! the line to its pull) and restart (the relay is requested at its released level).
+//! the line to its pull), restart (the relay is requested at its released level) and the
+//! indicator lines (green LED over the unlock, red LED and buzzer pulses for a denial).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -112,6 +114,14 @@ fn controller(config: &Path) -> Result<()> {
                         (Some("lockdown"), _) => handle.lockdown().await,
                         (Some("release_lockdown"), _) => handle.release_lockdown().await,
                         (Some("ack"), _) => handle.ack_alarm(None).await,
+                        (Some("deny"), _) => {
+                            handle.signal(door::Signal::Denied);
+                            handle.state().await
+                        }
+                        (Some("prompt"), _) => {
+                            handle.signal(door::Signal::Prompt);
+                            handle.state().await
+                        }
                         _ => bail!("unknown command {line:?}"),
                     };
                     let reply = match result {
@@ -140,6 +150,9 @@ struct Lines {
     contact: u32,
     rex: u32,
     fire: u32,
+    green: u32,
+    red: u32,
+    buzzer: u32,
 }
 
 /// The controller process, its stdin, and its events as they arrive.
@@ -327,6 +340,9 @@ fn run_checks(chip: &SimChip) {
             contact: SimChip::offset("door_contact")?,
             rex: SimChip::offset("rex_button")?,
             fire: SimChip::offset("fire_alarm")?,
+            green: SimChip::offset("led_green")?,
+            red: SimChip::offset("led_red")?,
+            buzzer: SimChip::offset("buzzer")?,
         })
     })() {
         Ok(l) => l,
@@ -482,7 +498,111 @@ fn run_checks(chip: &SimChip) {
         },
     );
 
+    checks.run(
+        "indicators: green over the unlock, red and two beeps for a denial, one for a prompt",
+        || {
+            idle(chip, l)?;
+            for line in [l.green, l.red, l.buzzer] {
+                // Pulled up: a line the controller did not request dark would read 1.
+                chip.set_input(line, true)?;
+            }
+            let cfg = format!(
+                "{}led_green_line = {}\nled_red_line = \"led_red\"\nbuzzer_line = {}\n\
+                 denied_indicator_ms = {DENIED_MS}\n",
+                config(chip, l, "fail_secure", false),
+                l.green,
+                l.buzzer
+            );
+            let mut p = Proc::start(&cfg, dir)?;
+            for (line, what) in [(l.green, "green"), (l.red, "red"), (l.buzzer, "buzzer")] {
+                ensure!(!chip.output(line)?, "{what} lit at start-up");
+            }
+            // Green is lit exactly while the relay unlocks.
+            writeln!(p.stdin, "pulse")?;
+            let on = wait_line(chip, l.green, true, WAIT, "green on")?;
+            ensure!(
+                chip.output(l.relay)?,
+                "green lit but the relay is not energised"
+            );
+            let off = wait_line(chip, l.green, false, WAIT, "green off")?;
+            check_pulse(i64::try_from((off - on).as_millis())?, "green LED")?;
+            // A denial: red for DENIED_MS, the buzzer sounds twice.
+            let r = p.send("deny")?;
+            ensure!(r["ok"] == true, "{r}");
+            let on = wait_line(chip, l.red, true, WAIT, "red on")?;
+            let beeps = count_pulses(chip, l.buzzer, Duration::from_millis(DENIED_MS))?;
+            let off = wait_line(chip, l.red, false, WAIT, "red off")?;
+            let ms = i64::try_from((off - on).as_millis())?;
+            println!("  red LED: {ms} ms (configured {DENIED_MS} ms), {beeps} beeps");
+            ensure!(
+                (ms - i64::try_from(DENIED_MS)?).abs() <= TOLERANCE_MS,
+                "red lit {ms} ms"
+            );
+            ensure!(beeps == 2, "{beeps} beeps for a denial");
+            ensure!(!chip.output(l.relay)?, "a denial moved the relay");
+            // A prompt: one beep, no LED.
+            p.send("prompt")?;
+            let beeps = count_pulses(chip, l.buzzer, Duration::from_millis(500))?;
+            ensure!(beeps == 1, "{beeps} beeps for a prompt");
+            ensure!(
+                !chip.output(l.red)? && !chip.output(l.green)?,
+                "LED lit by a prompt"
+            );
+            // Lockdown: red steadily; SIGTERM darkens everything.
+            p.send("lockdown")?;
+            wait_line(chip, l.red, true, WAIT, "red in lockdown")?;
+            std::thread::sleep(Duration::from_millis(2 * DENIED_MS));
+            ensure!(chip.output(l.red)?, "red went dark during lockdown");
+            let (status, _) = p.terminate()?;
+            ensure!(status.success(), "controller exited with {status}");
+            for (line, what) in [(l.green, "green"), (l.red, "red"), (l.buzzer, "buzzer")] {
+                ensure!(!chip.output(line)?, "{what} lit after SIGTERM");
+            }
+            for line in [l.green, l.red, l.buzzer] {
+                chip.set_input(line, false)?;
+            }
+            Ok(())
+        },
+    );
+
     checks.finish();
+}
+
+/// How long the red LED is configured to stay lit after a denial in the indicator check.
+const DENIED_MS: u64 = 600;
+
+/// Polls `line` until it reads `level`.
+fn wait_line(
+    chip: &SimChip,
+    line: u32,
+    level: bool,
+    within: Duration,
+    what: &str,
+) -> Result<Instant> {
+    let deadline = Instant::now() + within;
+    loop {
+        if chip.output(line)? == level {
+            return Ok(Instant::now());
+        }
+        ensure!(Instant::now() < deadline, "{what}: not within {within:?}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Counts the rising edges seen on `line` by polling it for `window`.
+fn count_pulses(chip: &SimChip, line: u32, window: Duration) -> Result<usize> {
+    let end = Instant::now() + window;
+    let mut last = false;
+    let mut rises = 0;
+    while Instant::now() < end {
+        let now = chip.output(line)?;
+        if now && !last {
+            rises += 1;
+        }
+        last = now;
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    Ok(rises)
 }
 
 impl Drop for Proc {
