@@ -65,22 +65,32 @@ fn resolve(cfg: &DoorConfig, line: &LineRef) -> Result<(PathBuf, Offset), Hardwa
     }
 }
 
+/// Requests an output line (the relay, an indicator) at its inactive level.
+fn request_output(
+    cfg: &DoorConfig,
+    line: &LineRef,
+    label: &str,
+    active_low: bool,
+) -> Result<Request, HardwareError> {
+    let (chip, offset) = resolve(cfg, line)?;
+    let what = format!("{label} {line} on {}", chip.display());
+    let mut builder = Request::builder();
+    builder
+        .on_chip(&chip)
+        .with_consumer(CONSUMER)
+        .with_line(offset)
+        // Inactive from the first instant: the request sets the level atomically.
+        .as_output(Value::Inactive);
+    if active_low {
+        builder.as_active_low();
+    }
+    builder.request().map_err(gpio_err(what))
+}
+
 impl GpiocdevDoor {
     /// Requests the relay (at its released level) and every configured input.
     pub fn open(cfg: &DoorConfig) -> Result<Self, HardwareError> {
-        let (chip, offset) = resolve(cfg, &cfg.relay_line)?;
-        let what = format!("relay {} on {}", cfg.relay_line, chip.display());
-        let mut builder = Request::builder();
-        builder
-            .on_chip(&chip)
-            .with_consumer(CONSUMER)
-            .with_line(offset)
-            // Released from the first instant: the request sets the level atomically.
-            .as_output(Value::Inactive);
-        if cfg.relay_active_low {
-            builder.as_active_low();
-        }
-        let relay = builder.request().map_err(gpio_err(what))?;
+        let relay = request_output(cfg, &cfg.relay_line, "relay", cfg.relay_active_low)?;
 
         let mut inputs = Vec::new();
         for input in Input::ALL {
@@ -111,18 +121,8 @@ impl GpiocdevDoor {
             let Some(line) = cfg.indicator_line(which) else {
                 continue;
             };
-            let (chip, offset) = resolve(cfg, line)?;
-            let what = format!("{} {} on {}", which.name(), line, chip.display());
-            let mut builder = Request::builder();
-            builder
-                .on_chip(&chip)
-                .with_consumer(CONSUMER)
-                .with_line(offset)
-                .as_output(Value::Inactive);
-            if cfg.indicators_active_low {
-                builder.as_active_low();
-            }
-            indicators.push((which, builder.request().map_err(gpio_err(what))?));
+            let request = request_output(cfg, line, which.name(), cfg.indicators_active_low)?;
+            indicators.push((which, request));
         }
 
         let (tx, rx) = mpsc::unbounded_channel();
