@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use image::{ImageFormat, RgbImage};
-use wardgate::vision::{photo, runtime::Model, AlignPoints, Engine, VisionConfig};
+use wardgate::vision::{dlib_chip, photo, runtime::Model, AlignPoints, Engine, VisionConfig};
 
 fn faces_dir() -> PathBuf {
     std::env::var_os("WARDGATE_FACES")
@@ -76,10 +76,22 @@ fn stages(c: &mut Criterion) {
     g.bench_function("embed_single", |b| {
         b.iter(|| engine.embed_with(black_box(&aligned), false).unwrap())
     });
+    g.bench_function("dlib_chip_150", |b| {
+        let parts = dlib_chip::five_points(&mesh);
+        b.iter(|| dlib_chip::extract(black_box(&frame), &parts).unwrap())
+    });
+    // The whole template of the configured embedder (fused: MobileFaceNet flip-test + dlib).
+    g.bench_function("embed_face_template", |b| {
+        b.iter(|| {
+            engine
+                .embed_face(black_box(&frame), &mesh, &aligned)
+                .unwrap()
+        })
+    });
     g.bench_function("liveness", |b| {
         b.iter(|| engine.liveness_score(black_box(&frame), &det).unwrap())
     });
-    // The per-frame door path: detect → mesh → align → embed (flip-test).
+    // The per-frame door path: detect → mesh → align → embed (all embedders of the template).
     g.bench_function("frame_detect_mesh_align_embed", |b| {
         b.iter(|| {
             let faces = engine.detect(black_box(&frame)).unwrap();
@@ -87,7 +99,7 @@ fn stages(c: &mut Criterion) {
             let a = engine
                 .align(&frame, &faces[0], Some(&mesh), cfg.align)
                 .unwrap();
-            engine.embed(&a).unwrap()
+            engine.embed_face(&frame, &mesh, &a).unwrap()
         });
     });
     // What `wardgate identify` does per photo before the gallery search.

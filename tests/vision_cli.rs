@@ -55,7 +55,10 @@ async fn enroll_stores_templates_of_the_model_and_identify_finds_the_subject() {
         .await
         .unwrap();
     let engine = Engine::load(&cfg.vision).unwrap();
-    let gallery = store.load_gallery(engine.model_id(), 192).await.unwrap();
+    let gallery = store
+        .load_gallery(engine.model_id(), cfg.vision.embedding_dim)
+        .await
+        .unwrap();
     let v = engine
         .encode_image(&std::fs::read(&probe).unwrap())
         .unwrap();
@@ -68,7 +71,7 @@ async fn enroll_stores_templates_of_the_model_and_identify_finds_the_subject() {
     );
     // Templates of another embedder id are not in this model's gallery.
     assert!(store
-        .load_gallery("other-model", 192)
+        .load_gallery("other-model", cfg.vision.embedding_dim)
         .await
         .unwrap()
         .is_empty());

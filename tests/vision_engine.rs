@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 
 use image::{ImageFormat, RgbImage};
 use wardgate::vision::{
-    embed, load_encoder, photo, DetectorKind, Engine, FaceEncoder, VisionConfig,
+    embed, fusion, load_encoder, photo, DetectorKind, Engine, FaceEncoder, VisionConfig,
 };
 
 fn root() -> &'static Path {
@@ -51,10 +51,41 @@ const FRONTAL: &str = "people/S001/S001-01-t10_01.jpg";
 #[test]
 fn a_good_photo_gives_a_unit_embedding_of_the_configured_model() {
     let e = engine();
-    assert_eq!(e.model_id(), "mobilefacenet");
+    assert_eq!(e.model_id(), "mobilefacenet+dlib");
     let v = e.encode_image(&read(FRONTAL)).unwrap();
-    assert_eq!(v.len(), 192);
+    assert_eq!(v.len(), 320);
     assert!((embed::cosine(&v, &v) - 1.0).abs() < 1e-4);
+}
+
+#[test]
+fn the_fused_template_carries_mobilefacenet_unchanged_and_a_discriminating_dlib_part() {
+    // The MobileFaceNet part of the fused template is the MobileFaceNet-only embedding; the
+    // dlib part (its own chip and model) tells the same person from another one.
+    let mfn = Engine::load(&VisionConfig {
+        embedder: "mobilefacenet".into(),
+        embedding_dim: 192,
+        ..cfg()
+    })
+    .unwrap();
+    let alone = mfn.encode_image(&read(FRONTAL)).unwrap();
+    let fused = engine().encode_image(&read(FRONTAL)).unwrap();
+    let (m, d) = fusion::part_cosines(&fused, &fused).unwrap();
+    assert!((m - 1.0).abs() < 1e-4 && (d - 1.0).abs() < 1e-4);
+    let mut part = fused[..192].to_vec();
+    embed::l2_normalise(&mut part);
+    assert!(embed::cosine(&part, &alone) > 0.9999);
+
+    let same = engine()
+        .encode_image(&read("people/S001/S001-02-t10_01.jpg"))
+        .unwrap();
+    let other = engine()
+        .encode_image(&read("people/S002/S002-01-t10_01.jpg"))
+        .unwrap();
+    let (_, d_same) = fusion::part_cosines(&fused, &same).unwrap();
+    let (_, d_other) = fusion::part_cosines(&fused, &other).unwrap();
+    // dlib's own rule, Euclidean distance < 0.6 at norm ≈ 1.4, is a cosine above ≈ 0.9.
+    assert!(d_same > 0.9, "same person, dlib cosine {d_same}");
+    assert!(d_other < d_same - 0.05, "other {d_other}, same {d_same}");
 }
 
 #[test]

@@ -27,7 +27,7 @@ use crate::liveness::{
     PromptBoard, Verdict,
 };
 use crate::pipeline::FaceAnalyser;
-use crate::vision::embed::cosine;
+use crate::vision::fusion::primary_cosine;
 use crate::vision::Engine;
 
 /// What `eval liveness` is asked to run.
@@ -140,7 +140,7 @@ fn drive(
         let Some(c) = check.as_mut() else { continue };
         match &seen {
             Some((points, emb)) => {
-                let sim = reference.as_deref().map_or(1.0, |r| cosine(r, emb));
+                let sim = reference.as_deref().map_or(1.0, |r| primary_cosine(r, emb));
                 if trace {
                     println!(
                         "    frame {i:3}  yaw {:6.1}  pitch {:6.1}  identity {sim:.2}",

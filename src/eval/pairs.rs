@@ -15,7 +15,7 @@ use anyhow::{bail, Context as _};
 use super::metrics::{self, NO_FACE};
 use super::tail::ImpostorTail;
 use super::{embed_photo, Aliases, Progress, Refusals};
-use crate::vision::{embed, Engine};
+use crate::vision::{embed, fusion, Engine};
 
 /// One pair of the list.
 #[derive(Debug, Clone, PartialEq)]
@@ -197,6 +197,10 @@ pub fn run(
         )?;
     }
 
+    if engine.is_fused() {
+        fusion_sweep(w, &pairs, &emb, &fold_of, k, aliases)?;
+    }
+
     writeln!(w, "similarity distributions (listed pairs):")?;
     for (name, s) in [("genuine", &genuine), ("impostor", &impostor)] {
         writeln!(
@@ -228,6 +232,74 @@ pub fn run(
         writeln!(w, "  {label:14} {:>8}  {:>8}", hg[i], hi_[i])?;
     }
     Ok(out)
+}
+
+/// For fused templates: each embedder alone and the fused score at other weights, from the
+/// same embeddings (the parts are recovered from the templates), so the shipped weight can be
+/// checked on a site's own photos without re-embedding.
+fn fusion_sweep(
+    w: &mut String,
+    pairs: &[Pair],
+    emb: &BTreeMap<&str, Vec<f32>>,
+    fold_of: &[usize],
+    k: usize,
+    aliases: &Aliases,
+) -> anyhow::Result<()> {
+    writeln!(
+        w,
+        "fusion (MobileFaceNet weight; shipped {}; 0 = dlib alone, 1 = MobileFaceNet alone):",
+        fusion::MFN_WEIGHT
+    )?;
+    writeln!(
+        w,
+        "  weight  {k}-fold accuracy   TAR@FAR 1e-3 / 1e-4 / 1e-5 (all cross-identity pairs)"
+    )?;
+    let parts: BTreeMap<&str, (Vec<f32>, Vec<f32>)> = emb
+        .iter()
+        .filter(|(_, v)| v.len() == fusion::FUSED_DIM)
+        .map(|(p, v)| {
+            let (m, d) = v.split_at(fusion::MFN_DIM);
+            (*p, (m.to_vec(), d.to_vec()))
+        })
+        .collect();
+    for weight in [0.0f32, 0.3, 0.4, 0.5, 0.6, 0.7, 1.0] {
+        let re: BTreeMap<&str, Vec<f32>> = parts
+            .iter()
+            .map(|(p, (m, d))| (*p, fusion::fuse_weighted(m, d, weight)))
+            .collect();
+        let scored: Vec<(f32, bool)> = pairs
+            .iter()
+            .map(|p| match (re.get(p.a.as_str()), re.get(p.b.as_str())) {
+                (Some(x), Some(y)) => (embed::cosine(x, y), p.same),
+                _ => (NO_FACE, p.same),
+            })
+            .collect();
+        let genuine: Vec<f32> = scored.iter().filter(|p| p.1).map(|p| p.0).collect();
+        let (_, mean, std) = metrics::k_fold_accuracy(&scored, fold_of, k);
+        let items: Vec<(&str, &[f32])> = re
+            .iter()
+            .map(|(p, v)| (aliases.canonical(identity_of(p)), v.as_slice()))
+            .collect();
+        let tail = ImpostorTail::of_all_pairs(&items);
+        let tars: Vec<String> = [1e-3, 1e-4, 1e-5]
+            .iter()
+            .map(|&far| {
+                let (t, _) = tail.threshold_at(far);
+                format!(
+                    "{:.2} % ({t:.3})",
+                    metrics::rate_at_or_above(&genuine, t) * 100.0
+                )
+            })
+            .collect();
+        writeln!(
+            w,
+            "  {weight:.1}     {:.2} % ± {:.2}    {}",
+            mean * 100.0,
+            std * 100.0,
+            tars.join(" / ")
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

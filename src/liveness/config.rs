@@ -96,6 +96,7 @@ pub struct LivenessConfig {
     pub min_planar_residual: f32,
     /// Least cosine similarity between the turned face's embedding and the embedding that
     /// identified the track: the person who answers is the person who was recognised.
+    /// Measured on MobileFaceNet's part of the template (`vision::fusion::primary_cosine`).
     pub min_identity_similarity: f32,
     /// Frames in a step that show the asked turn as flat motion before `liveness_failed`.
     pub flat_frames_to_fail: u32,

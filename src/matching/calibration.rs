@@ -33,8 +33,23 @@ pub const MOBILEFACENET: Calibration = Calibration {
     ],
 };
 
+/// MobileFaceNet fused with dlib's ResNet descriptor (weight 0.4, `vision::fusion`), measured
+/// the same way on the same 19,374,944 pairs of `lfw-dev` (docs/decisions/0203-fused-embedder.md).
+/// 1e-6 rests on 19 pairs; below it the last segment is extrapolated (0.038 per decade).
+pub const FUSED: Calibration = Calibration {
+    model_id: "mobilefacenet+dlib",
+    source: "lfw-dev, all cross-identity pairs (docs/decisions/0203-fused-embedder.md)",
+    points: &[
+        (1e-2, 0.684),
+        (1e-3, 0.733),
+        (1e-4, 0.771),
+        (1e-5, 0.802),
+        (1e-6, 0.840),
+    ],
+};
+
 /// The calibrations this build knows.
-pub const ALL: &[Calibration] = &[MOBILEFACENET];
+pub const ALL: &[Calibration] = &[MOBILEFACENET, FUSED];
 
 /// The calibration of `model_id`, if measured.
 pub fn for_model(model_id: &str) -> Option<&'static Calibration> {

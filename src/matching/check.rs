@@ -36,11 +36,44 @@ async fn template_count(cfg: &Config) -> Result<usize, String> {
         .map_err(|e| format!("templates could not be counted: {e}"))
 }
 
+/// Templates of the other embedders this build knows: after a change of `vision.embedder`
+/// they are not searched, and their people must be enrolled again.
+async fn other_models(cfg: &Config) -> Vec<(&'static str, usize)> {
+    let Ok(Ok(store)) =
+        tokio::time::timeout(Duration::from_secs(5), Store::connect(&cfg.database)).await
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in crate::vision::engine::EMBEDDERS {
+        if e.id == cfg.vision.embedder {
+            continue;
+        }
+        if let Ok(t) = store.templates_for_model(e.id, e.dim).await {
+            if !t.is_empty() {
+                out.push((e.id, t.len()));
+            }
+        }
+    }
+    out
+}
+
 /// The lines `check-config` prints about matching.
 pub async fn describe(cfg: &Config) -> String {
     let mut out = String::new();
     let model = &cfg.vision.embedder;
-    match template_count(cfg).await {
+    let counted = template_count(cfg).await;
+    if counted.is_ok() {
+        for (id, n) in other_models(cfg).await {
+            let _ = writeln!(
+                out,
+                "warning: {n} templates of embedder {id} are stored but not searched \
+                 (vision.embedder = {model}); enrol those people again, or set vision.embedder \
+                 back to {id}"
+            );
+        }
+    }
+    match counted {
         Ok(n) => {
             let op = OperatingPoint::for_gallery(&cfg.matching, model, n);
             let _ = writeln!(

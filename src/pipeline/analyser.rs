@@ -53,7 +53,9 @@ impl FaceAnalyser for Engine {
         };
         let align_time = start.elapsed();
         let start = Instant::now();
-        let embedding = self.embed(&aligned)?;
+        let Some(embedding) = self.embed_face(frame, &mesh, &aligned)? else {
+            return Ok(None);
+        };
         let embed_time = start.elapsed();
         let (highlight, clipped) = quality::exposure(&aligned);
         let quality = QualityReport {

@@ -332,7 +332,10 @@ impl LoopCore {
                     FacePoints::from_mesh(&a.mesh).map(|points| crate::liveness::Observation {
                         at: now,
                         points,
-                        identity_similarity: crate::vision::embed::cosine(reference, &a.embedding),
+                        identity_similarity: crate::vision::fusion::primary_cosine(
+                            reference,
+                            &a.embedding,
+                        ),
                     })
                 }
                 _ => None,

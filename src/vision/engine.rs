@@ -13,8 +13,10 @@ use serde::Serialize;
 
 use super::align::{self, AlignPoints, Point, TEMPLATE_5, TEMPLATE_MOUTH_CENTRE};
 use super::detect::{self, DecodeParams, Detection, DetectorKind};
+use super::dlib_chip;
 use super::dominant;
 use super::embed;
+use super::fusion;
 use super::landmarks::{self, Mesh};
 use super::liveness;
 use super::photo::{self, PhotoLimits};
@@ -22,8 +24,32 @@ use super::quality::{self, QualityLimits, QualityReport};
 use super::runtime::Model;
 use super::{FaceEncoder, ImageRejection, VisionConfig};
 
-/// Embedder model ids this build knows, with their file and output dimension.
-pub const EMBEDDERS: &[(&str, &str, usize)] = &[("mobilefacenet", "MobileFaceNet.tflite", 192)];
+/// An embedder this build knows: its model id (stored with every template) and what it runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EmbedderSpec {
+    pub id: &'static str,
+    /// Length of the template.
+    pub dim: usize,
+    /// Whether dlib's ResNet descriptor is fused in (see [`fusion`]).
+    pub dlib: bool,
+}
+
+/// Embedder model ids this build knows.
+pub const EMBEDDERS: &[EmbedderSpec] = &[
+    EmbedderSpec {
+        id: "mobilefacenet",
+        dim: fusion::MFN_DIM,
+        dlib: false,
+    },
+    EmbedderSpec {
+        id: fusion::FUSED_ID,
+        dim: fusion::FUSED_DIM,
+        dlib: true,
+    },
+];
+
+const MFN_FILE: &str = "MobileFaceNet.tflite";
+const DLIB_FILE: &str = "dlib_resnet_v1.tflite";
 
 /// Where the time of one photo went.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -59,6 +85,8 @@ pub struct Engine {
     detector: Mutex<Model>,
     mesh: Mutex<Model>,
     embedder: Mutex<Model>,
+    /// dlib's descriptor, loaded only for the fused embedder.
+    dlib: Option<Mutex<Model>>,
     antispoof: Mutex<Model>,
 }
 
@@ -88,11 +116,16 @@ impl Engine {
     /// Loads and checks all models of `cfg`.
     pub fn load(cfg: &VisionConfig) -> anyhow::Result<Self> {
         cfg.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
-        let Some(&(id, file, dim)) = EMBEDDERS.iter().find(|(id, _, _)| *id == cfg.embedder) else {
+        let Some(&EmbedderSpec { id, dim, dlib }) = EMBEDDERS.iter().find(|e| e.id == cfg.embedder)
+        else {
             bail!(
                 "vision.embedder = {:?} is unknown; this build knows: {}",
                 cfg.embedder,
-                EMBEDDERS.iter().map(|e| e.0).collect::<Vec<_>>().join(", ")
+                EMBEDDERS
+                    .iter()
+                    .map(|e| e.id)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         };
         if dim != cfg.embedding_dim {
@@ -112,15 +145,31 @@ impl Engine {
         let mesh = load("face_landmark.tflite")?;
         let m = landmarks::INPUT_SIZE as usize;
         mesh.expect_input(0, &[1, m, m, 3])?;
-        let embedder = load(file)?;
+        let embedder = load(MFN_FILE)?;
         let e = embed::INPUT_SIZE as usize;
         embedder.expect_input(0, &[2, e, e, 3])?;
-        if embedder.output_shapes().first() != Some(&vec![2, dim]) {
+        if embedder.output_shapes().first() != Some(&vec![2, fusion::MFN_DIM]) {
             bail!(
-                "{file}: output shape {:?}, expected [2, {dim}]",
-                embedder.output_shapes()
+                "{MFN_FILE}: output shape {:?}, expected [2, {}]",
+                embedder.output_shapes(),
+                fusion::MFN_DIM
             );
         }
+        let dlib = if dlib {
+            let m = load(DLIB_FILE)?;
+            let c = dlib_chip::CHIP_SIZE as usize;
+            m.expect_input(0, &[1, c, c, 3])?;
+            if m.output_shapes().first() != Some(&vec![1, fusion::DLIB_DIM]) {
+                bail!(
+                    "{DLIB_FILE}: output shape {:?}, expected [1, {}]",
+                    m.output_shapes(),
+                    fusion::DLIB_DIM
+                );
+            }
+            Some(Mutex::new(m))
+        } else {
+            None
+        };
         let antispoof = load("FaceAntiSpoofing.tflite")?;
         let a = liveness::INPUT_SIZE as usize;
         antispoof.expect_input(0, &[1, a, a, 3])?;
@@ -132,6 +181,7 @@ impl Engine {
             detector: Mutex::new(detector),
             mesh: Mutex::new(mesh),
             embedder: Mutex::new(embedder),
+            dlib,
             antispoof: Mutex::new(antispoof),
         })
     }
@@ -201,13 +251,42 @@ impl Engine {
         }
     }
 
-    /// Embeds two aligned faces in one invoke; each result is L2-normalised.
+    /// The template of a face: MobileFaceNet on the aligned 112×112 crop (with the flip-test
+    /// when configured) and, for the fused embedder, dlib's descriptor on its own 150×150 chip,
+    /// combined by [`fusion::fuse`]. `Ok(None)` when the dlib chip cannot be cut (degenerate
+    /// points).
+    pub fn embed_face(
+        &self,
+        frame: &RgbImage,
+        mesh: &Mesh,
+        aligned: &RgbImage,
+    ) -> anyhow::Result<Option<Vec<f32>>> {
+        let mfn = self.embed(aligned)?;
+        let Some(dlib) = &self.dlib else {
+            return Ok(Some(mfn));
+        };
+        let Some(chip) = dlib_chip::extract(frame, &dlib_chip::five_points(mesh)) else {
+            return Ok(None);
+        };
+        let out = lock(dlib).run(&[&dlib_chip::to_input(&chip)])?;
+        let Some(d) = out.first().filter(|o| o.len() == fusion::DLIB_DIM) else {
+            bail!("dlib descriptor output has an unexpected size");
+        };
+        Ok(Some(fusion::fuse(&mfn, d)))
+    }
+
+    /// Whether templates carry more than one embedder (see [`fusion`]).
+    pub fn is_fused(&self) -> bool {
+        self.dlib.is_some()
+    }
+
+    /// Embeds two aligned faces with MobileFaceNet in one invoke; each result is L2-normalised.
     pub fn embed_two(&self, a: &RgbImage, b: &RgbImage) -> anyhow::Result<(Vec<f32>, Vec<f32>)> {
         let mut input = Vec::with_capacity(2 * 112 * 112 * 3);
         embed::push_normalised(a, &mut input);
         embed::push_normalised(b, &mut input);
         let out = lock(&self.embedder).run(&[&input])?;
-        let dim = self.cfg.embedding_dim;
+        let dim = fusion::MFN_DIM;
         let Some(raw) = out.first().filter(|o| o.len() == 2 * dim) else {
             bail!("embedder output has an unexpected size");
         };
@@ -309,7 +388,13 @@ impl Engine {
             })?;
         t.align = start.elapsed();
         let start = Instant::now();
-        let embedding = self.embed(&aligned).map_err(|e| internal(&e))?;
+        let embedding = self
+            .embed_face(frame, &mesh, &aligned)
+            .map_err(|e| internal(&e))?
+            .ok_or_else(|| ImageRejection {
+                code: "no_face",
+                detail: "the face's keypoints are degenerate".into(),
+            })?;
         t.embed = start.elapsed();
         let (highlight, clipped) = quality::exposure(&aligned);
         let quality = QualityReport {
