@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{face, Db, TestDb};
+use common::{face, Db, TestDb, DIM};
 use wardgate::audit::{self, Chain, EventDraft};
 use wardgate::model::{
     DoorMode, GrantTarget, Role, SubjectKind, SubjectStatus, TokenRole, ADMIN_SOURCE,
@@ -191,13 +191,13 @@ async fn faces_round_trip_and_model_isolation(db: Db) {
         .unwrap();
     let listed = s.list_faces(&a.id).await.unwrap();
     assert_eq!(listed.len(), 3);
-    assert_eq!(listed[0].dim, 192);
+    assert_eq!(listed[0].dim, DIM);
     // Only templates of the configured model and dimension are ever loaded, bit-exact.
-    let loaded = s.templates_for_model("mobilefacenet", 192).await.unwrap();
+    let loaded = s.templates_for_model("mobilefacenet", DIM).await.unwrap();
     assert_eq!(loaded.len(), 1);
     assert_eq!(loaded[0].face_id, f1.id);
     assert_eq!(loaded[0].vector, v);
-    let g = s.load_gallery("mobilefacenet", 192).await.unwrap();
+    let g = s.load_gallery("mobilefacenet", DIM).await.unwrap();
     let m = g.search(&v).unwrap().unwrap();
     assert_eq!(
         (&*m.subject_id, m.similarity > 0.9999),
@@ -218,7 +218,7 @@ async fn faces_round_trip_and_model_isolation(db: Db) {
         "delete purges the remaining templates"
     );
     assert!(s
-        .templates_for_model("other-model", 192)
+        .templates_for_model("other-model", DIM)
         .await
         .unwrap()
         .is_empty());
@@ -336,7 +336,7 @@ async fn register_is_all_or_nothing(db: Db) {
         .await;
     assert!(matches!(again, Err(StoreError::Conflict { .. })));
     assert_eq!(
-        s.templates_for_model("m", 192).await.unwrap().len(),
+        s.templates_for_model("m", DIM).await.unwrap().len(),
         1,
         "no orphan template"
     );

@@ -9,6 +9,8 @@ use std::sync::OnceLock;
 
 use image::imageops::{self, FilterType};
 use image::{ImageFormat, RgbImage};
+use wardgate::config::MatchingConfig;
+use wardgate::matching::OperatingPoint;
 use wardgate::vision::{embed, photo, Engine, FaceEncoder, VisionConfig};
 
 fn root() -> &'static Path {
@@ -86,8 +88,11 @@ fn the_large_centred_face_is_enrolled_and_the_background_face_ignored() {
         let v = e.encode_image(&jpeg(&img)).expect("dominant face enrolled");
         let own = embed::cosine(&v, &alone(big));
         let other = embed::cosine(&v, &alone(small));
+        // Below the threshold of a door with this one template: the background face is not
+        // who was enrolled.
+        let single = OperatingPoint::for_gallery(&MatchingConfig::default(), e.model_id(), 1);
         assert!(
-            own > 0.85 && other < 0.5,
+            own > 0.85 && other < single.threshold,
             "{big} in front of {small}: similarity to itself {own:.3}, to the background {other:.3}"
         );
     }

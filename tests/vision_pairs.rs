@@ -8,11 +8,16 @@ use std::path::PathBuf;
 
 use wardgate::vision::{embed, Engine, VisionConfig};
 
-/// The `matching.threshold` chosen from these distributions.
-const THRESHOLD: f32 = 0.60;
-/// Genuine pairs accepted at `THRESHOLD` when it was chosen: every frontal pair. The 22
-/// rejected are 19 pairs with a profile view and 3 pairs with a photo showing two people.
-const GENUINE_ACCEPTED: usize = 197;
+/// MobileFaceNet alone: the `matching.threshold` chosen from these distributions (highest
+/// impostor 0.578), and the genuine pairs accepted at it: every frontal pair (197 when it was
+/// chosen, 200 since the dominant-face rule keeps the photo that shows two people).
+const MFN_THRESHOLD: f32 = 0.60;
+const MFN_GENUINE_ACCEPTED: usize = 200;
+/// The fused default at 0.80, FAR 1e-5 on its calibration (highest impostor 0.780: these
+/// mugshots have a heavier dlib impostor tail than LFW), and the genuine pairs accepted there
+/// when measured.
+const FUSED_THRESHOLD: f32 = 0.80;
+const FUSED_GENUINE_ACCEPTED: usize = 199;
 const GENUINE_TOTAL: usize = 219;
 const IMPOSTOR_TOTAL: usize = 1378;
 
@@ -25,10 +30,27 @@ fn faces_dir() -> PathBuf {
 
 #[test]
 fn genuine_and_impostor_pairs_stay_separated() {
+    let cfg = VisionConfig::default();
+    assert_eq!(cfg.embedder, "mobilefacenet+dlib");
+    check(cfg, FUSED_THRESHOLD, FUSED_GENUINE_ACCEPTED);
+}
+
+#[test]
+fn genuine_and_impostor_pairs_stay_separated_with_mobilefacenet_alone() {
+    let cfg = VisionConfig {
+        embedder: "mobilefacenet".into(),
+        embedding_dim: 192,
+        ..VisionConfig::default()
+    };
+    check(cfg, MFN_THRESHOLD, MFN_GENUINE_ACCEPTED);
+}
+
+#[allow(clippy::needless_pass_by_value)]
+fn check(cfg: VisionConfig, threshold: f32, genuine_accepted: usize) {
     let dir = faces_dir();
     let engine = Engine::load(&VisionConfig {
         model_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models"),
-        ..VisionConfig::default()
+        ..cfg
     })
     .expect("models load");
     let csv = std::fs::read_to_string(dir.join("pairs.csv")).expect("pairs.csv of the face set");
@@ -60,14 +82,20 @@ fn genuine_and_impostor_pairs_stay_separated() {
         };
         if *same {
             genuine += 1;
-            genuine_ok += usize::from(s >= THRESHOLD);
+            genuine_ok += usize::from(s >= threshold);
         } else {
             impostor += 1;
-            if s >= THRESHOLD {
+            if s >= threshold {
                 false_accepts.push(format!("{a} ~ {b}: {s:.3}"));
             }
         }
     }
+    let max_impostor = pairs
+        .iter()
+        .filter(|p| !p.2)
+        .filter_map(|(a, b, _)| Some(embed::cosine(embeddings.get(a)?, embeddings.get(b)?)))
+        .fold(f32::NEG_INFINITY, f32::max);
+    eprintln!("{genuine_ok}/{genuine} genuine at {threshold}; highest impostor {max_impostor:.3}");
     assert_eq!(
         (genuine, impostor),
         (GENUINE_TOTAL, IMPOSTOR_TOTAL),
@@ -75,10 +103,10 @@ fn genuine_and_impostor_pairs_stay_separated() {
     );
     assert!(
         false_accepts.is_empty(),
-        "impostor pairs above {THRESHOLD}: {false_accepts:#?}"
+        "impostor pairs above {threshold}: {false_accepts:#?}"
     );
     assert!(
-        genuine_ok >= GENUINE_ACCEPTED,
-        "only {genuine_ok}/{genuine} genuine pairs at or above {THRESHOLD}, {GENUINE_ACCEPTED} were measured"
+        genuine_ok >= genuine_accepted,
+        "only {genuine_ok}/{genuine} genuine pairs at or above {threshold}, {genuine_accepted} were measured"
     );
 }
