@@ -13,6 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use anyhow::bail;
 
@@ -42,6 +43,7 @@ pub struct Options {
 /// An embedded photo: canonical identity and unit embedding (`None`: refused).
 type Embedded = (String, Option<Vec<f32>>);
 
+#[allow(clippy::too_many_arguments)] // one call site per list; a struct would only rename them
 fn embed_list(
     engine: &Engine,
     root: &Path,
@@ -50,11 +52,15 @@ fn embed_list(
     gate: bool,
     aliases: &Aliases,
     refusals: &mut Refusals,
+    times: &mut Vec<Duration>,
 ) -> anyhow::Result<Vec<Embedded>> {
     let mut progress = Progress::new(label, list.len());
     let mut out = Vec::with_capacity(list.len());
     for item in list {
-        let v = match embed_photo(engine, &root.join(&item.path), gate)? {
+        let start = Instant::now();
+        let r = embed_photo(engine, &root.join(&item.path), gate)?;
+        times.push(start.elapsed());
+        let v = match r {
             Ok(v) => Some(v),
             Err(r) => {
                 refusals.add(&r);
@@ -159,6 +165,8 @@ pub fn run(
         Refusals::default(),
         Refusals::default(),
     );
+    let mut enrol_times = Vec::new();
+    let mut search_times = Vec::new();
     let gallery_e = embed_list(
         engine,
         root,
@@ -167,6 +175,7 @@ pub fn run(
         opts.quality_gate,
         aliases,
         &mut r_gallery,
+        &mut enrol_times,
     )?;
     let enrolled: Vec<(&str, &[f32])> = gallery_e
         .iter()
@@ -195,6 +204,7 @@ pub fn run(
         false,
         aliases,
         &mut r_probes,
+        &mut search_times,
     )?;
     let strangers_e = embed_list(
         engine,
@@ -204,6 +214,7 @@ pub fn run(
         false,
         aliases,
         &mut r_strangers,
+        &mut search_times,
     )?;
     // Mated searches are those whose person is enrolled; probes of people whose enrolment was
     // refused are reported and left out (they are neither mated nor strangers the policy knows).
@@ -238,6 +249,15 @@ pub fn run(
         r_strangers.total()
     )?;
 
+    writeln!(
+        w,
+        "time per searched photo, one thread (read, decode, detect, mesh, align, embed): \
+         median {}, mean {} over {} photos",
+        ms(median(&mut search_times)),
+        ms(mean(&search_times)),
+        search_times.len()
+    )?;
+
     let modes: &[TemplateMode] = if multi {
         &[TemplateMode::Best, TemplateMode::Mean]
     } else {
@@ -245,16 +265,23 @@ pub fn run(
     };
     for &mode in modes {
         let g = build_gallery(model_id, dim, &enrolled, mode);
+        let start = Instant::now();
         let mated: Vec<Search> = mated_e
             .iter()
             .map(|(id, v)| search(&g, Some(id), v.as_deref()))
             .collect();
+        let per_search = start.elapsed() / u32::try_from(mated.len().max(1)).unwrap_or(u32::MAX);
         let non_mated: Vec<Search> = strangers_e
             .iter()
             .map(|(_, v)| search(&g, None, v.as_deref()))
             .collect();
         let op = OperatingPoint::for_gallery(&opts.matching, model_id, g.len());
         writeln!(w, "\n== {} ({} templates) ==", mode.as_str(), g.len())?;
+        writeln!(
+            w,
+            "gallery search (top 2 identities): {} per search",
+            ms(per_search)
+        )?;
         writeln!(w, "rank-1 (no threshold): {}", pct(metrics::rank1(&mated)))?;
         let r = metrics::open_set(&mated, &non_mated, op.threshold, op.margin);
         writeln!(
@@ -379,4 +406,17 @@ pub fn run(
         writeln!(w, "  FAR {far:.0e}: threshold {t:.3} ({above} pairs above)")?;
     }
     Ok(out)
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn median(v: &mut [Duration]) -> Duration {
+    v.sort_unstable();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+fn mean(v: &[Duration]) -> Duration {
+    v.iter().sum::<Duration>() / u32::try_from(v.len().max(1)).unwrap_or(u32::MAX)
 }
