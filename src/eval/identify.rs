@@ -52,14 +52,16 @@ fn embed_list(
     gate: bool,
     aliases: &Aliases,
     refusals: &mut Refusals,
-    times: &mut Vec<Duration>,
+    mut times: Option<&mut Vec<Duration>>,
 ) -> anyhow::Result<Vec<Embedded>> {
     let mut progress = Progress::new(label, list.len());
     let mut out = Vec::with_capacity(list.len());
     for item in list {
         let start = Instant::now();
         let r = embed_photo(engine, &root.join(&item.path), gate)?;
-        times.push(start.elapsed());
+        if let Some(t) = times.as_deref_mut() {
+            t.push(start.elapsed());
+        }
         let v = match r {
             Ok(v) => Some(v),
             Err(r) => {
@@ -165,7 +167,6 @@ pub fn run(
         Refusals::default(),
         Refusals::default(),
     );
-    let mut enrol_times = Vec::new();
     let mut search_times = Vec::new();
     let gallery_e = embed_list(
         engine,
@@ -175,7 +176,7 @@ pub fn run(
         opts.quality_gate,
         aliases,
         &mut r_gallery,
-        &mut enrol_times,
+        None,
     )?;
     let enrolled: Vec<(&str, &[f32])> = gallery_e
         .iter()
@@ -204,7 +205,7 @@ pub fn run(
         false,
         aliases,
         &mut r_probes,
-        &mut search_times,
+        Some(&mut search_times),
     )?;
     let strangers_e = embed_list(
         engine,
@@ -214,7 +215,7 @@ pub fn run(
         false,
         aliases,
         &mut r_strangers,
-        &mut search_times,
+        Some(&mut search_times),
     )?;
     // Mated searches are those whose person is enrolled; probes of people whose enrolment was
     // refused are reported and left out (they are neither mated nor strangers the policy knows).

@@ -107,16 +107,7 @@ pub fn run(
         }
         progress.tick();
     }
-    let scored: Vec<(f32, bool)> = pairs
-        .iter()
-        .map(|p| {
-            let s = match (emb.get(p.a.as_str()), emb.get(p.b.as_str())) {
-                (Some(x), Some(y)) => embed::cosine(x, y),
-                _ => NO_FACE,
-            };
-            (s, p.same)
-        })
-        .collect();
+    let scored = score(&pairs, &emb);
     let same: Vec<bool> = pairs.iter().map(|p| p.same).collect();
     let fold_of: Vec<usize> = if pairs.iter().all(|p| p.fold.is_some()) {
         pairs.iter().map(|p| p.fold.unwrap_or(0) % k).collect()
@@ -169,17 +160,12 @@ pub fn run(
         )?;
     }
 
-    // All cross-identity pairs of the embedded photos.
-    let items: Vec<(&str, &[f32])> = emb
-        .iter()
-        .map(|(p, v)| (aliases.canonical(identity_of(p)), v.as_slice()))
-        .collect();
-    let tail = ImpostorTail::of_all_pairs(&items);
+    let tail = all_pairs_tail(&emb, aliases);
     writeln!(
         w,
         "impostor tail, all {} cross-identity pairs of the {} embedded photos (max {:.3}):",
         tail.pairs,
-        items.len(),
+        emb.len(),
         tail.max
     )?;
     writeln!(w, "  FAR      threshold  impostors≥  TAR(listed genuine)")?;
@@ -234,6 +220,30 @@ pub fn run(
     Ok(out)
 }
 
+/// Each pair's cosine similarity ([`NO_FACE`] when a photo of it was refused) and whether it
+/// is a genuine pair.
+fn score(pairs: &[Pair], emb: &BTreeMap<&str, Vec<f32>>) -> Vec<(f32, bool)> {
+    pairs
+        .iter()
+        .map(|p| {
+            let s = match (emb.get(p.a.as_str()), emb.get(p.b.as_str())) {
+                (Some(x), Some(y)) => embed::cosine(x, y),
+                _ => NO_FACE,
+            };
+            (s, p.same)
+        })
+        .collect()
+}
+
+/// The impostor tail of all cross-identity pairs of the embedded photos.
+fn all_pairs_tail(emb: &BTreeMap<&str, Vec<f32>>, aliases: &Aliases) -> ImpostorTail {
+    let items: Vec<(&str, &[f32])> = emb
+        .iter()
+        .map(|(p, v)| (aliases.canonical(identity_of(p)), v.as_slice()))
+        .collect();
+    ImpostorTail::of_all_pairs(&items)
+}
+
 /// For fused templates: each embedder alone and the fused score at other weights, from the
 /// same embeddings (the parts are recovered from the templates), so the shipped weight can be
 /// checked on a site's own photos without re-embedding.
@@ -267,20 +277,10 @@ fn fusion_sweep(
             .iter()
             .map(|(p, (m, d))| (*p, fusion::fuse_weighted(m, d, weight)))
             .collect();
-        let scored: Vec<(f32, bool)> = pairs
-            .iter()
-            .map(|p| match (re.get(p.a.as_str()), re.get(p.b.as_str())) {
-                (Some(x), Some(y)) => (embed::cosine(x, y), p.same),
-                _ => (NO_FACE, p.same),
-            })
-            .collect();
+        let scored = score(pairs, &re);
         let genuine: Vec<f32> = scored.iter().filter(|p| p.1).map(|p| p.0).collect();
         let (_, mean, std) = metrics::k_fold_accuracy(&scored, fold_of, k);
-        let items: Vec<(&str, &[f32])> = re
-            .iter()
-            .map(|(p, v)| (aliases.canonical(identity_of(p)), v.as_slice()))
-            .collect();
-        let tail = ImpostorTail::of_all_pairs(&items);
+        let tail = all_pairs_tail(&re, aliases);
         let tars: Vec<String> = [1e-3, 1e-4, 1e-5]
             .iter()
             .map(|&far| {

@@ -54,6 +54,38 @@ pub struct Similarity {
     pub ty: f32,
 }
 
+/// The least-squares similarity `(a, b, tx, ty)` (see [`Similarity`]) mapping `src[i]` onto
+/// `dst[i]`, in double precision: the closed form of Umeyama's method for 2-D without
+/// reflection. `None` with fewer than two points or when the source points coincide.
+/// [`Similarity::estimate`] and dlib's chip geometry (`dlib_chip`) both fit with it.
+pub fn fit_similarity(src: &[(f64, f64)], dst: &[(f64, f64)]) -> Option<(f64, f64, f64, f64)> {
+    if src.len() != dst.len() || src.len() < 2 {
+        return None;
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let n = src.len() as f64;
+    let mean = |ps: &[(f64, f64)]| {
+        let (sx, sy) = ps.iter().fold((0.0, 0.0), |(x, y), p| (x + p.0, y + p.1));
+        (sx / n, sy / n)
+    };
+    let (psx, psy) = mean(src);
+    let (pdx, pdy) = mean(dst);
+    let (mut num_a, mut num_b, mut den) = (0.0f64, 0.0f64, 0.0f64);
+    for (p, q) in src.iter().zip(dst) {
+        let (x, y) = (p.0 - psx, p.1 - psy);
+        let (u, v) = (q.0 - pdx, q.1 - pdy);
+        num_a += x * u + y * v;
+        num_b += x * v - y * u;
+        den += x * x + y * y;
+    }
+    if den <= 1e-9 {
+        return None;
+    }
+    let a = num_a / den;
+    let b = num_b / den;
+    Some((a, b, pdx - (a * psx - b * psy), pdy - (b * psx + a * psy)))
+}
+
 impl Similarity {
     pub fn apply(&self, p: Point) -> Point {
         Point::new(
@@ -84,37 +116,18 @@ impl Similarity {
     /// Least-squares similarity mapping `src[i]` onto `dst[i]` (closed form of Umeyama's method
     /// for 2-D without reflection). `None` with fewer than two points or degenerate input.
     pub fn estimate(src: &[Point], dst: &[Point]) -> Option<Self> {
-        if src.len() != dst.len() || src.len() < 2 {
-            return None;
-        }
-        let n = src.len() as f64;
-        let mean = |ps: &[Point]| {
-            let (sx, sy) = ps.iter().fold((0.0f64, 0.0f64), |(x, y), p| {
-                (x + f64::from(p.x), y + f64::from(p.y))
-            });
-            (sx / n, sy / n)
+        let wide = |ps: &[Point]| -> Vec<(f64, f64)> {
+            ps.iter()
+                .map(|p| (f64::from(p.x), f64::from(p.y)))
+                .collect()
         };
-        let (psx, psy) = mean(src);
-        let (pdx, pdy) = mean(dst);
-        let (mut num_a, mut num_b, mut den) = (0.0f64, 0.0f64, 0.0f64);
-        for (p, q) in src.iter().zip(dst) {
-            let (x, y) = (f64::from(p.x) - psx, f64::from(p.y) - psy);
-            let (u, v) = (f64::from(q.x) - pdx, f64::from(q.y) - pdy);
-            num_a += x * u + y * v;
-            num_b += x * v - y * u;
-            den += x * x + y * y;
-        }
-        if den <= 1e-9 {
-            return None;
-        }
-        let a = num_a / den;
-        let b = num_b / den;
+        let (a, b, tx, ty) = fit_similarity(&wide(src), &wide(dst))?;
         #[allow(clippy::cast_possible_truncation)]
         Some(Self {
             a: a as f32,
             b: b as f32,
-            tx: (pdx - (a * psx - b * psy)) as f32,
-            ty: (pdy - (b * psx + a * psy)) as f32,
+            tx: tx as f32,
+            ty: ty as f32,
         })
     }
 }

@@ -23,7 +23,7 @@
 
 use image::{Rgb, RgbImage};
 
-use super::align::Point;
+use super::align::{self, Point};
 use super::landmarks::Mesh;
 
 /// Side of the chip.
@@ -109,27 +109,12 @@ fn chip_details(parts: &[Point; 5]) -> Option<(Rect, f64)> {
         )
     });
     let dst = parts.map(|p| (f64::from(p.x), f64::from(p.y)));
-    // Least-squares similarity without reflection (Umeyama's method in closed form for 2-D).
-    let mean = |ps: &[(f64, f64); 5]| {
-        let (x, y) = ps.iter().fold((0.0, 0.0), |a, p| (a.0 + p.0, a.1 + p.1));
-        (x / 5.0, y / 5.0)
-    };
-    let (sx, sy) = mean(&src);
-    let (dx, dy) = mean(&dst);
-    let (mut na, mut nb, mut den) = (0.0, 0.0, 0.0);
-    for (p, q) in src.iter().zip(&dst) {
-        let (x, y) = (p.0 - sx, p.1 - sy);
-        let (u, v) = (q.0 - dx, q.1 - dy);
-        na += x * u + y * v;
-        nb += x * v - y * u;
-        den += x * x + y * y;
-    }
-    let (a, b) = (na / den, nb / den);
+    // dlib's find_similarity_transform: least squares, no reflection.
+    let (a, b, tx, ty) = align::fit_similarity(&src, &dst)?;
     let scale = a.hypot(b);
     if !(scale.is_finite() && scale > 1e-6) {
         return None;
     }
-    let (tx, ty) = (dx - (a * sx - b * sy), dy - (b * sx + a * sy));
     let (cx, cy) = (
         a * size / 2.0 - b * size / 2.0 + tx,
         b * size / 2.0 + a * size / 2.0 + ty,

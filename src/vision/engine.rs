@@ -112,6 +112,14 @@ fn internal(e: &anyhow::Error) -> ImageRejection {
     }
 }
 
+/// The face's points do not span a face (alignment or dlib's chip cannot be fitted).
+fn degenerate() -> ImageRejection {
+    ImageRejection {
+        code: "no_face",
+        detail: "the face's keypoints are degenerate".into(),
+    }
+}
+
 impl Engine {
     /// Loads and checks all models of `cfg`.
     pub fn load(cfg: &VisionConfig) -> anyhow::Result<Self> {
@@ -148,24 +156,12 @@ impl Engine {
         let embedder = load(MFN_FILE)?;
         let e = embed::INPUT_SIZE as usize;
         embedder.expect_input(0, &[2, e, e, 3])?;
-        if embedder.output_shapes().first() != Some(&vec![2, fusion::MFN_DIM]) {
-            bail!(
-                "{MFN_FILE}: output shape {:?}, expected [2, {}]",
-                embedder.output_shapes(),
-                fusion::MFN_DIM
-            );
-        }
+        embedder.expect_output(0, &[2, fusion::MFN_DIM])?;
         let dlib = if dlib {
             let m = load(DLIB_FILE)?;
             let c = dlib_chip::CHIP_SIZE as usize;
             m.expect_input(0, &[1, c, c, 3])?;
-            if m.output_shapes().first() != Some(&vec![1, fusion::DLIB_DIM]) {
-                bail!(
-                    "{DLIB_FILE}: output shape {:?}, expected [1, {}]",
-                    m.output_shapes(),
-                    fusion::DLIB_DIM
-                );
-            }
+            m.expect_output(0, &[1, fusion::DLIB_DIM])?;
             Some(Mutex::new(m))
         } else {
             None
@@ -382,19 +378,13 @@ impl Engine {
         let start = Instant::now();
         let aligned = self
             .align(frame, &det, Some(&mesh), self.cfg.align)
-            .ok_or_else(|| ImageRejection {
-                code: "no_face",
-                detail: "the face's keypoints are degenerate".into(),
-            })?;
+            .ok_or_else(degenerate)?;
         t.align = start.elapsed();
         let start = Instant::now();
         let embedding = self
             .embed_face(frame, &mesh, &aligned)
             .map_err(|e| internal(&e))?
-            .ok_or_else(|| ImageRejection {
-                code: "no_face",
-                detail: "the face's keypoints are degenerate".into(),
-            })?;
+            .ok_or_else(degenerate)?;
         t.embed = start.elapsed();
         let (highlight, clipped) = quality::exposure(&aligned);
         let quality = QualityReport {

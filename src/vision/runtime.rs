@@ -235,6 +235,18 @@ impl Model {
         }
     }
 
+    /// As [`Self::expect_input`] for output `index`.
+    pub fn expect_output(&self, index: usize, shape: &[usize]) -> anyhow::Result<()> {
+        match self.output_shapes.get(index) {
+            Some(s) if s == shape => Ok(()),
+            Some(s) => bail!(
+                "{}: output {index} has shape {s:?}, expected {shape:?}",
+                self.name
+            ),
+            None => bail!("{}: has no output {index}", self.name),
+        }
+    }
+
     /// Copies `inputs` into the input buffers, invokes, and copies every output out.
     pub fn run(&mut self, inputs: &[&[f32]]) -> anyhow::Result<Vec<Vec<f32>>> {
         if inputs.len() != self.inputs.len() {
