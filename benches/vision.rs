@@ -91,6 +91,29 @@ fn stages(c: &mut Criterion) {
     g.bench_function("liveness", |b| {
         b.iter(|| engine.liveness_score(black_box(&frame), &det).unwrap())
     });
+    // `strict` liveness, per analysed frame of a challenged track: the infrared frame of the
+    // same moment (here the frame's luminance) searched for the face at the colour face's place.
+    g.bench_function("nir_cross_check", |b| {
+        use wardgate::liveness::{nir, LivenessConfig};
+        let grey: Vec<u8> = frame
+            .pixels()
+            .flat_map(|p| {
+                let y = ((u16::from(p[0]) * 77 + u16::from(p[1]) * 150 + u16::from(p[2]) * 29) >> 8)
+                    as u8;
+                [y, y, y]
+            })
+            .collect();
+        let at = Duration::from_secs(1);
+        let ir = wardgate::camera::Frame::new(640, 480, grey, at, 1).unwrap();
+        let live = LivenessConfig::default();
+        b.iter(|| {
+            let f = nir::examine(black_box(&ir), at, (&det, (640, 480)), &live, |i| {
+                engine.detect(i)
+            })
+            .unwrap();
+            assert!(matches!(f, Some(nir::Finding::Face { .. })));
+        });
+    });
     // The per-frame door path: detect → mesh → align → embed (all embedders of the template).
     g.bench_function("frame_detect_mesh_align_embed", |b| {
         b.iter(|| {

@@ -71,6 +71,7 @@ deb_lists_files() {
     grep -q " $want\$" "$LOG/contents" || { echo "missing from the package: $want"; missing=1; }
   done
   grep -q '\./usr/share/wardgate/models/.*\.tflite$' "$LOG/contents" || { echo "no models"; missing=1; }
+  grep -q '\./usr/share/wardgate/prompts/turn-left\.wav$' "$LOG/contents" || { echo "no audio prompts"; missing=1; }
   dpkg-deb --info "$DEB" postinst >/dev/null || { echo "no postinst"; missing=1; }
   return "$missing"
 }

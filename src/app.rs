@@ -238,6 +238,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let pipeline_cfg = cfg.pipeline.clone();
     let camera_cfg = cfg.camera.clone();
     let liveness_cfg = cfg.liveness.clone();
+    let audio_cfg = cfg.audio.clone();
     let two_person = Duration::from_secs(cfg.access.two_person_timeout_secs);
     let mut state = build_state(cfg, encoder).await?;
     state.tls = tls.as_ref().map(|t| Arc::new(t.info.clone()));
@@ -267,6 +268,13 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let mut camera = None;
     if let (true, Some(engine), Some(door)) = (pipeline_cfg.enabled, engine, door.clone()) {
         tokio::spawn(signal_prompts(state.prompts.subscribe(), door.clone()));
+        if audio_cfg.enabled {
+            let (audio, rx) = (audio_cfg.clone(), state.prompts.subscribe());
+            std::thread::Builder::new()
+                .name("wardgate-audio".into())
+                .spawn(move || crate::audio::speak_prompts(audio, rx))
+                .context("starting the audio prompts")?;
+        }
         let reconnect = (
             Duration::from_millis(camera_cfg.reconnect_initial_ms),
             Duration::from_millis(camera_cfg.reconnect_max_ms),
@@ -278,6 +286,24 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             Box::new(move || crate::camera::open_source_with(&cam_cfg, &board)),
             reconnect,
         );
+        // `strict`: the infrared half of the module, captured on its own thread with the same
+        // reconnect rules; the door loop compares its newest frame with each challenged face.
+        let infrared = match camera_cfg.infrared() {
+            Some(ir_cfg) if liveness_cfg.mode.needs_infrared() => {
+                log::info!("near-infrared camera {} for strict liveness", ir_cfg.device);
+                Some(crate::camera::spawn_capture(
+                    Box::new(move || crate::camera::open_source(&ir_cfg)),
+                    reconnect,
+                ))
+            }
+            Some(_) => {
+                log::warn!(
+                    "camera.ir_device is set but not used: only liveness.mode = \"strict\" reads it"
+                );
+                None
+            }
+            None => None,
+        };
         let live = Arc::new(
             crate::console::live::LiveView::new(&capture, &camera_cfg)
                 .with_quality_limits(engine.quality_limits()),
@@ -301,11 +327,18 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             liveness: liveness_cfg,
             prompts,
             challenge_seed: None,
+            infrared: match &infrared {
+                Some(ir) => Some(
+                    crate::camera::FrameHistory::follow(ir.frames())
+                        .context("starting the infrared frame history")?,
+                ),
+                None => None,
+            },
         };
         let door_loop = crate::pipeline::DoorLoop::spawn(pipeline_cfg, parts)
             .context("starting the door loop")?;
         log::info!("camera door loop running on {:?} source", camera_cfg.source);
-        camera = Some((capture, door_loop));
+        camera = Some((capture, door_loop, infrared));
     } else if pipeline_cfg.enabled {
         log::warn!("camera door loop not started: it needs the vision models");
     }
@@ -355,10 +388,13 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         watchdog.stop().await;
     };
     let result = serve_with_tls(state, listener, https, shutdown).await;
-    if let Some((capture, door_loop)) = camera {
+    if let Some((capture, door_loop, infrared)) = camera {
         tokio::task::spawn_blocking(move || {
             door_loop.stop();
             capture.stop();
+            if let Some(ir) = infrared {
+                ir.stop();
+            }
         })
         .await
         .ok();

@@ -35,6 +35,7 @@ pub struct Config {
     pub door: crate::door::DoorConfig,
     pub pipeline: crate::pipeline::PipelineConfig,
     pub liveness: crate::liveness::LivenessConfig,
+    pub audio: crate::audio::AudioConfig,
     pub console: crate::console::ConsoleConfig,
 }
 
@@ -382,6 +383,14 @@ impl Config {
         self.door.validate()?;
         self.pipeline.validate()?;
         self.liveness.validate()?;
+        if self.liveness.mode.needs_infrared() && self.camera.infrared().is_none() {
+            return bad(
+                "camera.ir_device",
+                "liveness.mode = \"strict\" needs the near-infrared camera: name its V4L2 device \
+                 here, or choose liveness.mode = \"challenge\"",
+            );
+        }
+        self.audio.validate()?;
         self.console.validate()?;
         Ok(())
     }
@@ -542,6 +551,23 @@ mod tests {
         assert_eq!(cfg.liveness.mode, crate::liveness::Mode::Passive);
         let err = Config::from_toml("[liveness]\nmode = \"maybe\"\n").unwrap_err();
         assert!(err.to_string().contains("maybe"), "{err}");
+    }
+
+    #[test]
+    fn strict_liveness_needs_the_infrared_camera() {
+        let err = Config::from_toml("[liveness]\nmode = \"strict\"\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("camera.ir_device"), "{text}");
+        let cfg = Config::from_toml(
+            "[liveness]\nmode = \"strict\"\n[camera]\nir_device = \"/dev/video2\"\n",
+        )
+        .unwrap();
+        assert!(cfg.liveness.mode.needs_infrared());
+        assert_eq!(cfg.camera.infrared().unwrap().device, "/dev/video2");
+        assert_eq!(
+            cfg.camera.infrared().unwrap().source,
+            crate::camera::SourceKind::V4l2
+        );
     }
 
     #[test]

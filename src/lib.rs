@@ -21,7 +21,8 @@
 //! | [`matching`] | the open-set operating point: threshold for the gallery size, margin rule, aggregation |
 //! | [`eval`] | `wardgate eval`: 1:1 and 1:N accuracy through the door's own code |
 //! | [`vision`] | LiteRT models: detect → align → embed, quality |
-//! | [`liveness`] | is the face live: the random head-movement challenge, 3-D motion check, passive watch |
+//! | [`liveness`] | is the face live: the random head-movement challenge, 3-D motion check, passive watch, near-infrared cross-check |
+//! | [`audio`] | the door's prompts spoken through ALSA (`[audio]`) |
 //! | [`camera`] | `FrameSource`: V4L2 capture and replay |
 //! | [`door`] | relay/inputs over GPIO and the door controller state machine |
 //! | [`pipeline`] | the door loop: camera frames → face tracks → decisions → door + events; stage timings |
@@ -35,6 +36,7 @@
 pub mod access;
 pub mod api;
 pub mod app;
+pub mod audio;
 pub mod audit;
 pub mod camera;
 pub mod catalog;

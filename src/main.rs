@@ -158,6 +158,15 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             Command::CheckConfig => {
                 print!("{}", cfg.to_redacted_toml());
                 eprint!("{}", wardgate::matching::check::describe(&cfg).await);
+                eprint!(
+                    "{}",
+                    wardgate::liveness::describe(&cfg.liveness, &cfg.camera)
+                );
+                if cfg.audio.enabled {
+                    for f in cfg.audio.missing() {
+                        eprintln!("warning: audio prompt {} is missing", f.display());
+                    }
+                }
                 eprint!("{}", wardgate::tls::describe(&cfg.api));
                 eprintln!("configuration is valid");
                 Ok(())

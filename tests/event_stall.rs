@@ -192,6 +192,7 @@ async fn a_stalled_event_store_blocks_no_decision_and_loses_no_event() {
             },
             prompts: wardgate::liveness::PromptBoard::new(),
             challenge_seed: None,
+            infrared: None,
         },
     )
     .unwrap();

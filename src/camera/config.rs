@@ -30,13 +30,15 @@ pub enum SourceKind {
 #[serde(rename_all = "snake_case")]
 pub enum PixelFormatChoice {
     /// MJPEG when the camera offers it (less USB bandwidth, so full fps at higher resolutions),
-    /// else YUYV, else NV12, else RGB24.
+    /// else YUYV, else NV12, else RGB24, else GREY.
     #[default]
     Auto,
     Mjpeg,
     Yuyv,
     Nv12,
     Rgb24,
+    /// 8-bit luminance, what near-infrared cameras (`camera.ir_device`) deliver.
+    Grey,
 }
 
 /// `[camera]`
@@ -73,6 +75,11 @@ pub struct CameraConfig {
     pub scripted_follow: bool,
     /// `scripted` with `scripted_follow = false`: the movements played, in order, repeated.
     pub scripted_sequence: Vec<String>,
+    /// The near-infrared half of a binocular RGB+IR module (a V4L2 device, like
+    /// `camera.device`), for `liveness.mode = "strict"`; empty: none. It is opened with the
+    /// colour camera's size, rate and format choice (the driver picks the nearest it offers;
+    /// `GREY` is accepted) and must look at the same scene through a lens beside the colour one.
+    pub ir_device: String,
 }
 
 impl Default for CameraConfig {
@@ -92,11 +99,22 @@ impl Default for CameraConfig {
             replay_loop: true,
             scripted_follow: true,
             scripted_sequence: vec!["neutral".into(), "left".into(), "right".into()],
+            ir_device: String::new(),
         }
     }
 }
 
 impl CameraConfig {
+    /// The settings the infrared camera is opened with, when `camera.ir_device` names one.
+    pub fn infrared(&self) -> Option<CameraConfig> {
+        let device = self.ir_device.trim();
+        (!device.is_empty()).then(|| CameraConfig {
+            source: SourceKind::V4l2,
+            device: device.to_owned(),
+            ..self.clone()
+        })
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |key: &str, message: String| {
             Err(ConfigError::Invalid {

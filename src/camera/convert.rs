@@ -25,6 +25,9 @@ pub enum PixelFormat {
     Mjpeg,
     /// Packed RGB (`RGB3`), offered by test drivers and some ISPs; copied as is.
     Rgb24,
+    /// 8-bit luminance (`GREY`), what near-infrared cameras deliver; each value becomes a
+    /// grey RGB pixel.
+    Grey,
 }
 
 impl PixelFormat {
@@ -35,6 +38,7 @@ impl PixelFormat {
             PixelFormat::Nv12 => *b"NV12",
             PixelFormat::Mjpeg => *b"MJPG",
             PixelFormat::Rgb24 => *b"RGB3",
+            PixelFormat::Grey => *b"GREY",
         }
     }
 
@@ -45,6 +49,7 @@ impl PixelFormat {
             b"NV12" => Some(PixelFormat::Nv12),
             b"MJPG" | b"JPEG" => Some(PixelFormat::Mjpeg),
             b"RGB3" => Some(PixelFormat::Rgb24),
+            b"GREY" => Some(PixelFormat::Grey),
             _ => None,
         }
     }
@@ -55,6 +60,7 @@ impl PixelFormat {
             PixelFormat::Nv12 => "NV12",
             PixelFormat::Mjpeg => "MJPEG",
             PixelFormat::Rgb24 => "RGB24",
+            PixelFormat::Grey => "GREY",
         }
     }
 }
@@ -168,6 +174,23 @@ impl Converter {
                 }
                 Ok(())
             }
+            PixelFormat::Grey => {
+                let row = w as usize;
+                let stride = if self.stride == 0 {
+                    row
+                } else {
+                    self.stride as usize
+                };
+                if src.len() < stride * (h as usize - 1) + row {
+                    return Err(self.err(format!("{w}x{h} buffer too short: {}", src.len())));
+                }
+                for (dst, line) in out.chunks_exact_mut(row * 3).zip(src.chunks(stride)) {
+                    for (px, &y) in dst.chunks_exact_mut(3).zip(&line[..row]) {
+                        px.fill(y);
+                    }
+                }
+                Ok(())
+            }
             PixelFormat::Mjpeg => decode_jpeg_into(src, w, h, out).map_err(|m| self.err(m)),
         }
     }
@@ -267,6 +290,7 @@ mod tests {
             PixelFormat::Yuyv,
             PixelFormat::Nv12,
             PixelFormat::Rgb24,
+            PixelFormat::Grey,
             PixelFormat::Mjpeg,
         ] {
             let err = Converter::new(f, 640, 480, 0)
@@ -286,6 +310,15 @@ mod tests {
         let mut out = vec![0; 6];
         c.convert(&[1, 2, 3, 99, 4, 5, 6], &mut out).unwrap();
         assert_eq!(out, [1, 2, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn grey_becomes_grey_rgb_and_honours_stride() {
+        let c = Converter::new(PixelFormat::Grey, 2, 2, 3);
+        let mut out = vec![0; 12];
+        c.convert(&[10, 200, 99, 0, 255], &mut out).unwrap();
+        assert_eq!(out, [10, 10, 10, 200, 200, 200, 0, 0, 0, 255, 255, 255]);
+        assert_eq!(PixelFormat::from_fourcc(*b"GREY"), Some(PixelFormat::Grey));
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! | `replay.rs` | image directory and Y4M / MJPEG file sources for the demo and tests |
 //! | `scripted.rs` | labelled movement clips played in answer to the liveness challenge |
 //! | `capture.rs` | the capture thread: reconnect with backoff, stats, latest-frame handoff |
+//! | `history.rs` | the last few frames by time, to pair frames of two cameras |
 //! | `check.rs` | `wardgate check-camera` |
 //!
 //! Why a latest-frame handoff instead of a queue: a door only cares about who stands in front
@@ -23,6 +24,7 @@ mod check;
 mod config;
 mod convert;
 mod frame;
+mod history;
 mod replay;
 mod scripted;
 mod v4l2;
@@ -34,6 +36,7 @@ pub use check::check_camera;
 pub use config::{CameraConfig, PixelFormatChoice, SourceKind};
 pub use convert::{Converter, PixelFormat};
 pub use frame::{monotonic_now, Frame};
+pub use history::FrameHistory;
 pub use replay::{image_files, load_photo_rgb, ImageDirSource, MjpegFileSource, Y4mSource};
 pub use scripted::{Script, ScriptedSource};
 pub use v4l2::{list_devices, resolve_device, DeviceInfo, V4l2Source};

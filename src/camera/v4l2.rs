@@ -88,11 +88,13 @@ fn choose_format(
             PixelFormat::Yuyv,
             PixelFormat::Nv12,
             PixelFormat::Rgb24,
+            PixelFormat::Grey,
         ],
         PixelFormatChoice::Mjpeg => &[PixelFormat::Mjpeg],
         PixelFormatChoice::Yuyv => &[PixelFormat::Yuyv],
         PixelFormatChoice::Nv12 => &[PixelFormat::Nv12],
         PixelFormatChoice::Rgb24 => &[PixelFormat::Rgb24],
+        PixelFormatChoice::Grey => &[PixelFormat::Grey],
     };
     wanted
         .iter()

@@ -143,8 +143,8 @@ fn drive(
                 let sim = reference.as_deref().map_or(1.0, |r| primary_cosine(r, emb));
                 if trace {
                     println!(
-                        "    frame {i:3}  yaw {:6.1}  pitch {:6.1}  identity {sim:.2}",
-                        points.yaw_deg, points.pitch_deg
+                        "    frame {i:3}  yaw {:6.1}  pitch {:6.1}  eyes {:5.1} px  identity {sim:.2}",
+                        points.yaw_deg, points.pitch_deg, points.eye_distance
                     );
                 }
                 c.observe(Observation {
@@ -256,7 +256,9 @@ pub fn run(engine: &Engine, base: &LivenessConfig, plan: &Plan) -> anyhow::Resul
         let secs = c.step_timeout_ms * u64::from(c.challenge_steps) / 1000 + 3;
         usize::try_from(secs * u64::from(plan.fps)).unwrap_or(usize::MAX)
     };
-    // Bona fide sets answering, and the same sets replayed ignoring the challenge.
+    // Bona fide sets answering, and the same sets replayed ignoring the challenge, on the
+    // directions each set has clips of.
+    let mut scripted_odds = Vec::new();
     for set in &plan.scripted {
         let available: Vec<Direction> = Direction::ALL
             .into_iter()
@@ -273,6 +275,18 @@ pub fn run(engine: &Engine, base: &LivenessConfig, plan: &Plan) -> anyhow::Resul
             directions: available.clone(),
             ..challenge_cfg.clone()
         };
+        scripted_odds.push(format!(
+            "challenge on {}: {} steps from {} = {} possible challenges (a fixed replay: ≤ 1/{})",
+            set.display(),
+            cfg.challenge_steps,
+            available
+                .iter()
+                .map(|d| d.as_str())
+                .collect::<Vec<_>>()
+                .join("/"),
+            cfg.challenge_space(),
+            cfg.challenge_space()
+        ));
         let mut previous: Option<Vec<Direction>> = None;
         for (follow, kind) in [(true, "challenge/bona_fide"), (false, "challenge/replay")] {
             for s in 0..plan.sessions {
@@ -427,5 +441,8 @@ pub fn run(engine: &Engine, base: &LivenessConfig, plan: &Plan) -> anyhow::Resul
         challenge_cfg.challenge_space(),
         challenge_cfg.challenge_space()
     );
+    for line in scripted_odds {
+        let _ = writeln!(out, "{line}");
+    }
     Ok(out)
 }

@@ -108,6 +108,18 @@ pub enum EvalCmd {
         #[arg(long)]
         trace: bool,
     },
+    /// Writes a print attack as a scripted clip set: the photo on a flat sheet, tilted left,
+    /// right, up and down (up to 35°) as an attacker holding a print does to mimic the asked
+    /// head turn. Play it with `camera.source = "scripted"` to see the door deny it, or give
+    /// the photo to `eval liveness --print-photo`.
+    PrintClips {
+        /// The face photo to print.
+        #[arg(value_name = "PHOTO")]
+        photo: PathBuf,
+        /// Folder to write `neutral/`, `left/`, `right/`, `up/`, `down/` into.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Writes gallery.csv, probes.csv and strangers.csv for `eval identify` from a
     /// `people/<identity>/<photo>` tree: people with more than --enrol photos enrol their first
     /// --enrol (sorted by name) and probe with the rest; everybody else is a stranger.
@@ -130,6 +142,20 @@ pub enum EvalCmd {
 /// Runs an `eval` subcommand with the models of `cfg`.
 pub fn run(cfg: &crate::config::Config, cmd: EvalCmd) -> anyhow::Result<()> {
     match cmd {
+        EvalCmd::PrintClips { photo, out } => {
+            let img = crate::camera::load_photo_rgb(&photo)
+                .with_context(|| format!("reading {}", photo.display()))?;
+            let (w, h, data) = img;
+            let img = image::RgbImage::from_raw(w, h, data)
+                .with_context(|| format!("{} is not an RGB image", photo.display()))?;
+            print_attack::write_tilt_clips(&img, &out)?;
+            println!(
+                "print attack clips of {} in {}",
+                photo.display(),
+                out.display()
+            );
+            Ok(())
+        }
         EvalCmd::Lists {
             root,
             out,

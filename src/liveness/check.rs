@@ -21,6 +21,7 @@ use serde::Serialize;
 
 use super::config::{Direction, LivenessConfig, Mode};
 use super::geometry::{fit, FacePoints};
+use super::nir::{self, CrossCheck};
 
 /// What one analysed frame of the track contributes.
 #[derive(Debug, Clone)]
@@ -43,6 +44,12 @@ pub enum Failure {
     FlatMotion,
     /// The turned face is no longer the identified person.
     IdentityChanged,
+    /// `strict`: the infrared camera saw no face where the colour camera saw one (a screen).
+    /// The door records this as `spoof_suspected`.
+    NoInfraredFace,
+    /// `strict`: the challenge was met, but no infrared frame of the same moments showed the
+    /// face before the step timeout (the infrared camera is lost, late or covered).
+    InfraredUnavailable,
 }
 
 /// How a check ended.
@@ -104,6 +111,8 @@ pub struct LivenessCheck {
     step_started: Duration,
     flat_frames: u32,
     identity_misses: u32,
+    /// Frames not judged because the face was too small (`liveness.min_eye_distance_px`).
+    small_frames: u32,
     cues: Vec<StepCues>,
     /// The best flat-or-not evidence of the current step, recorded when it fails or times out.
     best: Option<StepCues>,
@@ -111,6 +120,8 @@ pub struct LivenessCheck {
     seen: Vec<Observation>,
     verdict: Option<Verdict>,
     prompts: Vec<Prompt>,
+    /// `strict`: the near-infrared cross-check, which must confirm before the check passes.
+    infrared: Option<CrossCheck>,
 }
 
 impl LivenessCheck {
@@ -128,15 +139,17 @@ impl LivenessCheck {
             step_started: at,
             flat_frames: 0,
             identity_misses: 0,
+            small_frames: 0,
             cues: Vec::new(),
             best: None,
             seen: Vec::new(),
             verdict: None,
             prompts: Vec::new(),
+            infrared: mode.needs_infrared().then(|| CrossCheck::new(cfg)),
         };
         if mode == Mode::Off {
             check.verdict = Some(Verdict::Passed);
-        } else if mode == Mode::Challenge {
+        } else if mode.challenges() {
             check.announce();
         }
         check
@@ -160,6 +173,21 @@ impl LivenessCheck {
         &self.cues
     }
 
+    /// Frames not judged because the face was too small for its motion to be measured.
+    pub fn small_frames(&self) -> u32 {
+        self.small_frames
+    }
+
+    /// `strict`: the infrared cross-check's counts.
+    pub fn infrared_cues(&self) -> Option<nir::Cues> {
+        self.infrared.as_ref().map(CrossCheck::cues)
+    }
+
+    /// Whether the check wants the infrared frame of its next observation (`strict`, running).
+    pub fn wants_infrared(&self) -> bool {
+        self.verdict.is_none() && self.infrared.is_some()
+    }
+
     /// Milliseconds since the check started, at `now`.
     pub fn elapsed_ms(&self, now: Duration) -> u64 {
         u64::try_from(now.saturating_sub(self.started).as_millis()).unwrap_or(u64::MAX)
@@ -175,6 +203,8 @@ impl LivenessCheck {
                     Failure::WrongDirection => "wrong direction",
                     Failure::FlatMotion => "flat motion",
                     Failure::IdentityChanged => "another face",
+                    Failure::NoInfraredFace => "no face in infrared",
+                    Failure::InfraredUnavailable => "no infrared frame",
                 }
             ),
             (Some(Verdict::TimedOut), _) => "timed out".into(),
@@ -188,6 +218,7 @@ impl LivenessCheck {
             ) => {
                 format!("step {step}/{of}: {}", direction.as_str())
             }
+            (None, _) if self.challenge_met() => "checking infrared".into(),
             (None, _) => "watching".into(),
         }
     }
@@ -199,11 +230,45 @@ impl LivenessCheck {
 
     /// The step being asked for, if a challenge runs.
     pub fn current(&self) -> Option<Prompt> {
-        (self.verdict.is_none() && self.mode == Mode::Challenge).then(|| Prompt::Challenge {
+        let direction = *self.steps.get(self.step)?;
+        (self.verdict.is_none() && self.mode.challenges()).then(|| Prompt::Challenge {
             step: self.step as u32 + 1,
             of: self.steps.len() as u32,
-            direction: self.steps[self.step],
+            direction,
         })
+    }
+
+    /// Every step answered (`strict` may still wait for the infrared camera).
+    fn challenge_met(&self) -> bool {
+        self.mode.challenges() && self.step >= self.steps.len()
+    }
+
+    /// The infrared frame of the moment of the last observation: its finding, or `None` when
+    /// no infrared frame of that moment came. Ignored outside `strict`.
+    pub fn observe_infrared(&mut self, at: Duration, finding: Option<nir::Finding>) {
+        if self.verdict.is_some() {
+            return;
+        }
+        let Some(x) = self.infrared.as_mut() else {
+            return;
+        };
+        match finding {
+            Some(f) => x.record(f),
+            None => x.unmatched(),
+        }
+        match x.state() {
+            nir::State::Vetoed => self.finish(Verdict::Failed(Failure::NoInfraredFace), at),
+            nir::State::Confirmed if self.challenge_met() => self.finish(Verdict::Passed, at),
+            _ => {}
+        }
+    }
+
+    /// The challenge is met: passed, unless the infrared camera has yet to confirm.
+    fn challenge_passed(&mut self, at: Duration) {
+        match self.infrared.as_ref().map(CrossCheck::state) {
+            None | Some(nir::State::Confirmed) => self.finish(Verdict::Passed, at),
+            Some(_) => self.step_started = at,
+        }
     }
 
     fn announce(&mut self) {
@@ -230,10 +295,12 @@ impl LivenessCheck {
         let (limit, since) = match self.mode {
             Mode::Off => return,
             Mode::Passive => (self.cfg.passive_window_ms, self.started),
-            Mode::Challenge => (self.cfg.step_timeout_ms, self.step_started),
+            Mode::Challenge | Mode::Strict => (self.cfg.step_timeout_ms, self.step_started),
         };
         if now.saturating_sub(since) >= Duration::from_millis(limit) {
-            let verdict = if self.flat_frames > 0 {
+            let verdict = if self.challenge_met() {
+                Verdict::Failed(Failure::InfraredUnavailable)
+            } else if self.flat_frames > 0 {
                 Verdict::Failed(Failure::FlatMotion)
             } else {
                 Verdict::TimedOut
@@ -248,13 +315,20 @@ impl LivenessCheck {
         if self.verdict.is_some() {
             return;
         }
+        if obs.points.eye_distance < f64::from(self.cfg.min_eye_distance_px) {
+            self.small_frames += 1;
+            return;
+        }
         let neutral = *self
             .neutral
             .get_or_insert((obs.points.yaw_deg, obs.points.pitch_deg));
         match self.mode {
             Mode::Off => {}
             Mode::Passive => self.observe_passive(obs),
-            Mode::Challenge => self.observe_challenge(obs, neutral),
+            Mode::Challenge | Mode::Strict if !self.challenge_met() => {
+                self.observe_challenge(obs, neutral);
+            }
+            Mode::Challenge | Mode::Strict => {}
         }
     }
 
@@ -335,7 +409,7 @@ impl LivenessCheck {
         self.identity_misses = 0;
         self.best = None;
         if self.step == self.steps.len() {
-            self.finish(Verdict::Passed, at);
+            self.challenge_passed(at);
             return;
         }
         self.phase = Phase::Centring;
@@ -449,6 +523,18 @@ mod tests {
         flat: bool,
         similarity: f32,
     ) -> Verdict {
+        session_with(check, answers, flat, similarity, |_, _| {})
+    }
+
+    /// [`session`], calling `after` with the check and the frame's time after each frame
+    /// (what the door loop does with the infrared frame of the same moment).
+    fn session_with(
+        check: &mut LivenessCheck,
+        answers: &[Direction],
+        flat: bool,
+        similarity: f32,
+        mut after: impl FnMut(&mut LivenessCheck, Duration),
+    ) -> Verdict {
         let h = head(64);
         let mut t = Duration::ZERO;
         let mut frame = |check: &mut LivenessCheck, yaw: f64, pitch: f64| {
@@ -466,6 +552,7 @@ mod tests {
                 points,
                 identity_similarity: similarity,
             });
+            after(check, t);
         };
         frame(check, 0.0, 0.0);
         for &d in answers {
@@ -566,6 +653,86 @@ mod tests {
         );
         let mut check = LivenessCheck::start(&c, Vec::new(), Duration::ZERO);
         assert_eq!(session(&mut check, &[], false, 0.9), Verdict::TimedOut);
+    }
+
+    #[test]
+    fn a_face_too_small_to_measure_is_not_judged() {
+        // The synthetic head's eyes are 60 px apart: below a floor of 80 px nothing is judged.
+        let c = LivenessConfig {
+            min_eye_distance_px: 80.0,
+            ..cfg()
+        };
+        let steps = vec![Direction::Left, Direction::Right];
+        let mut check = LivenessCheck::start(&c, steps.clone(), Duration::ZERO);
+        assert_eq!(session(&mut check, &steps, false, 0.9), Verdict::TimedOut);
+        assert!(check.cues().is_empty());
+        assert!(check.small_frames() > 20, "{}", check.small_frames());
+        let mut check = LivenessCheck::start(&cfg(), steps.clone(), Duration::ZERO);
+        assert_eq!(session(&mut check, &steps, false, 0.9), Verdict::Passed);
+        assert_eq!(check.small_frames(), 0);
+    }
+
+    fn strict() -> LivenessConfig {
+        LivenessConfig {
+            mode: Mode::Strict,
+            ..cfg()
+        }
+    }
+
+    #[test]
+    fn strict_passes_when_the_infrared_camera_sees_the_face_too() {
+        use super::nir::{Finding, State};
+        let steps = vec![Direction::Left, Direction::Down];
+        let mut c = LivenessCheck::start(&strict(), steps.clone(), Duration::ZERO);
+        assert!(c.wants_infrared());
+        let face =
+            |c: &mut LivenessCheck, t| c.observe_infrared(t, Some(Finding::Face { iou: 0.8 }));
+        assert_eq!(
+            session_with(&mut c, &steps, false, 0.9, face),
+            Verdict::Passed
+        );
+        let ir = c.infrared_cues().unwrap();
+        assert_eq!(ir.state, State::Confirmed);
+        assert!(ir.with_face >= 2 && ir.with_face == ir.frames, "{ir:?}");
+        assert!(!c.wants_infrared());
+    }
+
+    #[test]
+    fn strict_vetoes_a_face_the_infrared_camera_does_not_see() {
+        let steps = vec![Direction::Left, Direction::Right];
+        let mut c = LivenessCheck::start(&strict(), steps.clone(), Duration::ZERO);
+        let screen = |c: &mut LivenessCheck, t| {
+            c.observe_infrared(t, Some(super::nir::Finding::NoFace { best_iou: 0.0 }))
+        };
+        // A screen replaying the asked turns: the colour frames would pass, the infrared
+        // frames show no face.
+        assert_eq!(
+            session_with(&mut c, &steps, false, 0.9, screen),
+            Verdict::Failed(Failure::NoInfraredFace)
+        );
+        assert_eq!(c.infrared_cues().unwrap().frames, cfg().nir_veto_frames);
+    }
+
+    #[test]
+    fn strict_waits_for_the_infrared_camera_and_fails_without_it() {
+        let steps = vec![Direction::Up, Direction::Left];
+        let mut c = LivenessCheck::start(&strict(), steps.clone(), Duration::ZERO);
+        let lost = |c: &mut LivenessCheck, t| c.observe_infrared(t, None);
+        assert_eq!(
+            session_with(&mut c, &steps, false, 0.9, lost),
+            Verdict::Failed(Failure::InfraredUnavailable)
+        );
+        // Both steps were answered; only the infrared confirmation was missing.
+        assert_eq!(c.cues().iter().filter(|s| s.passed).count(), 2);
+        assert!(c.infrared_cues().unwrap().unmatched > 0);
+        // Challenge mode takes no infrared frames at all.
+        let mut c = LivenessCheck::start(&cfg(), steps.clone(), Duration::ZERO);
+        assert!(!c.wants_infrared());
+        assert_eq!(
+            session_with(&mut c, &steps, false, 0.9, lost),
+            Verdict::Passed
+        );
+        assert!(c.infrared_cues().is_none());
     }
 
     #[test]

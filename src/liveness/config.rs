@@ -19,6 +19,10 @@ pub enum Mode {
     /// 3-D motion in the asked direction by the same face.
     #[default]
     Challenge,
+    /// `challenge`, and the face must also be seen by the near-infrared camera
+    /// (`camera.ir_device`) at the same place in the same moment: screens show no face in
+    /// near infrared. For high-security doors with a binocular RGB+IR module.
+    Strict,
 }
 
 impl Mode {
@@ -27,7 +31,18 @@ impl Mode {
             Mode::Off => "off",
             Mode::Passive => "passive",
             Mode::Challenge => "challenge",
+            Mode::Strict => "strict",
         }
+    }
+
+    /// Whether the door asks for head movements (`challenge` and `strict`).
+    pub fn challenges(self) -> bool {
+        matches!(self, Mode::Challenge | Mode::Strict)
+    }
+
+    /// Whether the face must also be found in the near-infrared frame (`strict`).
+    pub fn needs_infrared(self) -> bool {
+        self == Mode::Strict
     }
 }
 
@@ -74,11 +89,14 @@ impl Direction {
     }
 }
 
+/// The default of `liveness.min_eye_distance_px` (docs/decisions/0103-liveness-challenge.md).
+pub const MIN_EYE_DISTANCE_PX: f32 = 40.0;
+
 /// `[liveness]`
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct LivenessConfig {
-    /// `off`, `passive` or `challenge` (default).
+    /// `off`, `passive`, `challenge` (default) or `strict` (challenge + near infrared).
     pub mode: Mode,
     /// Head movements asked per presentation (`challenge`), 1 to 4.
     pub challenge_steps: u32,
@@ -98,12 +116,30 @@ pub struct LivenessConfig {
     /// identified the track: the person who answers is the person who was recognised.
     /// Measured on MobileFaceNet's part of the template (`vision::fusion::primary_cosine`).
     pub min_identity_similarity: f32,
+    /// Least inter-ocular distance (outer eye corners, frame pixels) of a face whose motion is
+    /// judged: on smaller faces the mesh's landmark noise is a large share of the residuals,
+    /// and a moved picture can pass for 3-D motion. Smaller faces are not judged ("come
+    /// closer"); the step times out if the person stays that far.
+    pub min_eye_distance_px: f32,
     /// Frames in a step that show the asked turn as flat motion before `liveness_failed`.
     pub flat_frames_to_fail: u32,
     /// `passive`: milliseconds a recognised face has to show 3-D motion by itself.
     pub passive_window_ms: u64,
     /// `passive`: least head turn between two frames, degrees, for the pair to be judged.
     pub passive_min_turn_deg: f32,
+    /// `strict`: least overlap (intersection over union, in frame-relative coordinates) of
+    /// the colour frame's face box with a face box of the infrared frame for the two to be
+    /// the same face. Below 1 because the two lenses of a binocular module sit a few
+    /// centimetres apart (parallax).
+    pub nir_min_iou: f32,
+    /// `strict`: an infrared frame taken more than this many milliseconds from the colour
+    /// frame is not compared with it (it may show another moment).
+    pub nir_max_skew_ms: u64,
+    /// `strict`: infrared frames that must show the face before the check can pass.
+    pub nir_confirm_frames: u32,
+    /// `strict`: consecutive infrared frames without the face that veto the presentation as
+    /// a screen (`spoof_suspected`).
+    pub nir_veto_frames: u32,
     /// Terminals (`/ws/auth`, `POST /api/v1/decisions`) must send a passed `liveness`
     /// attestation, else `liveness_failed`.
     pub require_terminal_attestation: bool,
@@ -121,9 +157,14 @@ impl Default for LivenessConfig {
             min_gain: 1.6,
             min_planar_residual: 0.012,
             min_identity_similarity: 0.35,
+            min_eye_distance_px: MIN_EYE_DISTANCE_PX,
             flat_frames_to_fail: 3,
             passive_window_ms: 4000,
             passive_min_turn_deg: 8.0,
+            nir_min_iou: 0.4,
+            nir_max_skew_ms: 100,
+            nir_confirm_frames: 2,
+            nir_veto_frames: 3,
             require_terminal_attestation: false,
         }
     }
@@ -167,6 +208,9 @@ impl LivenessConfig {
                 "must be a cosine similarity in [-1, 1]",
             );
         }
+        if !(10.0..=400.0).contains(&self.min_eye_distance_px) {
+            return bad("liveness.min_eye_distance_px", "must be 10 to 400 pixels");
+        }
         if !(1..=30).contains(&self.flat_frames_to_fail) {
             return bad("liveness.flat_frames_to_fail", "must be 1 to 30");
         }
@@ -175,6 +219,18 @@ impl LivenessConfig {
         }
         if !(2.0..=40.0).contains(&self.passive_min_turn_deg) {
             return bad("liveness.passive_min_turn_deg", "must be 2 to 40 degrees");
+        }
+        if !(self.nir_min_iou > 0.0 && self.nir_min_iou <= 1.0) {
+            return bad("liveness.nir_min_iou", "must be above 0 and at most 1");
+        }
+        if !(10..=1000).contains(&self.nir_max_skew_ms) {
+            return bad("liveness.nir_max_skew_ms", "must be 10 to 1000");
+        }
+        if !(1..=30).contains(&self.nir_confirm_frames) {
+            return bad("liveness.nir_confirm_frames", "must be 1 to 30");
+        }
+        if !(1..=30).contains(&self.nir_veto_frames) {
+            return bad("liveness.nir_veto_frames", "must be 1 to 30");
         }
         Ok(())
     }

@@ -22,14 +22,15 @@ use std::time::{Duration, Instant};
 use image::RgbImage;
 
 use crate::access::decider::FrameTimings;
-use crate::camera::Frame;
+use crate::camera::{Frame, FrameHistory};
 use crate::catalog::{Catalog, Snapshot};
 use crate::model::{now_ms, DoorMode, Role};
 
 use crate::access::decider::Liveness;
 use crate::access::policy::Reason;
 use crate::liveness::{
-    Direction, DoorPrompt, FacePoints, LivenessCheck, LivenessConfig, Mode, PromptBoard, Verdict,
+    nir, Direction, DoorPrompt, FacePoints, Failure, LivenessCheck, LivenessConfig, Mode,
+    PromptBoard, Verdict,
 };
 
 use super::act::{Acted, Actor, DecisionInput, Presented};
@@ -82,6 +83,8 @@ pub struct LoopCore {
     last_challenge: Option<Vec<Direction>>,
     /// Draws the challenges: the OS CSPRNG, or a seeded generator in tests.
     rng: Box<dyn rand::RngCore + Send>,
+    /// `strict`: the near-infrared camera's last frames.
+    infrared: Option<Arc<FrameHistory>>,
 }
 
 impl LoopCore {
@@ -112,7 +115,15 @@ impl LoopCore {
             prompts: PromptBoard::new(),
             last_challenge: None,
             rng: Box::new(rand::rngs::OsRng),
+            infrared: None,
         }
+    }
+
+    /// Cross-checks challenged faces against the near-infrared camera's frames (`strict`).
+    #[must_use]
+    pub fn with_infrared(mut self, frames: Arc<FrameHistory>) -> Self {
+        self.infrared = Some(frames);
+        self
     }
 
     /// Draws challenges from a generator seeded with `seed` instead of the OS CSPRNG, so a
@@ -209,7 +220,7 @@ impl LoopCore {
         for &id in &acting {
             self.analyse_track(&img, &snap, id, frame.sequence, detect_time);
         }
-        self.advance_liveness(now, &acting);
+        self.advance_liveness(now, (img.width(), img.height()), &acting);
         if two_person {
             self.two_person(now, &acting, &snap, &mut report).await;
         } else {
@@ -279,7 +290,7 @@ impl LoopCore {
 
     /// Starts, feeds and times the liveness checks of the acting tracks; one challenge runs
     /// at a time (the display shows one prompt), the closest person's first.
-    fn advance_liveness(&mut self, now: Duration, acting: &[u64]) {
+    fn advance_liveness(&mut self, now: Duration, size: (u32, u32), acting: &[u64]) {
         if self.liveness.mode == Mode::Off {
             return;
         }
@@ -306,7 +317,7 @@ impl LoopCore {
                 continue;
             };
             if start {
-                let steps = if self.liveness.mode == Mode::Challenge {
+                let steps = if self.liveness.mode.challenges() {
                     crate::liveness::check::draw_with(
                         &self.liveness,
                         self.last_challenge.as_deref(),
@@ -340,12 +351,24 @@ impl LoopCore {
                 }
                 _ => None,
             };
+            let presented = track.latest().detection.clone();
             let Some(check) = track.liveness.as_mut() else {
                 continue;
             };
+            let observed = obs.is_some();
             match obs {
                 Some(o) => check.observe(o),
                 None => check.tick(now),
+            }
+            if observed && check.wants_infrared() {
+                let finding = infrared_finding(
+                    self.infrared.as_ref(),
+                    self.analyser.as_ref(),
+                    &self.liveness,
+                    now,
+                    (&presented, size),
+                );
+                check.observe_infrared(now, finding);
             }
             for p in check.take_prompts() {
                 self.prompts.announce(p.into());
@@ -391,16 +414,23 @@ impl LoopCore {
             Verdict::Failed(f) => ("failed", Some(f)),
             Verdict::TimedOut => ("timed_out", None),
         };
-        let details = serde_json::json!({
+        let mut details = serde_json::json!({
             "method": check.mode().as_str(),
             "challenge": check.challenge(),
             "verdict": name,
             "cause": cause,
             "cues": check.cues(),
             "took_ms": check.elapsed_ms(now),
+            "frames_too_small": check.small_frames(),
         });
+        if let Some(ir) = check.infrared_cues() {
+            details["infrared"] = serde_json::json!(ir);
+        }
         Some(match verdict {
             Verdict::Passed => Liveness::passed(details),
+            Verdict::Failed(Failure::NoInfraredFace) => {
+                Liveness::failed(Reason::SpoofSuspected, details)
+            }
             Verdict::Failed(_) => Liveness::failed(Reason::LivenessFailed, details),
             Verdict::TimedOut => Liveness::failed(Reason::LivenessTimeout, details),
         })
@@ -599,4 +629,20 @@ impl LoopCore {
             self.stats.snapshot().log_line()
         );
     }
+}
+
+/// What the infrared frame nearest to camera time `now` says about the face `presented` (in a
+/// colour frame of `size`): `None` when there is no infrared frame of that moment.
+fn infrared_finding(
+    frames: Option<&Arc<FrameHistory>>,
+    analyser: &dyn FaceAnalyser,
+    cfg: &LivenessConfig,
+    now: Duration,
+    presented: (&crate::vision::detect::Detection, (u32, u32)),
+) -> Option<nir::Finding> {
+    let frame = frames?.nearest(now)?;
+    nir::examine(&frame, now, presented, cfg, |img| analyser.detect(img)).unwrap_or_else(|e| {
+        log::error!("face detection in the infrared frame failed: {e:#}");
+        None
+    })
 }

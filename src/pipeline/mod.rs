@@ -134,6 +134,8 @@ pub struct LoopParts {
     pub prompts: crate::liveness::PromptBoard,
     /// Tests only: a seed for the challenge draws (`None`: the OS CSPRNG, as in service).
     pub challenge_seed: Option<u64>,
+    /// `liveness.mode = "strict"`: the near-infrared camera's last frames.
+    pub infrared: Option<Arc<crate::camera::FrameHistory>>,
 }
 
 /// A running door loop; dropping it does not stop it, [`DoorLoop::stop`] does.
@@ -181,6 +183,9 @@ fn run(cfg: PipelineConfig, mut p: LoopParts, stop: &AtomicBool) {
     .with_prompts(p.prompts.clone());
     if let Some(seed) = p.challenge_seed {
         core = core.with_challenge_seed(seed);
+    }
+    if let Some(ir) = p.infrared.clone() {
+        core = core.with_infrared(ir);
     }
     log::info!("door loop started for door {door_id}");
     while !stop.load(Ordering::SeqCst) {

@@ -1,7 +1,8 @@
 //! Hardware tests of Wardgate's capture layer against real V4L2 drivers (vivid, v4l2loopback).
 //!
-//! `hw-camera vivid | unplug | loopback` — run by hw-tests/run inside the QEMU guest, or on a
-//! board with the devices named by `WARDGATE_HW_VIVID` / `WARDGATE_HW_LOOPBACK`.
+//! `hw-camera vivid | unplug | loopback | nir` — run by hw-tests/run inside the QEMU guest, or
+//! on a board with the devices named by `WARDGATE_HW_VIVID` / `WARDGATE_HW_LOOPBACK` /
+//! `WARDGATE_HW_LOOPBACK_IR`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -24,8 +25,9 @@ fn main() {
         "vivid" => vivid(&mut checks),
         "unplug" => unplug(&mut checks),
         "loopback" => loopback(&mut checks),
+        "nir" => nir(&mut checks),
         _ => {
-            eprintln!("usage: hw-camera vivid|unplug|loopback");
+            eprintln!("usage: hw-camera vivid|unplug|loopback|nir");
             std::process::exit(2);
         }
     }
@@ -558,4 +560,197 @@ fn loopback(checks: &mut Checks) {
             result.and(fed)
         });
     }
+}
+
+// nir: strict liveness's near-infrared cross-check on two loopback devices
+
+/// What the infrared device is fed.
+const IR_FACE: u8 = 0;
+const IR_SCREEN: u8 = 1;
+
+/// A synthetic near-infrared view of `rgb`: its luminance with the flatter, brighter look of
+/// active illumination, as 8-bit `GREY`.
+fn infrared_of(rgb: &[u8]) -> Vec<u8> {
+    rgb.chunks_exact(3)
+        .map(|p| {
+            let l = 0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2]);
+            (l * 0.8 + 40.0).round().clamp(0.0, 255.0) as u8
+        })
+        .collect()
+}
+
+/// Opens a loopback output device for `fourcc` frames of W×H.
+fn loopback_output(path: &Path, fourcc: [u8; 4], size: u32) -> Result<std::fs::File> {
+    use v4l::video::Output;
+    let dev = v4l::Device::with_path(path).with_context(|| path.display().to_string())?;
+    let mut fmt = v4l::Format::new(W, H, v4l::FourCC::new(&fourcc));
+    fmt.size = size;
+    let got = Output::set_format(&dev, &fmt).context("S_FMT on the loopback output")?;
+    ensure!(got.fourcc.repr == fourcc, "loopback chose {}", got.fourcc);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .with_context(|| path.display().to_string())
+}
+
+/// A binocular module: every 150 ms one colour frame (MJPEG) and, right after it, the
+/// infrared frame of the same moment (GREY): the face's, or a screen's (dark), as `ir` says.
+fn binocular_feeder(
+    colour: PathBuf,
+    infrared: PathBuf,
+    jpeg: Vec<u8>,
+    ir_face: Vec<u8>,
+    ir: Arc<std::sync::atomic::AtomicU8>,
+    stop: Arc<AtomicBool>,
+) -> Result<()> {
+    let mut out_c = loopback_output(&colour, *b"MJPG", W * H * 2)?;
+    let mut out_ir = loopback_output(&infrared, *b"GREY", W * H)?;
+    let screen = vec![14u8; (W * H) as usize];
+    while !stop.load(Ordering::SeqCst) {
+        out_c.write_all(&jpeg).context("write colour frame")?;
+        let frame = if ir.load(Ordering::SeqCst) == IR_FACE {
+            &ir_face
+        } else {
+            &screen
+        };
+        out_ir.write_all(frame).context("write infrared frame")?;
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    Ok(())
+}
+
+/// Colour frames captured through Wardgate's V4L2 source, each judged against the infrared
+/// frame of its moment (Wardgate's second capture, as `liveness.mode = "strict"` runs it) by
+/// the cross-check the door loop uses, with the real face detector.
+fn cross_check_frames(
+    engine: &wardgate::vision::Engine,
+    colour: &mut camera::FrameWatch,
+    infrared: &camera::FrameHistory,
+    n: usize,
+) -> Result<wardgate::liveness::nir::Cues> {
+    use wardgate::liveness::{nir, LivenessConfig};
+    let cfg = LivenessConfig::default();
+    let mut check = nir::CrossCheck::new(&cfg);
+    let mut judged = 0;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while judged < n {
+        ensure!(
+            Instant::now() < deadline,
+            "only {judged} of {n} colour frames judged"
+        );
+        let Some(f) = wait_for_frame(colour, Duration::from_secs(5)) else {
+            bail!("no colour frame within 5 s");
+        };
+        let img = image::RgbImage::from_raw(f.width, f.height, f.data.to_vec())
+            .context("frame is not RGB8")?;
+        let Some(face) = engine
+            .detect(&img)?
+            .into_iter()
+            .max_by(|a, b| a.area().total_cmp(&b.area()))
+        else {
+            bail!("no face in the colour frame");
+        };
+        // The infrared frame of that moment arrives right after the colour one.
+        std::thread::sleep(Duration::from_millis(30));
+        let Some(ir) = infrared.nearest(f.timestamp) else {
+            continue;
+        };
+        match nir::examine(&ir, f.timestamp, (&face, (f.width, f.height)), &cfg, |i| {
+            engine.detect(i)
+        })? {
+            Some(finding) => {
+                check.record(finding);
+                judged += 1;
+            }
+            None => check.unmatched(),
+        }
+    }
+    Ok(check.cues())
+}
+
+fn nir(checks: &mut Checks) {
+    use wardgate::liveness::nir::State;
+    let photo = match face_frames(1) {
+        Ok(mut p) => p.remove(0),
+        Err(e) => {
+            checks.run("load a face photo", || Err(e));
+            return;
+        }
+    };
+    checks.run(
+        "nir: a face in both cameras confirms, a blank infrared frame vetoes",
+        || {
+            let colour_path = env_path("WARDGATE_HW_LOOPBACK")?;
+            let ir_path = env_path("WARDGATE_HW_LOOPBACK_IR")?;
+            let which = Arc::new(std::sync::atomic::AtomicU8::new(IR_FACE));
+            let stop = Arc::new(AtomicBool::new(false));
+            let feed = {
+                let (c, i, w, s) = (
+                    colour_path.clone(),
+                    ir_path.clone(),
+                    Arc::clone(&which),
+                    Arc::clone(&stop),
+                );
+                let (jpeg, ir_face) = (to_jpeg(&photo)?, infrared_of(&photo));
+                std::thread::spawn(move || binocular_feeder(c, i, jpeg, ir_face, w, s))
+            };
+            let result = (|| -> Result<()> {
+                std::thread::sleep(Duration::from_secs(2));
+                let colour_cfg = CameraConfig {
+                    device: colour_path.display().to_string(),
+                    width: W,
+                    height: H,
+                    fps: 15,
+                    timeout_ms: 5000,
+                    ir_device: ir_path.display().to_string(),
+                    ..Default::default()
+                };
+                let ir_cfg = colour_cfg.infrared().context("camera.ir_device is set")?;
+                let colour_cap = camera::spawn_from_config(&colour_cfg);
+                let ir_cap = camera::spawn_from_config(&ir_cfg);
+                let history = camera::FrameHistory::follow(ir_cap.frames())?;
+                let engine =
+                    wardgate::vision::Engine::load(&wardgate::vision::VisionConfig::default())
+                        .context("load the vision models")?;
+                let mut colour = colour_cap.frames();
+                // Wait until both streams flow.
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while history.nearest(Duration::ZERO).is_none() {
+                    ensure!(
+                        Instant::now() < deadline,
+                        "no infrared frame: {:?}",
+                        ir_cap.state()
+                    );
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                println!("  colour: {:?}", colour_cap.state());
+                println!("  infrared: {:?}", ir_cap.state());
+                if let Some(f) = history.nearest(Duration::ZERO) {
+                    save_png(&f, "nir-face.png");
+                }
+                let live = cross_check_frames(&engine, &mut colour, &history, 4)?;
+                println!("  face in both: {live:?}");
+                ensure!(live.state == State::Confirmed, "not confirmed: {live:?}");
+                ensure!(
+                    live.with_face == live.frames,
+                    "a face frame missed: {live:?}"
+                );
+
+                which.store(IR_SCREEN, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(500));
+                let screen = cross_check_frames(&engine, &mut colour, &history, 4)?;
+                println!("  blank infrared: {screen:?}");
+                ensure!(screen.state == State::Vetoed, "not vetoed: {screen:?}");
+                ensure!(screen.with_face == 0, "a face in a blank frame: {screen:?}");
+                colour_cap.stop();
+                ir_cap.stop();
+                Ok(())
+            })();
+            stop.store(true, Ordering::SeqCst);
+            let fed = feed
+                .join()
+                .map_err(|_| anyhow::anyhow!("feeder panicked"))?;
+            result.and(fed)
+        },
+    );
 }

@@ -56,6 +56,9 @@ do_install:append() {
     install -m 0644 ${S}/systemd/wardgate.tmpfiles ${D}${nonarch_libdir}/tmpfiles.d/wardgate.conf
     install -m 0644 ${S}/packaging/60-wardgate-gpio.rules ${D}${nonarch_base_libdir}/udev/rules.d/
     install -m 0640 -g wardgate ${S}/packaging/wardgate.toml ${D}${sysconfdir}/wardgate/wardgate.toml
+    # Spoken prompts ([audio]), made by scripts/make-prompts.sh and committed.
+    install -d ${D}${datadir}/wardgate/prompts
+    install -m 0644 ${S}/assets/prompts/*.wav ${D}${datadir}/wardgate/prompts/
     # Exists in the image so tmpfiles.d finds it on the read-only root (unused there).
     install -d -m 0700 ${D}${sysconfdir}/wardgate/credentials
 }
@@ -65,17 +68,20 @@ do_install:append() {
 USERADD_PACKAGES = "${PN}"
 GROUPADD_PARAM:${PN} = "--system gpio"
 USERADD_PARAM:${PN} = "--system --home-dir ${localstatedir}/lib/wardgate --no-create-home \
-    --shell /sbin/nologin --user-group --groups video,gpio wardgate"
+    --shell /sbin/nologin --user-group --groups video,gpio,audio wardgate"
 
 SYSTEMD_SERVICE:${PN} = "wardgate.service"
 SYSTEMD_AUTO_ENABLE:${PN} = "enable"
 
 FILES:${PN} += "${systemd_system_unitdir} \
     ${libexecdir}/wardgate \
+    ${datadir}/wardgate/prompts \
     ${nonarch_libdir}/tmpfiles.d/wardgate.conf \
     ${nonarch_base_libdir}/udev/rules.d/60-wardgate-gpio.rules"
 CONFFILES:${PN} = "${sysconfdir}/wardgate/wardgate.toml"
 
 RDEPENDS:${PN} = "litert-runtime wardgate-models"
+# aplay, for the spoken prompts ([audio], off by default).
+RRECOMMENDS:${PN} = "alsa-utils-aplay"
 # USB (UVC) cameras; CSI cameras come through the board's V4L2 drivers.
 RRECOMMENDS:${PN} = "kernel-module-uvcvideo"
