@@ -12,7 +12,7 @@ use image::RgbImage;
 
 use crate::vision::detect::Detection;
 use crate::vision::landmarks::Mesh;
-use crate::vision::quality::{self, QualityReport};
+use crate::vision::quality::{self, QualityLimits, QualityReport};
 use crate::vision::Engine;
 
 /// What one face yields: the mesh, the embedding and the measured quality, with stage times.
@@ -36,11 +36,20 @@ pub trait FaceAnalyser: Send + Sync {
     /// Mesh, aligned embedding and quality of one detected face; `Ok(None)` when the face
     /// cannot be aligned (degenerate keypoints).
     fn analyse(&self, frame: &RgbImage, face: &Detection) -> anyhow::Result<Option<AnalysedFace>>;
+
+    /// The quality limits that weigh a track's frames when they are aggregated.
+    fn quality_limits(&self) -> QualityLimits {
+        crate::vision::VisionConfig::default().quality_limits()
+    }
 }
 
 impl FaceAnalyser for Engine {
     fn detect(&self, frame: &RgbImage) -> anyhow::Result<Vec<Detection>> {
         Engine::detect(self, frame)
+    }
+
+    fn quality_limits(&self) -> QualityLimits {
+        Engine::quality_limits(self)
     }
 
     fn analyse(&self, frame: &RgbImage, face: &Detection) -> anyhow::Result<Option<AnalysedFace>> {

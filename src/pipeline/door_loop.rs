@@ -14,6 +14,10 @@
 //! and patient in view together decide at once; a staff member alone opens a window of
 //! `access.two_person_timeout_secs` that the patient's track completes, and that ends as a
 //! `patient_timeout` denial when nobody comes.
+//!
+//! What is searched: each analysed frame's embedding averaged, weighted by quality, with the
+//! track's few previous frames of the same face (`pipeline.aggregate_frames`), so one blurred
+//! or turned frame neither makes nor breaks an identity.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -38,6 +42,9 @@ use super::analyser::FaceAnalyser;
 use super::stage_stats::{Stage, StageStats};
 use super::tracks::{closeness, FaceAnalysis, Track, Tracker, TrackerConfig};
 use super::PipelineConfig;
+
+/// [`LoopCore::same_face`] for an embedder without a calibration.
+const SAME_FACE_UNCALIBRATED: f32 = 0.5;
 
 /// How often the stage percentiles are logged (at debug level), in camera time.
 const STATS_LOG_EVERY: Duration = Duration::from_secs(60);
@@ -85,6 +92,10 @@ pub struct LoopCore {
     rng: Box<dyn rand::RngCore + Send>,
     /// `strict`: the near-infrared camera's last frames.
     infrared: Option<Arc<FrameHistory>>,
+    /// Least cosine similarity of a frame's embedding with the track's earlier ones for them
+    /// to be averaged together: the embedder's impostor score at FAR 1e-2, so a second
+    /// person stepping into a track is not averaged with the first.
+    same_face: f32,
 }
 
 impl LoopCore {
@@ -99,7 +110,10 @@ impl LoopCore {
             min_iou: cfg.track_iou,
             grace: Duration::from_millis(cfg.track_grace_ms),
         });
+        let same_face = crate::matching::calibration::for_model(actor.catalog.model_id())
+            .map_or(SAME_FACE_UNCALIBRATED, |c| c.threshold_for_far(1e-2));
         Self {
+            same_face,
             door_id: actor.door.id().to_owned(),
             catalog: Arc::clone(&actor.catalog),
             stats: Arc::clone(&actor.stats),
@@ -255,7 +269,14 @@ impl LoopCore {
         self.stats.record(Stage::Align, face.align_time);
         self.stats.record(Stage::Embed, face.embed_time);
         let started = Instant::now();
-        let rec = match self.catalog.recognise(snap, &face.embedding) {
+        let probe = track_probe(
+            track,
+            &face,
+            self.cfg.aggregate_frames,
+            self.same_face,
+            &self.analyser.quality_limits(),
+        );
+        let rec = match self.catalog.recognise(snap, &probe) {
             Ok(r) => r,
             Err(e) => {
                 log::error!("gallery search refused the embedding: {e}");
@@ -645,4 +666,45 @@ fn infrared_finding(
         log::error!("face detection in the infrared frame failed: {e:#}");
         None
     })
+}
+
+/// What the gallery is searched with for `face`, the newest analysed frame of `track`: the
+/// quality-weighted mean of its embedding and those of up to `frames - 1` earlier analysed
+/// frames of the track, newest first, stopping at the first that is not the same face
+/// (cosine below `same_face`). One frame is noisy (blur, a turned head, an expression); the
+/// mean of a few is closer to the person's template, and a poor frame counts for less.
+fn track_probe(
+    track: &Track,
+    face: &super::analyser::AnalysedFace,
+    frames: usize,
+    same_face: f32,
+    limits: &crate::vision::quality::QualityLimits,
+) -> Vec<f32> {
+    use crate::matching::{aggregate, quality_weight};
+    if frames <= 1 {
+        return face.embedding.clone();
+    }
+    let mut samples: Vec<(&[f32], f32)> =
+        vec![(&face.embedding, quality_weight(&face.quality, limits))];
+    for earlier in track
+        .history
+        .iter()
+        .rev()
+        .filter_map(|o| o.analysis.as_ref())
+    {
+        if samples.len() >= frames {
+            break;
+        }
+        let cosine: f32 = earlier
+            .embedding
+            .iter()
+            .zip(&face.embedding)
+            .map(|(a, b)| a * b)
+            .sum();
+        if cosine < same_face {
+            break;
+        }
+        samples.push((&earlier.embedding, quality_weight(&earlier.quality, limits)));
+    }
+    aggregate(&samples).unwrap_or_else(|| face.embedding.clone())
 }

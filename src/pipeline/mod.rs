@@ -60,6 +60,9 @@ pub struct PipelineConfig {
     pub track_iou: f32,
     /// Milliseconds a track survives without its face (a missed detection, a turned head).
     pub track_grace_ms: u64,
+    /// Analysed frames of a track (the newest included) whose embeddings are averaged,
+    /// weighted by quality, before the gallery search; 1 searches each frame on its own.
+    pub aggregate_frames: usize,
 }
 
 impl Default for PipelineConfig {
@@ -72,6 +75,7 @@ impl Default for PipelineConfig {
             require_liveness: None,
             track_iou: 0.3,
             track_grace_ms: 500,
+            aggregate_frames: 5,
         }
     }
 }
@@ -108,6 +112,9 @@ impl PipelineConfig {
         }
         if self.track_grace_ms > 10_000 {
             return bad("pipeline.track_grace_ms", "must be at most 10000");
+        }
+        if !(1..=tracks::HISTORY).contains(&self.aggregate_frames) {
+            return bad("pipeline.aggregate_frames", "must be 1 to 64");
         }
         Ok(())
     }

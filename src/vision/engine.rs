@@ -404,14 +404,7 @@ impl Engine {
     }
 
     pub fn quality_limits(&self) -> QualityLimits {
-        QualityLimits {
-            min_face_px: self.cfg.quality_min_face_px,
-            min_sharpness: self.cfg.quality_min_sharpness,
-            max_yaw_deg: self.cfg.quality_max_yaw_deg,
-            max_pitch_deg: self.cfg.quality_max_pitch_deg,
-            min_highlight: self.cfg.quality_min_highlight,
-            max_clipped: self.cfg.quality_max_clipped,
-        }
+        self.cfg.quality_limits()
     }
 
     /// [`Self::analyze_photo`] plus the enrollment quality gate.

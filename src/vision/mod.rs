@@ -119,6 +119,18 @@ fn invalid(key: &str, message: &str) -> ConfigError {
 }
 
 impl VisionConfig {
+    /// The enrolment quality limits these settings give.
+    pub fn quality_limits(&self) -> quality::QualityLimits {
+        quality::QualityLimits {
+            min_face_px: self.quality_min_face_px,
+            min_sharpness: self.quality_min_sharpness,
+            max_yaw_deg: self.quality_max_yaw_deg,
+            max_pitch_deg: self.quality_max_pitch_deg,
+            min_highlight: self.quality_min_highlight,
+            max_clipped: self.quality_max_clipped,
+        }
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.embedding_dim == 0 || self.embedding_dim > 4096 {
             return Err(invalid("embedding_dim", "must be between 1 and 4096"));
