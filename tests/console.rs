@@ -441,6 +441,14 @@ async fn status_reports_database_models_and_audit_chain() {
     assert_eq!(st["audit"]["chain"], "intact");
     assert_eq!(st["camera"], serde_json::Value::Null, "no camera loop here");
     assert_eq!(st["version"], env!("CARGO_PKG_VERSION"));
+    // The operating point in force, from the catalog the door decides with, and why.
+    let op = a.state.catalog.operating_point();
+    let m = &st["matching"];
+    assert_eq!(m["threshold"].as_f64().unwrap() as f32, op.threshold, "{m}");
+    assert_eq!(m["reason"], op.reason.as_str(), "{m}");
+    assert_eq!(m["templates"], op.templates, "{m}");
+    assert_eq!(m["model_id"], a.state.catalog.model_id(), "{m}");
+    assert_eq!(m["explanation"], op.explain(), "{m}");
     let (s, _) = a.get("/api/v1/status", &a.sync).await;
     assert_eq!(s, 403);
     let (s, p) = a.get("/api/v1/live/overlay", &a.technician).await;

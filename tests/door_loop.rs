@@ -688,3 +688,88 @@ async fn strict_liveness_lets_a_face_the_infrared_camera_sees_in_and_keeps_a_scr
     assert_eq!(l["infrared"]["with_face"], 0, "{d}");
     a.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_enrolled_at_the_door_from_their_track_is_then_let_in() {
+    let engine = engine();
+    let a = TestApp::spawn_with_door(Db::Sqlite).await.unwrap();
+    // A doctor in the directory, granted the door, with no face yet.
+    let (s, subject) = a
+        .post(
+            "/api/v1/subjects",
+            &a.sync,
+            json!({"external_id": "D9", "name": "Dr New", "role": "doctor"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{subject}");
+    let id = subject["id"].as_str().unwrap().to_owned();
+    let (s, _) = a
+        .post(
+            "/api/v1/grants",
+            &a.sync,
+            json!({"staff_id": id, "door_id": "door-1"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    // The camera sees them (a still photo, replayed): at first a stranger to the door.
+    let photos = [faces().join("people/Barack_Obama/obama2.jpg")];
+    let capture = async {
+        let until = std::time::Instant::now() + Duration::from_secs(60);
+        while std::time::Instant::now() < until {
+            let (s, face) = a
+                .post(
+                    &format!("/api/v1/subjects/{id}/faces/capture"),
+                    &a.sync,
+                    json!(null),
+                )
+                .await;
+            a.state.events.flush().await.unwrap();
+            let (_, ev) = a
+                .get("/api/v1/events?kind=admin&limit=100", &a.technician)
+                .await;
+            let door_track = ev["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["reason"] == "face_added" && e["details"]["source"] == "door_track");
+            if s == 201 && door_track {
+                return Some((face, ev));
+            }
+            // Enrolled from a single frame (the track was too young): try again on the track.
+            if s == 201 {
+                let fid = face["id"].as_str().unwrap();
+                a.call(
+                    reqwest::Method::DELETE,
+                    &format!("/api/v1/subjects/{id}/faces/{fid}"),
+                    Some(&a.sync),
+                    None,
+                )
+                .await;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        None
+    };
+    let (seen, captured) = tokio::join!(
+        replay(&a, &engine, &photos, |ev| ev
+            .iter()
+            .any(|e| e["granted"] == true)),
+        capture
+    );
+    let (face, ev) = captured.expect("no enrolment from the door's track within 60 s");
+    let added = ev["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["reason"] == "face_added" && e["details"]["face_id"] == face["id"])
+        .expect("the enrolment's admin event");
+    let frames = added["details"]["frames"].as_u64().unwrap();
+    assert!((3..=5).contains(&frames), "{added}");
+    // Enrolled from their own track, the door then knows them.
+    let granted = seen
+        .iter()
+        .find(|e| e["granted"] == true)
+        .unwrap_or_else(|| panic!("not let in after the enrolment: {seen:?}"));
+    assert_eq!(granted["subject_id"], id.as_str(), "{granted}");
+    a.stop().await;
+}

@@ -461,6 +461,9 @@ async fn three_controllers_on_a_three_node_galera_cluster() {
         }
     }
     let decided: Vec<u64> = ctl.iter().map(Controller::decided).collect();
+    for c in &ctl {
+        c.wait_drained(&tokens, Duration::from_secs(60)).await;
+    }
     for c in ctl {
         c.stop();
     }

@@ -26,6 +26,13 @@ fn live(st: &AppState) -> ApiResult<Arc<LiveView>> {
     })
 }
 
+/// Least frames of the acting track, passing the enrolment gate, for an enrolment at the door
+/// to average them; with fewer the newest frame is enrolled as a photo.
+const MIN_DOOR_FRAMES: usize = 3;
+
+/// How recent the door loop's view of the acting track must be.
+const DOOR_SAMPLES_FRESH: std::time::Duration = std::time::Duration::from_millis(1500);
+
 fn newest(live: &LiveView) -> ApiResult<Arc<Frame>> {
     live.frames()
         .borrow()
@@ -117,7 +124,32 @@ pub async fn capture_face(
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<FaceView>)> {
     st.store.get_subject(&id).await?;
-    let frame = newest(&*live(&st)?)?;
+    let live = live(&st)?;
+    // The person in front of the door, seen over several frames: their best frames that pass
+    // the enrolment gate, averaged (one frame can blink or blur; the mean of a few is closer
+    // to how the door will see them). Too few yet: the newest frame, as a photo.
+    if let Some(d) = live
+        .door_samples(DOOR_SAMPLES_FRESH)
+        .filter(|d| d.samples.len() >= MIN_DOOR_FRAMES)
+    {
+        let refs: Vec<(&[f32], f32)> = d.samples.iter().map(|(v, w)| (v.as_slice(), *w)).collect();
+        let vector = crate::matching::aggregate(&refs)
+            .ok_or_else(|| ApiError::internal(&"the track's frames do not average"))?;
+        let model_id = st.catalog.model_id().to_owned();
+        let face = st.store.add_face(&id, &model_id, &vector).await?;
+        admin_event(
+            &st,
+            &caller,
+            "face_added",
+            serde_json::json!({
+                "subject_id": id, "face_id": face.id, "source": "door_track",
+                "track": d.track, "frames": d.samples.len(),
+            }),
+        )
+        .await;
+        return Ok((StatusCode::CREATED, Json(face.into())));
+    }
+    let frame = newest(&live)?;
     // Lossless, so the template is made from exactly what the camera saw.
     let png = tokio::task::spawn_blocking(move || {
         let img = image::RgbImage::from_raw(frame.width, frame.height, frame.data.to_vec())?;

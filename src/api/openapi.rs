@@ -432,7 +432,7 @@ fn console_ops(g: &mut SchemaGenerator) -> Vec<Operation> {
         op("get", "/api/v1/live/stream", "Camera picture as MJPEG (multipart/x-mixed-replace) at console.live_fps; never recorded", TECH, None, 200, None),
         op("get", "/api/v1/live/frame.jpg", "The newest camera frame as one JPEG", TECH, None, 200, None),
         op("get", "/api/v1/live/overlay", "Face boxes, quality feedback, stage timings and fps of the door loop's newest analysed frame", TECH, None, 200, Some(overlay)),
-        op("post", "/api/v1/subjects/{id}/faces/capture", "Enrol a template from the door camera's newest frame (same quality gate as photos)", SYNC, None, 201, Some(face)),
+        op("post", "/api/v1/subjects/{id}/faces/capture", "Enrol a template from the person in front of the door camera: the mean of the best frames (up to 5, at least 3) of the door loop's acting track that pass the enrolment quality gate; the newest frame as a photo while fewer are available", SYNC, None, 201, Some(face)),
     ]
 }
 
@@ -507,7 +507,7 @@ fn specifics(method: &str, path: &str) -> (&'static [u16], &'static str) {
         ("put", "/api/v1/users/me/totp") => (&[409], "Only a console session has an account: a bearer token gets 409, as does a confirmation without a pending enrolment; a code that is not the app's current one is 422."),
         ("post", "/api/v1/decisions") => (&[], "Whatever the schema allows is decided: a face that cannot be used (no face in a photo, an unknown door, …) is a refusal with reason `bad_request`, recorded like every decision."),
         ("get", "/api/v1/live/stream") | ("get", "/api/v1/live/frame.jpg") | ("get", "/api/v1/live/overlay") => (&[503], "503 while this controller runs no camera loop or the camera has delivered no frame yet."),
-        ("post", "/api/v1/subjects/{id}/faces/capture") => (&[503], "503 while this controller runs no camera loop, the camera has delivered no frame yet or the vision models are not loaded; 422 naming `camera` when the frame shows no usable face."),
+        ("post", "/api/v1/subjects/{id}/faces/capture") => (&[503], "503 while this controller runs no camera loop, the camera has delivered no frame yet or the vision models are not loaded; 422 naming `camera` when fewer than 3 frames of the acting track pass the quality gate and the newest frame shows no usable face."),
         _ => (&[], ""),
     }
 }

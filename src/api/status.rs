@@ -2,8 +2,8 @@
 //! inference, database, disk, temperature, uptime, models and the audit chain — for the
 //! console's Health page and for remote monitoring.
 //!
-//! Sections that other parts of the firmware fill in (`pipeline` stage histograms, `matching`,
-//! `tls`) are optional: absent, the page says "not available".
+//! Sections that other parts of the firmware fill in (`pipeline` stage histograms, `tls`) are
+//! optional: absent, the page says "not available".
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -40,11 +40,20 @@ pub struct StatusReport {
     /// Per-stage latency histograms (p50/p95/p99) of the door loop over its last samples;
     /// every stage is listed, with no samples while no camera loop runs.
     pub pipeline: Option<crate::pipeline::PipelineStats>,
-    /// The matching threshold in force and its origin, when the firmware provides it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub matching: Option<serde_json::Value>,
+    /// The matching rule in force for the current gallery, and why.
+    pub matching: MatchingStatus,
     /// The HTTPS listener and its certificate fingerprint (to pin); `None`: plain HTTP only.
     pub tls: Option<crate::tls::TlsInfo>,
+}
+
+/// The operating point the door decides with now: it follows the gallery size
+/// (`matching.target_fpir`, docs/decisions/0201-operating-point.md).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct MatchingStatus {
+    #[serde(flatten)]
+    pub operating_point: crate::matching::OperatingPoint,
+    /// The same in words, as `wardgate check-config` prints it.
+    pub explanation: String,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -256,7 +265,13 @@ pub async fn get(
         },
         audit,
         pipeline: Some(st.pipeline_stats.snapshot()),
-        matching: None,
+        matching: {
+            let op = st.catalog.operating_point();
+            MatchingStatus {
+                explanation: op.explain(),
+                operating_point: (*op).clone(),
+            }
+        },
         tls: st.tls.as_deref().cloned(),
     }))
 }

@@ -126,7 +126,24 @@ pub struct LiveView {
     analysed: RwLock<Analysed>,
     /// The quality gate's limits, for the acting track's feedback (enrolment guidance).
     quality_limits: Option<crate::vision::quality::QualityLimits>,
+    /// The acting track's best frames for enrolment at the door. Biometric data: kept in
+    /// memory for the moment it is current, never logged, never served.
+    door_samples: Mutex<Option<DoorSamples>>,
 }
+
+/// Enrolment at the door: the best frames (by quality) of the acting track that pass the
+/// enrolment quality gate and show the same face as its newest frame.
+#[derive(Debug, Clone)]
+pub struct DoorSamples {
+    pub track: u64,
+    /// When the door loop last updated them.
+    pub at: Instant,
+    /// (L2-normalised embedding, quality weight), best first, at most [`DOOR_FRAMES`].
+    pub samples: Vec<(Vec<f32>, f32)>,
+}
+
+/// Most frames of one track a door enrolment averages.
+pub const DOOR_FRAMES: usize = 5;
 
 impl std::fmt::Debug for LiveView {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -157,6 +174,7 @@ impl LiveView {
                 .unwrap_or_else(|| "auto".into()),
             analysed: RwLock::new(Analysed::default()),
             quality_limits: None,
+            door_samples: Mutex::new(None),
         }
     }
 
@@ -164,6 +182,15 @@ impl LiveView {
     pub fn with_quality_limits(mut self, limits: crate::vision::quality::QualityLimits) -> Self {
         self.quality_limits = Some(limits);
         self
+    }
+
+    /// The acting track's best frames, if the door loop updated them within `fresh`.
+    pub fn door_samples(&self, fresh: Duration) -> Option<DoorSamples> {
+        let s = self
+            .door_samples
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        s.as_ref().filter(|d| d.at.elapsed() <= fresh).cloned()
     }
 
     /// A new receiver of the newest frame.
@@ -256,8 +283,17 @@ pub fn observe_tracks(
     tracker: &crate::pipeline::tracks::Tracker,
     acting: Option<u64>,
     timings: StageMillis,
+    same_face: f32,
     name: impl Fn(&str) -> Option<String>,
 ) {
+    let samples = acting
+        .and_then(|id| tracker.get(id))
+        .zip(live.quality_limits.as_ref())
+        .and_then(|(t, limits)| door_samples(t, limits, same_face));
+    *live
+        .door_samples
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = samples;
     let mut o = LiveOverlay {
         sequence: frame.sequence,
         width: frame.width,
@@ -300,6 +336,44 @@ pub fn observe_tracks(
         o.feedback = Some("no_face".into());
     }
     live.record(o, frame);
+}
+
+/// The frames of `track` that pass the enrolment gate and show the same face as its newest
+/// analysed frame (cosine ≥ `same_face`), best first, at most [`DOOR_FRAMES`].
+fn door_samples(
+    track: &crate::pipeline::tracks::Track,
+    limits: &crate::vision::quality::QualityLimits,
+    same_face: f32,
+) -> Option<DoorSamples> {
+    let newest = track.latest_analysis()?;
+    let mut samples: Vec<(Vec<f32>, f32)> = track
+        .history
+        .iter()
+        .filter_map(|o| o.analysis.as_ref())
+        .filter(|a| crate::vision::quality::check(&a.quality, limits).is_ok())
+        .filter(|a| {
+            let cosine: f32 = a
+                .embedding
+                .iter()
+                .zip(&newest.embedding)
+                .map(|(x, y)| x * y)
+                .sum();
+            cosine >= same_face
+        })
+        .map(|a| {
+            (
+                a.embedding.clone(),
+                crate::matching::quality_weight(&a.quality, limits),
+            )
+        })
+        .collect();
+    samples.sort_by(|a, b| b.1.total_cmp(&a.1));
+    samples.truncate(DOOR_FRAMES);
+    Some(DoorSamples {
+        track: track.id,
+        at: Instant::now(),
+        samples,
+    })
 }
 
 /// Encodes a frame as JPEG (quality 70: a few tens of KB at 640×480).

@@ -51,6 +51,14 @@ pub const FUSED: Calibration = Calibration {
 /// The calibrations this build knows.
 pub const ALL: &[Calibration] = &[MOBILEFACENET, FUSED];
 
+/// Least cosine similarity of two embeddings of `model_id` for them to count as the same face
+/// within one track (averaged together): the embedder's impostor score at FAR 1e-2, or 0.5
+/// for an embedder without a calibration. Frames of one person a moment apart score far
+/// above it; a second person stepping into the track, below.
+pub fn same_face_threshold(model_id: &str) -> f32 {
+    for_model(model_id).map_or(0.5, |c| c.threshold_for_far(1e-2))
+}
+
 /// The calibration of `model_id`, if measured.
 pub fn for_model(model_id: &str) -> Option<&'static Calibration> {
     ALL.iter().find(|c| c.model_id == model_id)

@@ -43,9 +43,6 @@ use super::stage_stats::{Stage, StageStats};
 use super::tracks::{closeness, FaceAnalysis, Track, Tracker, TrackerConfig};
 use super::PipelineConfig;
 
-/// [`LoopCore::same_face`] for an embedder without a calibration.
-const SAME_FACE_UNCALIBRATED: f32 = 0.5;
-
 /// How often the stage percentiles are logged (at debug level), in camera time.
 const STATS_LOG_EVERY: Duration = Duration::from_secs(60);
 
@@ -93,7 +90,7 @@ pub struct LoopCore {
     /// `strict`: the near-infrared camera's last frames.
     infrared: Option<Arc<FrameHistory>>,
     /// Least cosine similarity of a frame's embedding with the track's earlier ones for them
-    /// to be averaged together: the embedder's impostor score at FAR 1e-2, so a second
+    /// to be averaged together (`matching::calibration::same_face_threshold`), so a second
     /// person stepping into a track is not averaged with the first.
     same_face: f32,
 }
@@ -110,8 +107,7 @@ impl LoopCore {
             min_iou: cfg.track_iou,
             grace: Duration::from_millis(cfg.track_grace_ms),
         });
-        let same_face = crate::matching::calibration::for_model(actor.catalog.model_id())
-            .map_or(SAME_FACE_UNCALIBRATED, |c| c.threshold_for_far(1e-2));
+        let same_face = crate::matching::calibration::same_face_threshold(actor.catalog.model_id());
         Self {
             same_face,
             door_id: actor.door.id().to_owned(),

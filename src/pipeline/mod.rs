@@ -235,9 +235,16 @@ fn show_live(
             + p50(Stage::Match),
     };
     let snap = p.catalog.snapshot();
-    crate::console::live::observe_tracks(live, frame, core.tracker(), acting, timings, |id| {
-        snap.directory.subject(id).map(|s| s.name.clone())
-    });
+    let same_face = crate::matching::calibration::same_face_threshold(p.catalog.model_id());
+    crate::console::live::observe_tracks(
+        live,
+        frame,
+        core.tracker(),
+        acting,
+        timings,
+        same_face,
+        |id| snap.directory.subject(id).map(|s| s.name.clone()),
+    );
 }
 
 #[cfg(test)]

@@ -219,6 +219,31 @@ impl Controller {
         }
     }
 
+    /// Waits until the controller's event spool is empty: everything it recorded is in the
+    /// database. Panics with its log after `within`. (Stopping flushes too, but only for a few
+    /// seconds; on a loaded machine a controller may still hold events then, which is not a
+    /// loss — they stay in its spool — but would make a count in the database fall short.)
+    pub async fn wait_drained(&self, tokens: &Tokens, within: Duration) {
+        let until = Instant::now() + within;
+        let mut last = Value::Null;
+        while Instant::now() < until {
+            let (s, st) = self
+                .call(reqwest::Method::GET, "/api/v1/status", &tokens.admin, None)
+                .await;
+            if s == 200 && st["database"]["spool_backlog"] == 0 {
+                return;
+            }
+            last = st;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let log = self.log();
+        let tail: String = log.lines().rev().take(40).collect::<Vec<_>>().join("\n");
+        panic!(
+            "{}: spool not drained within {within:?}; status {last}; log (newest first):\n{tail}",
+            self.name
+        );
+    }
+
     /// SIGTERM, then waits for the exit (the events are flushed on the way out).
     pub fn stop(mut self) {
         let _ = nix::sys::signal::kill(

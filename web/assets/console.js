@@ -469,7 +469,8 @@
         card("Audit chain", [["chain", s.audit.chain + (s.audit.partial ? " (checked " + s.audit.checked + ")" : "")], ["events checked", String(s.audit.checked)], ["problem", s.audit.error || "none"]],
           s.audit.chain === "broken" ? "error" : ""),
         card("Security", [["TLS", tlsRow(s.tls)],
-          ["matching threshold", s.matching ? (s.matching.threshold != null ? String(s.matching.threshold) : JSON.stringify(s.matching)) : null]]));
+          ["matching threshold", s.matching ? s.matching.threshold.toFixed(3) + " (" + s.matching.reason + ", " + s.matching.templates + " templates)" : null],
+          ["why", s.matching ? s.matching.explanation : null]]));
       $("#updated").textContent = "Updated " + new Date().toLocaleTimeString() + ".";
       setTimeout(load, 5000);
     };

@@ -285,7 +285,7 @@ await check("the door display shows the challenge arrow, then the denial in word
   await ctx.close();
 });
 
-await check("Health shows the change lag and the HTTPS certificate's fingerprint (as openssl computes it)", async () => {
+await check("Health shows the change lag, the HTTPS certificate's fingerprint (as openssl computes it) and the matching threshold in force", async () => {
   const page = admin.page;
   await page.goto(`${BASE}/console/health`);
   await page.waitForFunction(() => /change lag/.test(document.querySelector("#health").textContent), null, { timeout: 10000 });
@@ -295,6 +295,9 @@ await check("Health shows the change lag and the HTTPS certificate's fingerprint
   const fp = process.env.WARDGATE_TLS_FINGERPRINT;
   assert(fp && /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/.test(fp), `openssl fingerprint: ${fp}`);
   assert(text.includes(fp), `TLS row lacks ${fp}: ${text}`);
+  // The operating point in force, with its reason in words.
+  assert(/matching threshold\s*0\.\d{3} \((target_fpir|floor|fixed|uncalibrated), \d+ templates\)/.test(text), `matching row: ${text}`);
+  assert(/why\s*threshold 0\.\d{3}/.test(text), `matching explanation: ${text}`);
 });
 
 await check("over HTTPS the console works and its session cookie is Secure", async () => {

@@ -81,7 +81,6 @@ FILES:${PN} += "${systemd_system_unitdir} \
 CONFFILES:${PN} = "${sysconfdir}/wardgate/wardgate.toml"
 
 RDEPENDS:${PN} = "litert-runtime wardgate-models"
-# aplay, for the spoken prompts ([audio], off by default).
-RRECOMMENDS:${PN} = "alsa-utils-aplay"
-# USB (UVC) cameras; CSI cameras come through the board's V4L2 drivers.
-RRECOMMENDS:${PN} = "kernel-module-uvcvideo"
+# USB (UVC) cameras (CSI cameras come through the board's V4L2 drivers), and aplay for the
+# spoken prompts ([audio], off by default).
+RRECOMMENDS:${PN} = "kernel-module-uvcvideo alsa-utils-aplay"
