@@ -54,6 +54,28 @@ fn wait_for_len(path: &Path, len: usize) -> Vec<u8> {
     }
 }
 
+/// What ALSA received is exactly `cue`'s samples, then the silence aplay pads the last
+/// period with.
+fn assert_played(got: &[u8], cue: Cue) {
+    let want = samples(&prompts_dir().join(cue.file()));
+    assert!(
+        got.len() >= want.len(),
+        "{} of {} bytes of {}",
+        got.len(),
+        want.len(),
+        cue.file()
+    );
+    assert!(
+        got[..want.len()] == want[..],
+        "other samples than {}",
+        cue.file()
+    );
+    assert!(
+        got[want.len()..].iter().all(|&b| b == 0),
+        "padding is silence"
+    );
+}
+
 #[test]
 fn the_door_says_its_prompts_through_alsa() {
     let dir = tempfile::tempdir().unwrap();
@@ -66,28 +88,12 @@ fn the_door_says_its_prompts_through_alsa() {
     };
     assert!(cfg.missing().is_empty());
 
-    // 1. One cue, played to its end: ALSA received exactly its samples (then the silence
-    // aplay pads the last period with).
+    // 1. One cue, played to its end.
     let mut speaker = Speaker::new(cfg.clone());
     speaker.say(Cue::Welcome);
     let status = speaker.wait().unwrap().expect("aplay started");
     assert!(status.success(), "aplay failed: {status}");
-    let want = samples(&prompts_dir().join(Cue::Welcome.file()));
-    let got = std::fs::read(&out).unwrap();
-    assert!(
-        got.len() >= want.len(),
-        "{} of {} bytes",
-        got.len(),
-        want.len()
-    );
-    assert!(
-        got[..want.len()] == want[..],
-        "other samples than welcome.wav"
-    );
-    assert!(
-        got[want.len()..].iter().all(|&b| b == 0),
-        "padding is silence"
-    );
+    assert_played(&std::fs::read(&out).unwrap(), Cue::Welcome);
 
     // 2. Through the prompt board, as the door loop announces a challenge step.
     std::fs::remove_file(&out).unwrap();
@@ -99,18 +105,9 @@ fn the_door_says_its_prompts_through_alsa() {
         of: 2,
         direction: Direction::Left,
     });
-    let want = samples(&prompts_dir().join("turn-left.wav"));
-    let got = wait_for_len(&out, want.len());
-    assert!(
-        got.len() >= want.len(),
-        "{} of {} bytes",
-        got.len(),
-        want.len()
-    );
-    assert!(
-        got[..want.len()] == want[..],
-        "other samples than turn-left.wav"
-    );
+    let cue = Cue::Turn(Direction::Left);
+    let want = samples(&prompts_dir().join(cue.file()));
+    assert_played(&wait_for_len(&out, want.len()), cue);
     drop(board);
     thread.join().unwrap();
 }

@@ -464,6 +464,21 @@ fn analyze_frame_matches_the_photo_path() {
     assert!(cos > 0.999, "cosine {cos}");
 }
 
+/// The first of the decision events `seen`, which must be granted (or not) for `reason`.
+fn first_decision<'a>(
+    seen: &'a [serde_json::Value],
+    granted: bool,
+    reason: &str,
+) -> &'a serde_json::Value {
+    let d = seen.first().expect("no decision within 60 s");
+    assert_eq!(
+        (d["granted"].as_bool(), d["reason"].as_str()),
+        (Some(granted), Some(reason)),
+        "{d}"
+    );
+    d
+}
+
 fn scripted(
     dir: &std::path::Path,
     follow: bool,
@@ -508,13 +523,7 @@ async fn the_challenge_lets_the_live_doctor_in_and_keeps_a_tilted_print_and_a_re
         |ev| !ev.is_empty(),
     )
     .await;
-    assert!(!seen.is_empty(), "no decision within 60 s");
-    let d = &seen[0];
-    assert_eq!(
-        (d["granted"].as_bool(), d["reason"].as_str()),
-        (Some(true), Some("granted")),
-        "{d}"
-    );
+    let d = first_decision(&seen, true, "granted");
     let l = &d["details"]["liveness"];
     assert_eq!(l["method"], "challenge", "{d}");
     assert_eq!(l["verdict"], "passed", "{d}");
@@ -640,13 +649,7 @@ async fn strict_liveness_lets_a_face_the_infrared_camera_sees_in_and_keeps_a_scr
         |ev| !ev.is_empty(),
     )
     .await;
-    assert!(!seen.is_empty(), "no decision within 60 s");
-    let d = &seen[0];
-    assert_eq!(
-        (d["granted"].as_bool(), d["reason"].as_str()),
-        (Some(true), Some("granted")),
-        "{d}"
-    );
+    let d = first_decision(&seen, true, "granted");
     let l = &d["details"]["liveness"];
     assert_eq!(l["method"], "strict", "{d}");
     let ir = &l["infrared"];

@@ -92,6 +92,24 @@ impl Converter {
         }
     }
 
+    /// The `row`-byte lines of a packed single-plane buffer, honouring the driver's stride.
+    fn lines<'a>(
+        &self,
+        src: &'a [u8],
+        row: usize,
+    ) -> Result<impl Iterator<Item = &'a [u8]>, CameraError> {
+        let (w, h) = (self.width, self.height);
+        let stride = if self.stride == 0 {
+            row
+        } else {
+            self.stride as usize
+        };
+        if stride < row || src.len() < stride * (h as usize - 1) + row {
+            return Err(self.err(format!("{w}x{h} buffer too short: {}", src.len())));
+        }
+        Ok(src.chunks(stride).map(move |l| &l[..row]))
+    }
+
     /// Converts one captured buffer into `out`, which must hold exactly `width * height * 3`
     /// bytes (the caller owns the buffer so it can be reused frame after frame).
     ///
@@ -161,31 +179,15 @@ impl Converter {
             }
             PixelFormat::Rgb24 => {
                 let row = w as usize * 3;
-                let stride = if self.stride == 0 {
-                    row
-                } else {
-                    self.stride as usize
-                };
-                if src.len() < stride * (h as usize - 1) + row {
-                    return Err(self.err(format!("{w}x{h} buffer too short: {}", src.len())));
-                }
-                for (dst, line) in out.chunks_exact_mut(row).zip(src.chunks(stride)) {
-                    dst.copy_from_slice(&line[..row]);
+                for (dst, line) in out.chunks_exact_mut(row).zip(self.lines(src, row)?) {
+                    dst.copy_from_slice(line);
                 }
                 Ok(())
             }
             PixelFormat::Grey => {
                 let row = w as usize;
-                let stride = if self.stride == 0 {
-                    row
-                } else {
-                    self.stride as usize
-                };
-                if src.len() < stride * (h as usize - 1) + row {
-                    return Err(self.err(format!("{w}x{h} buffer too short: {}", src.len())));
-                }
-                for (dst, line) in out.chunks_exact_mut(row * 3).zip(src.chunks(stride)) {
-                    for (px, &y) in dst.chunks_exact_mut(3).zip(&line[..row]) {
+                for (dst, line) in out.chunks_exact_mut(row * 3).zip(self.lines(src, row)?) {
+                    for (px, &y) in dst.chunks_exact_mut(3).zip(line) {
                         px.fill(y);
                     }
                 }
