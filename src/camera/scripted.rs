@@ -30,21 +30,26 @@ fn err(path: &Path, message: impl Into<String>) -> CameraError {
     }
 }
 
+/// The subdirectories of `dir`, in name order.
+fn subdirs(dir: &Path) -> Result<Vec<PathBuf>, CameraError> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| err(dir, e.to_string()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
 /// The clips of one movement: the directory's own frames, or one clip per subdirectory.
 fn clips_in(dir: &Path) -> Result<Vec<Vec<PathBuf>>, CameraError> {
     let own = image_files(dir)?;
     if !own.is_empty() {
         return Ok(vec![own]);
     }
-    let mut subdirs: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| err(dir, e.to_string()))?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    subdirs.sort();
     let mut clips = Vec::new();
-    for d in subdirs {
+    for d in subdirs(dir)? {
         let f = image_files(&d)?;
         if !f.is_empty() {
             clips.push(f);
@@ -83,15 +88,8 @@ fn presenters(root: &Path) -> Result<Vec<Presenter>, CameraError> {
     if let Some(p) = Presenter::open(root)? {
         return Ok(vec![p]);
     }
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
-        .map_err(|e| err(root, e.to_string()))?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
     let mut out = Vec::new();
-    for d in dirs {
+    for d in subdirs(root)? {
         if let Some(p) = Presenter::open(&d)? {
             out.push(p);
         }

@@ -351,15 +351,7 @@ fn door_samples(
         .iter()
         .filter_map(|o| o.analysis.as_ref())
         .filter(|a| crate::vision::quality::check(&a.quality, limits).is_ok())
-        .filter(|a| {
-            let cosine: f32 = a
-                .embedding
-                .iter()
-                .zip(&newest.embedding)
-                .map(|(x, y)| x * y)
-                .sum();
-            cosine >= same_face
-        })
+        .filter(|a| crate::vision::embed::cosine(&a.embedding, &newest.embedding) >= same_face)
         .map(|a| {
             (
                 a.embedding.clone(),

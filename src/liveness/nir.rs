@@ -32,22 +32,16 @@ pub enum Finding {
     NoFace { best_iou: f32 },
 }
 
-/// A face box as fractions of its frame's width and height.
-fn relative(d: &Detection, width: u32, height: u32) -> [f32; 4] {
+/// The box of `d` as fractions of its frame's width and height (keypoints left as they are:
+/// only the box is compared).
+fn relative(d: &Detection, width: u32, height: u32) -> Detection {
     let (w, h) = (width.max(1) as f32, height.max(1) as f32);
-    [d.x0 / w, d.y0 / h, d.x1 / w, d.y1 / h]
-}
-
-fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
-    let ix = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let iy = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let inter = ix * iy;
-    let area = |r: [f32; 4]| (r[2] - r[0]).max(0.0) * (r[3] - r[1]).max(0.0);
-    let union = area(a) + area(b) - inter;
-    if union > 0.0 {
-        inter / union
-    } else {
-        0.0
+    Detection {
+        x0: d.x0 / w,
+        y0: d.y0 / h,
+        x1: d.x1 / w,
+        y1: d.y1 / h,
+        ..d.clone()
     }
 }
 
@@ -63,7 +57,7 @@ pub fn judge(
     let presented = relative(colour, colour_size.0, colour_size.1);
     let best_iou = ir
         .iter()
-        .map(|d| iou(presented, relative(d, ir_size.0, ir_size.1)))
+        .map(|d| presented.iou(&relative(d, ir_size.0, ir_size.1)))
         .fold(0.0_f32, f32::max);
     if best_iou >= min_iou {
         Finding::Face { iou: best_iou }

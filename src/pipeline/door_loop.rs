@@ -691,13 +691,7 @@ fn track_probe(
         if samples.len() >= frames {
             break;
         }
-        let cosine: f32 = earlier
-            .embedding
-            .iter()
-            .zip(&face.embedding)
-            .map(|(a, b)| a * b)
-            .sum();
-        if cosine < same_face {
+        if crate::vision::embed::cosine(&earlier.embedding, &face.embedding) < same_face {
             break;
         }
         samples.push((&earlier.embedding, quality_weight(&earlier.quality, limits)));
