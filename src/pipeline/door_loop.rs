@@ -93,6 +93,8 @@ pub struct LoopCore {
     /// to be averaged together (`matching::calibration::same_face_threshold`), so a second
     /// person stepping into a track is not averaged with the first.
     same_face: f32,
+    /// The analyser's quality limits, which weigh a track's frames in the average.
+    quality_limits: crate::vision::quality::QualityLimits,
 }
 
 impl LoopCore {
@@ -110,6 +112,7 @@ impl LoopCore {
         let same_face = crate::matching::calibration::same_face_threshold(actor.catalog.model_id());
         Self {
             same_face,
+            quality_limits: analyser.quality_limits(),
             door_id: actor.door.id().to_owned(),
             catalog: Arc::clone(&actor.catalog),
             stats: Arc::clone(&actor.stats),
@@ -156,6 +159,11 @@ impl LoopCore {
     /// The board the loop publishes its prompts on.
     pub fn prompts(&self) -> &PromptBoard {
         &self.prompts
+    }
+
+    /// Least cosine similarity of two frames of one track for them to be the same face.
+    pub fn same_face(&self) -> f32 {
+        self.same_face
     }
 
     /// The live tracks (for diagnostics and the liveness challenge).
@@ -270,7 +278,7 @@ impl LoopCore {
             &face,
             self.cfg.aggregate_frames,
             self.same_face,
-            &self.analyser.quality_limits(),
+            &self.quality_limits,
         );
         let rec = match self.catalog.recognise(snap, &probe) {
             Ok(r) => r,

@@ -235,14 +235,13 @@ fn show_live(
             + p50(Stage::Match),
     };
     let snap = p.catalog.snapshot();
-    let same_face = crate::matching::calibration::same_face_threshold(p.catalog.model_id());
     crate::console::live::observe_tracks(
         live,
         frame,
         core.tracker(),
         acting,
         timings,
-        same_face,
+        core.same_face(),
         |id| snap.directory.subject(id).map(|s| s.name.clone()),
     );
 }
