@@ -287,7 +287,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             reconnect,
         );
         // `strict`: the infrared half of the module, captured on its own thread with the same
-        // reconnect rules; the door loop compares its newest frame with each challenged face.
+        // reconnect rules; the door loop compares each challenged face with the infrared frame
+        // taken nearest to it (`camera::FrameHistory`).
         let infrared = match camera_cfg.infrared() {
             Some(ir_cfg) if liveness_cfg.mode.needs_infrared() => {
                 log::info!("near-infrared camera {} for strict liveness", ir_cfg.device);
