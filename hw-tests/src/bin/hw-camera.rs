@@ -632,7 +632,7 @@ fn cross_check_frames(
     let cfg = LivenessConfig::default();
     let mut check = nir::CrossCheck::new(&cfg);
     let mut judged = 0;
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + Duration::from_secs(300);
     while judged < n {
         ensure!(
             Instant::now() < deadline,
@@ -640,6 +640,13 @@ fn cross_check_frames(
         );
         let Some(f) = wait_for_frame(colour, Duration::from_secs(5)) else {
             bail!("no colour frame within 5 s");
+        };
+        // The infrared frame of that moment arrives right after the colour one. It is taken
+        // before the colour frame is analysed: on a slow guest one detection can outlast the
+        // infrared history, as a real door loop's would if it fell that far behind.
+        std::thread::sleep(Duration::from_millis(30));
+        let Some(ir) = infrared.nearest(f.timestamp) else {
+            continue;
         };
         let img = image::RgbImage::from_raw(f.width, f.height, f.data.to_vec())
             .context("frame is not RGB8")?;
@@ -649,11 +656,6 @@ fn cross_check_frames(
             .max_by(|a, b| a.area().total_cmp(&b.area()))
         else {
             bail!("no face in the colour frame");
-        };
-        // The infrared frame of that moment arrives right after the colour one.
-        std::thread::sleep(Duration::from_millis(30));
-        let Some(ir) = infrared.nearest(f.timestamp) else {
-            continue;
         };
         match nir::examine(&ir, f.timestamp, (&face, (f.width, f.height)), &cfg, |i| {
             engine.detect(i)
