@@ -746,7 +746,9 @@ fn nir(checks: &mut Checks) {
                 );
 
                 which.store(IR_SCREEN, Ordering::SeqCst);
-                std::thread::sleep(Duration::from_millis(500));
+                // Long past the 600 ms skew allowed above, so no colour frame judged next
+                // can pair with an infrared frame from before the switch.
+                std::thread::sleep(Duration::from_secs(5));
                 let screen = cross_check_frames(&engine, &mut colour, &history, 4)?;
                 println!("  blank infrared: {screen:?}");
                 ensure!(screen.state == State::Vetoed, "not vetoed: {screen:?}");
