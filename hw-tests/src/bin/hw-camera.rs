@@ -568,6 +568,12 @@ fn loopback(checks: &mut Checks) {
 const IR_FACE: u8 = 0;
 const IR_SCREEN: u8 = 1;
 
+/// The skew allowed here between the colour and infrared frames of one moment: 4 periods of the
+/// feeder. The guest's one emulated CPU runs two captures, the feeder and the detector, so the
+/// two frames may be dequeued a few hundred milliseconds apart; the shipped limit itself is a
+/// unit test's (`liveness::nir`).
+const GUEST_NIR_SKEW_MS: u64 = 600;
+
 /// A synthetic near-infrared view of `rgb`: its luminance with the flatter, brighter look of
 /// active illumination, as 8-bit `GREY`.
 fn infrared_of(rgb: &[u8]) -> Vec<u8> {
@@ -629,12 +635,8 @@ fn cross_check_frames(
     n: usize,
 ) -> Result<wardgate::liveness::nir::Cues> {
     use wardgate::liveness::{nir, LivenessConfig};
-    // The guest's one emulated CPU runs two captures, the feeder and the detector, so the
-    // colour and infrared frames of one moment may be dequeued a few hundred milliseconds
-    // apart; the skew limit itself is a unit test's (`liveness::nir`). Here it is the
-    // feeder's period times 4: the nearest infrared frame is still the moment's own.
     let cfg = LivenessConfig {
-        nir_max_skew_ms: 600,
+        nir_max_skew_ms: GUEST_NIR_SKEW_MS,
         ..LivenessConfig::default()
     };
     let mut check = nir::CrossCheck::new(&cfg);
@@ -746,8 +748,8 @@ fn nir(checks: &mut Checks) {
                 );
 
                 which.store(IR_SCREEN, Ordering::SeqCst);
-                // Long past the 600 ms skew allowed above, so no colour frame judged next
-                // can pair with an infrared frame from before the switch.
+                // Long past `GUEST_NIR_SKEW_MS`, so no colour frame judged next can pair with
+                // an infrared frame from before the switch.
                 std::thread::sleep(Duration::from_secs(5));
                 let screen = cross_check_frames(&engine, &mut colour, &history, 4)?;
                 println!("  blank infrared: {screen:?}");
