@@ -109,6 +109,7 @@ fn vivid(checks: &mut Checks) {
         }
         let n = 120;
         let mut stamps = Vec::with_capacity(n);
+        let mut sequences = Vec::with_capacity(n);
         let mut last: Option<Frame> = None;
         for i in 0..n {
             let f = src.next_frame()?;
@@ -128,6 +129,7 @@ fn vivid(checks: &mut Checks) {
                 );
             }
             stamps.push(f.timestamp);
+            sequences.push(f.sequence);
             last = Some(f);
         }
         let last = last.context("no frame")?;
@@ -138,16 +140,27 @@ fn vivid(checks: &mut Checks) {
             .filter_map(|x| last.pixel(x, 240))
             .collect();
         ensure!(distinct.len() >= 4, "frame looks flat: {distinct:?}");
+        // The driver's rate is judged from its own sequence numbers and timestamps:
+        // frames it produced per second of its clock, whether or not this reader kept
+        // up. How many a slow reader receives is a speed, measured in benchmarks, not
+        // here (an emulated guest under load converts YUYV well below 25 fps).
         let span = stamps[n - 1] - stamps[0];
-        let fps = (n - 1) as f64 / span.as_secs_f64();
+        let produced = sequences[n - 1].saturating_sub(sequences[0]);
+        let fps = produced as f64 / span.as_secs_f64();
+        let received = (n - 1) as f64 / span.as_secs_f64();
         println!(
-            "  {n} frames in {:.2} s: {fps:.2} fps, {} dropped by the driver",
+            "  {n} frames in {:.2} s: driver {fps:.2} fps ({produced} sequence steps), \
+             received {received:.2} fps, {} dropped by the driver",
             span.as_secs_f64(),
             src.dropped()
         );
         ensure!(
+            produced >= (n - 1) as u64,
+            "driver sequence advanced {produced} over {n} frames"
+        );
+        ensure!(
             (fps - 25.0).abs() <= 25.0 * 0.2,
-            "measured {fps:.2} fps, requested 25 (±20 %)"
+            "driver produced {fps:.2} fps, requested 25 (±20 %)"
         );
         Ok(())
     });
