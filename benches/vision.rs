@@ -91,6 +91,22 @@ fn stages(c: &mut Criterion) {
     g.bench_function("liveness", |b| {
         b.iter(|| engine.liveness_score(black_box(&frame), &det).unwrap())
     });
+    // The challenge's per-frame work on the challenged track: the upper-face points of the
+    // mesh, then both motion fits against the step's reference view (here the same face turned
+    // a little: x shifted by a fifth of the depth, as a yaw of ≈ 11° moves it).
+    g.bench_function("challenge_motion_fit", |b| {
+        use wardgate::liveness::geometry::{fit, FacePoints};
+        let reference = FacePoints::from_mesh(&mesh).expect("a usable mesh");
+        let mut turned = reference.clone();
+        for p in &mut turned.points {
+            p[0] += 0.2 * p[2];
+        }
+        b.iter(|| {
+            let now = FacePoints::from_mesh(black_box(&mesh)).unwrap();
+            let f = fit(&reference, black_box(&turned)).unwrap();
+            (now.yaw_deg, f.gain)
+        });
+    });
     // `strict` liveness, per analysed frame of a challenged track: the infrared frame of the
     // same moment (here the frame's luminance) searched for the face at the colour face's place.
     g.bench_function("nir_cross_check", |b| {
