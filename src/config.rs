@@ -547,6 +547,10 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("pipeline.require_liveness"), "{text}");
         assert!(text.contains("liveness.mode"), "{text}");
+        let err = Config::from_toml("[vision]\nliveness_threshold = 0.2\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("vision.liveness_threshold"), "{text}");
+        assert!(text.contains("liveness.mode"), "{text}");
         let cfg = Config::from_toml("[liveness]\nmode = \"passive\"\n").unwrap();
         assert_eq!(cfg.liveness.mode, crate::liveness::Mode::Passive);
         let err = Config::from_toml("[liveness]\nmode = \"maybe\"\n").unwrap_err();

@@ -189,19 +189,6 @@ fn the_quality_gate_names_the_failed_check() {
 }
 
 #[test]
-fn liveness_scores_are_finite_and_printed_attacks_score_high() {
-    let e = engine();
-    let frame = decode("attacks/unlabelled/image_F1.jpg");
-    let det = e.detect(&frame).unwrap().remove(0);
-    let s = e.liveness_score(&frame, &det).unwrap();
-    assert!(s.is_finite() && e.is_attack(s), "print attack scored {s}");
-    let frame = decode("people/Barack_Obama/obama2.jpg");
-    let det = e.detect(&frame).unwrap().remove(0);
-    let s = e.liveness_score(&frame, &det).unwrap();
-    assert!(!e.is_attack(s), "bona fide photo scored {s}");
-}
-
-#[test]
 fn models_that_do_not_match_the_manifest_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     for f in std::fs::read_dir(root().join("models")).unwrap() {

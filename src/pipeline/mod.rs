@@ -91,8 +91,9 @@ impl PipelineConfig {
         if self.require_liveness.is_some() {
             return bad(
                 "pipeline.require_liveness",
-                "was replaced by `liveness.mode` (\"off\", \"passive\" or \"challenge\", \
-                 default \"challenge\"); remove the key and set [liveness] mode instead",
+                "was replaced by `liveness.mode` (\"off\", \"passive\", \"challenge\" or \
+                 \"strict\", default \"challenge\"); remove the key and set [liveness] mode \
+                 instead",
             );
         }
         if self.min_consecutive == 0 || self.min_consecutive > 100 {

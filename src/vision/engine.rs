@@ -1,5 +1,5 @@
 //! The vision pipeline behind [`FaceEncoder`]: photo → detect → mesh → align → embed, plus
-//! whole-frame detection for the door loop and a liveness score.
+//! whole-frame detection for the door loop.
 //!
 //! Each model sits behind its own `Mutex`, so several API requests (or the door loop and an
 //! enrollment) run different stages at the same time while one model never runs twice at once.
@@ -18,7 +18,6 @@ use super::dominant;
 use super::embed;
 use super::fusion;
 use super::landmarks::{self, Mesh};
-use super::liveness;
 use super::photo::{self, PhotoLimits};
 use super::quality::{self, QualityLimits, QualityReport};
 use super::runtime::Model;
@@ -87,7 +86,6 @@ pub struct Engine {
     embedder: Mutex<Model>,
     /// dlib's descriptor, loaded only for the fused embedder.
     dlib: Option<Mutex<Model>>,
-    antispoof: Mutex<Model>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -166,9 +164,6 @@ impl Engine {
         } else {
             None
         };
-        let antispoof = load("FaceAntiSpoofing.tflite")?;
-        let a = liveness::INPUT_SIZE as usize;
-        antispoof.expect_input(0, &[1, a, a, 3])?;
         Ok(Self {
             cfg: cfg.clone(),
             model_id: id.to_owned(),
@@ -178,7 +173,6 @@ impl Engine {
             mesh: Mutex::new(mesh),
             embedder: Mutex::new(embedder),
             dlib,
-            antispoof: Mutex::new(antispoof),
         })
     }
 
@@ -307,26 +301,6 @@ impl Engine {
         } else {
             Ok(self.embed_two(aligned, aligned)?.0)
         }
-    }
-
-    /// Passive anti-spoofing score of a detected face; at or above
-    /// `vision.liveness_threshold` it is treated as an attack.
-    pub fn liveness_score(&self, frame: &RgbImage, det: &Detection) -> anyhow::Result<f32> {
-        self.liveness_score_input(&liveness::preprocess(frame, det, liveness::CONTEXT))
-    }
-
-    /// The anti-spoofing score of an already prepared 256×256 input.
-    pub fn liveness_score_input(&self, input: &[f32]) -> anyhow::Result<f32> {
-        let out = lock(&self.antispoof).run(&[input])?;
-        let (Some(resp), Some(mask)) = (out.first(), out.get(1)) else {
-            bail!("anti-spoofing outputs missing");
-        };
-        Ok(liveness::score(resp, mask))
-    }
-
-    /// Whether a liveness score counts as an attack.
-    pub fn is_attack(&self, score: f32) -> bool {
-        score >= self.cfg.liveness_threshold
     }
 
     /// Finds the subject's face in a photo: the dominant one (see [`dominant`]). Faces

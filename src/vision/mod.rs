@@ -1,4 +1,4 @@
-//! Vision: detection, alignment, embedding and liveness on TFLite models.
+//! Vision: detection, alignment and embedding on TFLite models.
 //!
 //! The core service only needs to know which embedder produced a template and its dimension,
 //! so that templates of two models are never compared; the inference path lives in submodules:
@@ -15,7 +15,6 @@
 //! | [`dlib_chip`] | dlib's 150×150 face chip, reproduced exactly, for its ResNet descriptor |
 //! | [`fusion`] | MobileFaceNet + dlib fused into one unit-length template (`mobilefacenet+dlib`) |
 //! | [`quality`] | the enrollment gate: size, blur, pose, exposure |
-//! | [`liveness`] | passive anti-spoofing score |
 //! | [`engine`] | all of the above behind [`FaceEncoder`], shareable between threads |
 //! | [`cli`] | `wardgate enroll` and `wardgate identify` |
 
@@ -28,7 +27,6 @@ pub mod embed;
 pub mod engine;
 pub mod fusion;
 pub mod landmarks;
-pub mod liveness;
 pub mod photo;
 pub mod quality;
 pub mod runtime;
@@ -83,8 +81,10 @@ pub struct VisionConfig {
     pub quality_min_highlight: f32,
     /// Enrollment: highest accepted fraction of burnt-out (luma ≥ 250) face pixels.
     pub quality_max_clipped: f32,
-    /// Anti-spoofing score at or above which a presentation counts as an attack.
-    pub liveness_threshold: f32,
+    /// The threshold of the retired anti-spoofing model; still read so that an old
+    /// configuration gets an error naming what replaced it instead of "unknown field".
+    #[serde(skip_serializing)]
+    pub liveness_threshold: Option<toml::Value>,
 }
 
 impl Default for VisionConfig {
@@ -106,7 +106,7 @@ impl Default for VisionConfig {
             quality_max_pitch_deg: 35.0,
             quality_min_highlight: 40.0,
             quality_max_clipped: 0.25,
-            liveness_threshold: 0.2,
+            liveness_threshold: None,
         }
     }
 }
@@ -176,8 +176,13 @@ impl VisionConfig {
                 "must be a fraction between 0 and 1",
             ));
         }
-        if !(self.liveness_threshold.is_finite() && self.liveness_threshold > 0.0) {
-            return Err(invalid("liveness_threshold", "must be positive"));
+        if self.liveness_threshold.is_some() {
+            return Err(invalid(
+                "liveness_threshold",
+                "was retired with the anti-spoofing model, which scored prints, screens and \
+                 live faces alike; liveness is set by `liveness.mode` (\"off\", \"passive\", \
+                 \"challenge\" or \"strict\"): remove the key",
+            ));
         }
         Ok(())
     }

@@ -1,9 +1,9 @@
-SUMMARY = "Face models for Wardgate: detection, landmarks, embedding, anti-spoofing"
+SUMMARY = "Face models for Wardgate: detection, landmarks, embedding"
 DESCRIPTION = "The TFLite models committed under models/ of the firmware repository, with \
 their SHA256SUMS; models/MODELS.md records where each comes from and its licence."
 # nooelint: oelint.vars.homepageping - the firmware has no public site yet; boards have no network at lint time
 HOMEPAGE = "https://wardgate.invalid/"
-# MediaPipe face models (Apache-2.0); MobileFaceNet and FaceAntiSpoofing redistributed under MIT;
+# MediaPipe face models (Apache-2.0); MobileFaceNet redistributed under MIT;
 # dlib's ResNet descriptor (converted, models/dlib-resnet.md) CC0-1.0.
 LICENSE = "Apache-2.0 & MIT & CC0-1.0"
 # nooelint: oelint.var.licenseremotefile - the repository carries no licence text of its own
