@@ -233,6 +233,41 @@ pub enum ConfigError {
     Invalid { key: String, message: String },
 }
 
+/// Keys this firmware no longer reads, with what replaced them. A configuration that still
+/// sets one gets an error naming the replacement instead of serde's "unknown field".
+const RETIRED_KEYS: &[(&str, &str, &str)] = &[
+    (
+        "pipeline",
+        "require_liveness",
+        "was replaced by `liveness.mode` (\"off\", \"passive\", \"challenge\" or \"strict\", \
+         default \"challenge\"); remove the key and set [liveness] mode instead",
+    ),
+    (
+        "vision",
+        "liveness_threshold",
+        "was retired with the anti-spoofing model, which scored prints, screens and live faces \
+         alike; liveness is set by `liveness.mode` (\"off\", \"passive\", \"challenge\" or \
+         \"strict\"): remove the key",
+    ),
+];
+
+/// Refuses the first [`RETIRED_KEYS`] entry that `doc` (file and overrides) still sets.
+fn refuse_retired_keys(doc: &toml::Table) -> Result<(), ConfigError> {
+    for (section, key, message) in RETIRED_KEYS {
+        let set = doc
+            .get(*section)
+            .and_then(toml::Value::as_table)
+            .is_some_and(|t| t.contains_key(*key));
+        if set {
+            return Err(ConfigError::Invalid {
+                key: format!("{section}.{key}"),
+                message: (*message).to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
 impl Config {
     /// Loads `path` (a missing file is an error only if `required`), applies environment
     /// overrides from `env`, and validates.
@@ -256,21 +291,27 @@ impl Config {
             message: e.to_string(),
         })?;
         apply_env(&mut doc, env)?;
+        Self::from_table(doc, path)
+    }
+
+    /// Parses a TOML string with no overrides (tests, examples).
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let path = Path::new("<string>");
+        let doc: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        Self::from_table(doc, path)
+    }
+
+    /// The configuration `doc` describes (`path` names it in errors), validated.
+    fn from_table(doc: toml::Table, path: &Path) -> Result<Self, ConfigError> {
+        refuse_retired_keys(&doc)?;
         let cfg: Config =
             Config::deserialize(toml::Value::Table(doc)).map_err(|e| ConfigError::Parse {
                 path: path.to_owned(),
                 message: e.to_string(),
             })?;
-        cfg.validate()?;
-        Ok(cfg)
-    }
-
-    /// Parses a TOML string with no overrides (tests, examples).
-    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: PathBuf::from("<string>"),
-            message: e.to_string(),
-        })?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -551,6 +592,17 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("vision.liveness_threshold"), "{text}");
         assert!(text.contains("liveness.mode"), "{text}");
+        // An environment override is refused the same way as the file.
+        let err = Config::load(
+            Path::new("/nonexistent/wardgate.toml"),
+            false,
+            env(&[("WARDGATE_VISION__LIVENESS_THRESHOLD", "0.2")]),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("vision.liveness_threshold"),
+            "{err}"
+        );
         let cfg = Config::from_toml("[liveness]\nmode = \"passive\"\n").unwrap();
         assert_eq!(cfg.liveness.mode, crate::liveness::Mode::Passive);
         let err = Config::from_toml("[liveness]\nmode = \"maybe\"\n").unwrap_err();

@@ -52,10 +52,6 @@ pub struct PipelineConfig {
     pub unknown_after_frames: u32,
     /// Seconds during which a decided person (or an unknown face) is not decided again.
     pub cooldown_secs: u64,
-    /// Replaced by `liveness.mode`; still read so that an old configuration gets an error
-    /// naming the new key instead of "unknown field".
-    #[serde(skip_serializing)]
-    pub require_liveness: Option<toml::Value>,
     /// Least overlap (IoU) of a face's box with a track's last box to continue that track.
     pub track_iou: f32,
     /// Milliseconds a track survives without its face (a missed detection, a turned head).
@@ -72,7 +68,6 @@ impl Default for PipelineConfig {
             min_consecutive: 2,
             unknown_after_frames: 5,
             cooldown_secs: 5,
-            require_liveness: None,
             track_iou: 0.3,
             track_grace_ms: 500,
             aggregate_frames: 5,
@@ -88,14 +83,6 @@ impl PipelineConfig {
                 message: message.into(),
             })
         };
-        if self.require_liveness.is_some() {
-            return bad(
-                "pipeline.require_liveness",
-                "was replaced by `liveness.mode` (\"off\", \"passive\", \"challenge\" or \
-                 \"strict\", default \"challenge\"); remove the key and set [liveness] mode \
-                 instead",
-            );
-        }
         if self.min_consecutive == 0 || self.min_consecutive > 100 {
             return bad("pipeline.min_consecutive", "must be between 1 and 100");
         }

@@ -81,10 +81,6 @@ pub struct VisionConfig {
     pub quality_min_highlight: f32,
     /// Enrollment: highest accepted fraction of burnt-out (luma ≥ 250) face pixels.
     pub quality_max_clipped: f32,
-    /// The threshold of the retired anti-spoofing model; still read so that an old
-    /// configuration gets an error naming what replaced it instead of "unknown field".
-    #[serde(skip_serializing)]
-    pub liveness_threshold: Option<toml::Value>,
 }
 
 impl Default for VisionConfig {
@@ -106,7 +102,6 @@ impl Default for VisionConfig {
             quality_max_pitch_deg: 35.0,
             quality_min_highlight: 40.0,
             quality_max_clipped: 0.25,
-            liveness_threshold: None,
         }
     }
 }
@@ -174,14 +169,6 @@ impl VisionConfig {
             return Err(invalid(
                 "quality_max_clipped",
                 "must be a fraction between 0 and 1",
-            ));
-        }
-        if self.liveness_threshold.is_some() {
-            return Err(invalid(
-                "liveness_threshold",
-                "was retired with the anti-spoofing model, which scored prints, screens and \
-                 live faces alike; liveness is set by `liveness.mode` (\"off\", \"passive\", \
-                 \"challenge\" or \"strict\"): remove the key",
             ));
         }
         Ok(())
