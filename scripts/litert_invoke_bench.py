@@ -39,11 +39,10 @@ def main():
         it.allocate_tensors()
         inp = it.get_input_details()[0]
         it.set_tensor(inp["index"], rng.uniform(-1, 1, inp["shape"]).astype(np.float32))
-        n = args.iterations
         for _ in range(5):
             it.invoke()
         times = []
-        for _ in range(n):
+        for _ in range(args.iterations):
             t0 = time.perf_counter()
             it.invoke()
             times.append((time.perf_counter() - t0) * 1000)
