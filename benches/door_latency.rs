@@ -130,12 +130,7 @@ fn main() {
         cooldown_secs: 0,
         ..PipelineConfig::default()
     };
-    let actor = Actor {
-        catalog: Arc::clone(&app.state.catalog),
-        door: app.state.door.clone().unwrap(),
-        events: app.state.events.clone(),
-        stats: Arc::clone(&app.state.pipeline_stats),
-    };
+    let actor = Actor::of(&app.state.core, Arc::clone(&app.state.pipeline_stats)).unwrap();
     let analyser: Arc<dyn FaceAnalyser> = engine.clone();
     // Frame → relay of the pipeline itself: the challenge waits for the person, which is
     // measured by `wardgate eval liveness`, not here.

@@ -70,7 +70,7 @@ fn journal(c: &mut Criterion) {
     });
     rt.block_on(sink.flush());
     group.bench_function("durable_1_emitter", |b| {
-        b.to_async(&rt).iter(|| sink.emit_durable(draft(0)));
+        b.to_async(&rt).iter(|| sink.record_durable(draft(0)));
     });
     for emitters in [8usize, 64] {
         group.bench_function(format!("durable_{emitters}_emitters"), |b| {
@@ -83,7 +83,7 @@ fn journal(c: &mut Criterion) {
                             let s = sink.clone();
                             tokio::spawn(async move {
                                 for j in 0..per {
-                                    s.emit_durable(draft(j as u64)).await;
+                                    s.record_durable(draft(j as u64)).await;
                                 }
                             })
                         })

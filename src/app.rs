@@ -11,32 +11,56 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::api::{self, AppState, TokenAuth};
+use crate::api::{self, AppState};
 use crate::catalog::Catalog;
 use crate::change_feed::ChangeFeed;
+use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::controller::Parts;
 use crate::events::EventSink;
 use crate::model::TokenRole;
+use crate::presentation::PromptBoard;
 use crate::store::Store;
+use crate::tasks::Tasks;
+use crate::tokens::TokenAuth;
 use crate::vision::FaceEncoder;
 
-/// Connects, migrates, loads tokens and the catalog, starts the event sink.
-pub async fn build_state(
+/// The core's parts before the core is built: the door may still be started
+/// ([`Wiring::start_door`]) and a test may swap a part (an event sink over a failing store).
+#[derive(Debug)]
+pub struct Wiring {
+    pub cfg: Config,
+    pub parts: Parts,
+}
+
+/// Connects, migrates, loads tokens and the catalog, starts the event sink and the change
+/// feed, on the system clock.
+pub async fn prepare(cfg: Config, encoder: Option<Arc<dyn FaceEncoder>>) -> anyhow::Result<Wiring> {
+    prepare_at(cfg, encoder, crate::clock::system()).await
+}
+
+/// [`prepare`] on `clock`: every row, event and grant check of this controller reads it.
+pub async fn prepare_at(
     cfg: Config,
     encoder: Option<Arc<dyn FaceEncoder>>,
-) -> anyhow::Result<AppState> {
+    clock: SharedClock,
+) -> anyhow::Result<Wiring> {
     let store = Store::connect(&cfg.database).await.with_context(|| {
         format!(
             "connecting to {}",
-            crate::config::redact_url(&cfg.database.url)
+            crate::store::redact_url(&cfg.database.url)
         )
     })?;
     // This controller's writes are announced in the change feed under its audit node name.
-    let store = store.with_writer(&cfg.events.node);
+    let store = store
+        .with_writer(&cfg.events.node)
+        .with_clock(Arc::clone(&clock));
     store.migrate().await.context("applying migrations")?;
-    let auth =
-        Arc::new(TokenAuth::from_config(&cfg.auth).context("reading auth.token_pepper_file")?);
-    bootstrap_admin(&cfg, &store, &auth).await?;
+    let tokens = Arc::new(
+        TokenAuth::with_pepper_file(cfg.auth.token_pepper_file.as_deref())
+            .context("reading auth.token_pepper_file")?,
+    );
+    bootstrap_admin(&cfg, &store, &tokens).await?;
     let catalog = Arc::new(Catalog::with_policy(
         &cfg.vision.embedder,
         cfg.vision.embedding_dim,
@@ -44,12 +68,16 @@ pub async fn build_state(
     ));
     // The first read of the change feed loads everything (tokens, subjects, grants,
     // templates); the poller then applies only what changes.
-    let changes = ChangeFeed::new(store.clone(), Arc::clone(&catalog), Arc::clone(&auth));
+    let changes = ChangeFeed::new(store.clone(), Arc::clone(&catalog), Arc::clone(&tokens));
     changes
         .sync()
         .await
         .context("loading tokens, subjects, grants and templates")?;
-    changes.spawn(Duration::from_millis(cfg.database.change_poll_ms));
+    let tasks = Tasks::default();
+    // Started first, so it stops last: the caches stay fresh while the rest winds down.
+    let feed = Arc::clone(&changes);
+    let poll = Duration::from_millis(cfg.database.change_poll_ms);
+    tasks.spawn("change feed", move |stop| feed.run(poll, stop));
     let events = EventSink::start(
         store.clone(),
         &cfg.events.node,
@@ -58,67 +86,105 @@ pub async fn build_state(
         cfg.events.broadcast_capacity,
     )
     .await
-    .with_context(|| format!("opening event spool {}", cfg.events.spool_dir.display()))?;
-    let console = Arc::new(crate::console::Console::new(&cfg.console));
-    let limits = Arc::new(crate::api::limits::Limits::from_config(&cfg));
-    Ok(AppState {
-        console,
-        limits,
-        tls: None,
-        cfg: Arc::new(cfg),
-        store,
-        catalog,
-        events,
-        auth,
-        encoder,
-        door: None,
-        pipeline_stats: Arc::new(crate::pipeline::StageStats::new()),
-        changes,
-        prompts: crate::liveness::PromptBoard::new(),
+    .with_context(|| format!("opening event spool {}", cfg.events.spool_dir.display()))?
+    .with_clock(Arc::clone(&clock));
+    Ok(Wiring {
+        parts: Parts {
+            store,
+            catalog,
+            events,
+            tokens,
+            changes,
+            door: None,
+            board: PromptBoard::new(),
+            clock,
+            encoder,
+            tasks,
+        },
+        cfg,
     })
 }
 
-/// Starts the door controller on its configured hardware, records its events in the audit log,
-/// and registers the door in the store when it is not there yet (mode `staff`; an admin can
-/// change it).
-pub async fn start_door(state: &mut AppState) -> anyhow::Result<()> {
-    let cfg = state.cfg.door.clone();
-    let hw = crate::door::open_hardware(&cfg)
-        .with_context(|| format!("opening door hardware ({:?})", cfg.backend))?;
-    let (handle, mut events) = crate::door::spawn(cfg.clone(), hw);
-    let sink = state.events.clone();
-    tokio::spawn(async move {
-        while let Some(ev) = events.recv().await {
-            let kind = if ev.is_alarm() {
-                crate::audit::EventKind::Alarm
-            } else {
-                crate::audit::EventKind::Door
-            };
-            sink.emit(crate::audit::EventDraft {
-                kind,
-                door_id: Some(ev.door.clone()),
-                reason: ev.kind().into(),
-                details: serde_json::to_value(&ev).unwrap_or_default(),
-                ..Default::default()
-            })
-            .await;
+/// [`prepare`], and the state of an API-only controller (no door).
+pub async fn build_state(
+    cfg: Config,
+    encoder: Option<Arc<dyn FaceEncoder>>,
+) -> anyhow::Result<AppState> {
+    Ok(prepare(cfg, encoder).await?.into_state())
+}
+
+impl Wiring {
+    /// Starts the door controller on its configured hardware, records its events in the audit
+    /// log (an owned task), and registers the door in the store when it is not there yet (mode
+    /// `staff`; an admin can change it).
+    pub async fn start_door(&mut self) -> anyhow::Result<()> {
+        let cfg = self.cfg.door.clone();
+        let hw = crate::door::open_hardware(&cfg)
+            .with_context(|| format!("opening door hardware ({:?})", cfg.backend))?;
+        let (handle, mut door_events) = crate::door::spawn(cfg.clone(), hw);
+        let sink = self.parts.events.clone();
+        // Until the door actor stops, or the core does: then what the door said last (its safe
+        // state, at shutdown) is still recorded before the task ends.
+        self.parts
+            .tasks
+            .spawn("door events", move |mut stop| async move {
+                let record = |ev: crate::door::DoorEvent| {
+                    let kind = if ev.is_alarm() {
+                        crate::audit::EventKind::Alarm
+                    } else {
+                        crate::audit::EventKind::Door
+                    };
+                    sink.record(crate::audit::EventDraft {
+                        kind,
+                        door_id: Some(ev.door.clone()),
+                        reason: ev.kind().into(),
+                        details: serde_json::to_value(&ev).unwrap_or_default(),
+                        ..Default::default()
+                    });
+                };
+                loop {
+                    tokio::select! {
+                        ev = door_events.recv() => match ev {
+                            Some(ev) => record(ev),
+                            None => return,
+                        },
+                        () = stop.stopped() => break,
+                    }
+                }
+                while let Ok(ev) = door_events.try_recv() {
+                    record(ev);
+                }
+            });
+        let store = &self.parts.store;
+        if let Err(crate::store::StoreError::NotFound { .. }) = store.get_door(&cfg.id).await {
+            match store
+                .create_door(&cfg.id, &cfg.id, crate::model::DoorMode::Staff)
+                .await
+            {
+                Ok(_) => log::info!("registered door {} (mode staff) in the store", cfg.id),
+                // Registered meanwhile by a controller starting beside this one.
+                Err(crate::store::StoreError::Conflict { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            self.parts.changes.sync().await?;
         }
-    });
-    if let Err(crate::store::StoreError::NotFound { .. }) = state.store.get_door(&cfg.id).await {
-        match state
-            .store
-            .create_door(&cfg.id, &cfg.id, crate::model::DoorMode::Staff)
-            .await
-        {
-            Ok(_) => log::info!("registered door {} (mode staff) in the store", cfg.id),
-            // Registered meanwhile by a controller starting beside this one.
-            Err(crate::store::StoreError::Conflict { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-        state.changes.sync().await?;
+        self.parts.door = Some(handle);
+        Ok(())
     }
-    state.door = Some(handle);
-    Ok(())
+
+    /// Builds the core and the HTTP edge's state around it.
+    pub fn into_state(self) -> AppState {
+        let console = Arc::new(crate::console::Console::new(&self.cfg.console));
+        let limits = Arc::new(crate::api::limits::Limits::from_config(&self.cfg));
+        AppState {
+            core: self.parts.build(),
+            console,
+            limits,
+            tls: None,
+            cfg: Arc::new(self.cfg),
+            pipeline_stats: Arc::new(crate::pipeline::StageStats::new()),
+        }
+    }
 }
 
 /// Installs the admin token from `auth.bootstrap_admin_token_file` when no admin token exists.
@@ -166,8 +232,7 @@ pub async fn serve_with_tls(
     tls: Option<(TcpListener, crate::tls::TlsServer)>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let events = state.events.clone();
-    let store = state.store.clone();
+    let core = Arc::clone(&state.core);
     let app = api::router(state);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -177,7 +242,7 @@ pub async fn serve_with_tls(
     let https = tls
         .map(|(l, t)| tokio::spawn(crate::tls::serve::serve(l, t, app.clone(), stop_rx.clone())));
     let mut plain_stop = stop_rx.clone();
-    axum::serve(
+    let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
@@ -185,19 +250,14 @@ pub async fn serve_with_tls(
         let _ = plain_stop.wait_for(|s| *s).await;
     })
     .await
-    .context("serving the API")?;
+    .context("serving the API");
     if let Some(h) = https {
         h.await.ok();
     }
-    match tokio::time::timeout(Duration::from_secs(3), events.flush()).await {
-        Ok(Some(r)) if r.spooled > 0 => {
-            log::warn!("{} events remain spooled for the next start", r.spooled)
-        }
-        Ok(_) => {}
-        Err(_) => log::warn!("event flush timed out at shutdown; unsent events are in the spool"),
-    }
-    store.close().await;
-    Ok(())
+    // No request decides any more: the core stops its tasks, flushes the journal, closes the
+    // store.
+    core.shutdown().await;
+    served
 }
 
 /// Resolves on SIGTERM or SIGINT.
@@ -240,10 +300,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let liveness_cfg = cfg.liveness.clone();
     let audio_cfg = cfg.audio.clone();
     let two_person = Duration::from_secs(cfg.access.two_person_timeout_secs);
-    let mut state = build_state(cfg, encoder).await?;
+    let mut wiring = prepare(cfg, encoder).await?;
+    wiring.start_door().await?;
+    let mut state = wiring.into_state();
     state.tls = tls.as_ref().map(|t| Arc::new(t.info.clone()));
-    start_door(&mut state).await?;
-    let door = state.door.clone();
+    let core = Arc::clone(&state.core);
+    let door = core.door.clone();
     let health = crate::service::Health::new();
     // A component may stay silent for half the watchdog period: a hang is then noticed, and the
     // pings stop, well within `WatchdogSec`.
@@ -253,23 +315,29 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     if let Some(d) = door.clone() {
         // The door actor counts as alive while it answers a state query.
         let beat = health.register("door", silence);
-        tokio::spawn(async move {
-            loop {
-                if tokio::time::timeout(silence / 2, d.state())
-                    .await
-                    .is_ok_and(|r| r.is_ok())
-                {
-                    beat.beat();
+        core.tasks()
+            .spawn("door heartbeat", move |mut stop| async move {
+                loop {
+                    if tokio::time::timeout(silence / 2, d.state())
+                        .await
+                        .is_ok_and(|r| r.is_ok())
+                    {
+                        beat.beat();
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(silence / 4) => {}
+                        () = stop.stopped() => return,
+                    }
                 }
-                tokio::time::sleep(silence / 4).await;
-            }
-        });
+            });
     }
     let mut camera = None;
     if let (true, Some(engine), Some(door)) = (pipeline_cfg.enabled, engine, door.clone()) {
-        tokio::spawn(signal_prompts(state.prompts.subscribe(), door.clone()));
+        let (rx, d) = (core.board.subscribe(), door.clone());
+        core.tasks()
+            .spawn("door indicators", move |stop| signal_prompts(rx, d, stop));
         if audio_cfg.enabled {
-            let (audio, rx) = (audio_cfg.clone(), state.prompts.subscribe());
+            let (audio, rx) = (audio_cfg.clone(), core.board.subscribe());
             std::thread::Builder::new()
                 .name("wardgate-audio".into())
                 .spawn(move || crate::audio::speak_prompts(audio, rx))
@@ -280,8 +348,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             Duration::from_millis(camera_cfg.reconnect_max_ms),
         );
         let cam_cfg = camera_cfg.clone();
-        let prompts = state.prompts.clone();
-        let board = prompts.clone();
+        let board = core.board.clone();
         let capture = crate::camera::spawn_capture(
             Box::new(move || crate::camera::open_source_with(&cam_cfg, &board)),
             reconnect,
@@ -312,10 +379,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         state.console.set_live(Arc::clone(&live));
         let parts = crate::pipeline::LoopParts {
             analyser: engine,
-            catalog: Arc::clone(&state.catalog),
+            core: Arc::clone(&core),
             frames: capture.frames(),
-            door,
-            events: state.events.clone(),
             runtime: tokio::runtime::Handle::current(),
             two_person_timeout: two_person,
             stats: Arc::clone(&state.pipeline_stats),
@@ -326,7 +391,6 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                 Box::new(move || beat.beat())
             },
             liveness: liveness_cfg,
-            prompts,
             challenge_seed: None,
             infrared: match &infrared {
                 Some(ir) => Some(
@@ -360,14 +424,14 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let snap = state.catalog.snapshot();
+    let snap = core.catalog.snapshot();
     log::info!(
         "wardgate {} listening on http://{} ({} subjects, {} templates, database {:?})",
         env!("CARGO_PKG_VERSION"),
         listener.local_addr()?,
         snap.directory.subject_count(),
         snap.gallery.len(),
-        state.store.backend(),
+        core.store.backend(),
     );
     // systemd: READY once migrated and listening; the watchdog pings only while every
     // registered component (door loop, door actor) beats; STOPPING on SIGTERM (src/service.rs).
@@ -377,42 +441,52 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         listener.local_addr()?
     ));
     let door_for_shutdown = door.clone();
+    // SIGTERM stops the edges first, in order: the camera loop (no new decision; the one in
+    // flight completes), the lock's safe state, the watchdog; then the API drains its requests
+    // and the core stops its tasks, flushes the journal and closes the store (`serve_with_tls`).
     let shutdown = async move {
         shutdown_signal().await;
         crate::service::notify_stopping("stopping: door to safe state, draining the API");
         // The unit promises an exit within 5 s of SIGTERM, whatever hangs.
         crate::service::exit_after(Duration::from_secs(5));
+        if let Some((capture, door_loop, infrared)) = camera {
+            tokio::task::spawn_blocking(move || {
+                door_loop.stop();
+                capture.stop();
+                if let Some(ir) = infrared {
+                    ir.stop();
+                }
+            })
+            .await
+            .ok();
+            log::info!("camera door loop stopped");
+        }
         if let Some(d) = door_for_shutdown {
-            // First the lock's safe state; its event is flushed with the rest below.
+            // The lock's safe state; its event is recorded before the journal is flushed.
             d.shutdown().await;
         }
         watchdog.stop().await;
     };
     let result = serve_with_tls(state, listener, https, shutdown).await;
-    if let Some((capture, door_loop, infrared)) = camera {
-        tokio::task::spawn_blocking(move || {
-            door_loop.stop();
-            capture.stop();
-            if let Some(ir) = infrared {
-                ir.stop();
-            }
-        })
-        .await
-        .ok();
-    }
     drop(door);
+    log::info!("wardgate stopped");
     result
 }
 
 /// The door's indicators follow what the door loop shows the person: a beep when it asks for a
 /// head movement, red and two beeps when it refuses. (Green follows the unlock itself.)
 async fn signal_prompts(
-    mut prompts: tokio::sync::watch::Receiver<crate::liveness::Announcement>,
+    mut prompts: tokio::sync::watch::Receiver<crate::presentation::Announcement>,
     door: crate::door::DoorHandle,
+    mut stop: crate::tasks::StopSignal,
 ) {
     use crate::door::Signal;
-    use crate::liveness::DoorPrompt;
-    while prompts.changed().await.is_ok() {
+    use crate::presentation::DoorPrompt;
+    loop {
+        tokio::select! {
+            changed = prompts.changed() => if changed.is_err() { return },
+            () = stop.stopped() => return,
+        }
         let now = prompts.borrow_and_update().prompt;
         match now {
             DoorPrompt::Challenge { .. } => door.signal(Signal::Prompt),

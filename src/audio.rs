@@ -12,8 +12,9 @@ use std::process::{Child, Command, Stdio};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::ConfigError;
-use crate::liveness::{Announcement, Direction, DoorPrompt};
+use crate::config_error::ConfigError;
+use crate::liveness::Direction;
+use crate::presentation::{Announcement, DoorPrompt};
 
 /// `[audio]`
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

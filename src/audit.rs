@@ -38,41 +38,7 @@ pub fn chain_hash(prev_hash: &str, e: &Event) -> String {
     hex::encode(h.finalize())
 }
 
-/// What an event records; stored as [`EventKind::as_str`] in the `kind` column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    /// An access decision (camera, terminal, decisions API): `granted` and a decision reason.
-    #[default]
-    Decision,
-    /// A step towards a decision that is not one yet (staff waiting for the patient).
-    Presentation,
-    /// A door state change or command.
-    Door,
-    /// A door alarm (forced, held open, fire, hardware fault).
-    Alarm,
-    /// An administrative change through the API (who changed what).
-    Admin,
-    /// A console login, failed login, throttled login or logout.
-    Login,
-    /// A refused API credential (`auth_failed`) or a client held back for too many of them
-    /// (`auth_throttled`); the client address, never the credential.
-    Auth,
-}
-
-impl EventKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::Decision => "decision",
-            EventKind::Presentation => "presentation",
-            EventKind::Door => "door",
-            EventKind::Alarm => "alarm",
-            EventKind::Admin => "admin",
-            EventKind::Login => "login",
-            EventKind::Auth => "auth",
-        }
-    }
-}
+pub use crate::model::EventKind;
 
 /// What an event is before it is sealed into the chain.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -119,7 +85,7 @@ impl Chain {
             node: self.node.clone(),
             seq: self.seq + 1,
             ts_ms,
-            kind: d.kind.as_str().to_owned(),
+            kind: d.kind,
             door_id: d.door_id,
             subject_id: d.subject_id,
             patient_id: d.patient_id,

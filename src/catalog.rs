@@ -10,8 +10,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use crate::access::directory::Directory;
-use crate::config::MatchingConfig;
 use crate::gallery::{Gallery, Match, VectorError};
+use crate::matching::MatchingConfig;
 use crate::matching::OperatingPoint;
 use crate::store::{Store, StoreResult};
 

@@ -8,7 +8,7 @@
 //! The same path carries a write made through this controller's API, through another
 //! controller on the same database, or by the CLI (`wardgate token revoke`, `enroll`, …).
 //! Requests that wrote through this process also read the feed before their response leaves
-//! ([`sync_after_writes`]), so a caller always reads its own writes.
+//! (the API's `sync_after_writes`), so a caller always reads its own writes.
 //!
 //! While the database is unreachable the caches keep their last state (the door keeps
 //! deciding); with several configured hosts the poller moves the store to the next one.
@@ -17,13 +17,10 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
-
-use crate::api::{AppState, TokenAuth};
 use crate::catalog::Catalog;
 use crate::store::{changed_kinds, ChangeKind, ChangeVersions, Store, StoreResult};
+use crate::tasks::StopSignal;
+use crate::tokens::TokenAuth;
 
 /// Reads the feed and applies it to the catalog and the token cache.
 #[derive(Debug)]
@@ -117,52 +114,36 @@ impl ChangeFeed {
         Ok(changed)
     }
 
-    /// Reads the feed every `interval` until the returned task is aborted. A read that fails
-    /// because the database is unreachable triggers a failover when several hosts are
-    /// configured; the failure is logged once, and its end again.
-    pub fn spawn(self: &Arc<Self>, interval: Duration) -> tokio::task::JoinHandle<()> {
-        let feed = Arc::clone(self);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut failing = false;
-            loop {
-                tick.tick().await;
-                match feed.sync().await {
-                    Ok(_) => {
-                        if failing {
-                            log::info!("change feed readable again");
-                            failing = false;
-                        }
+    /// Reads the feed every `interval` until `stop` (an owned task of the core, see
+    /// [`crate::tasks`]). A read that fails because the database is unreachable triggers a
+    /// failover when several hosts are configured; the failure is logged once, and its end
+    /// again.
+    pub async fn run(self: Arc<Self>, interval: Duration, mut stop: StopSignal) {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failing = false;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = stop.stopped() => return,
+            }
+            match self.sync().await {
+                Ok(_) => {
+                    if failing {
+                        log::info!("change feed readable again");
+                        failing = false;
                     }
-                    Err(e) => {
-                        if !failing {
-                            log::warn!(
-                                "change feed unreadable ({e}); deciding from the last state"
-                            );
-                            failing = true;
-                        }
-                        if e.is_unavailable() {
-                            feed.store.failover().await;
-                        }
+                }
+                Err(e) => {
+                    if !failing {
+                        log::warn!("change feed unreadable ({e}); deciding from the last state");
+                        failing = true;
+                    }
+                    if e.is_unavailable() {
+                        self.store.failover().await;
                     }
                 }
             }
-        })
-    }
-}
-
-/// Middleware: when a request wrote to the store through this process (the store counts its
-/// change-feed bumps), the feed is read before the response leaves, so the caller's next
-/// request — a decision right after a grant, a call with a token just created — sees it.
-/// Requests that wrote nothing cost nothing extra.
-pub async fn sync_after_writes(State(st): State<AppState>, req: Request, next: Next) -> Response {
-    let before = st.store.local_changes();
-    let resp = next.run(req).await;
-    if st.store.local_changes() != before {
-        if let Err(e) = st.changes.sync().await {
-            log::warn!("change feed not applied after a write: {e}");
         }
     }
-    resp
 }

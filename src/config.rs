@@ -14,6 +14,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::config_error::ConfigError;
+pub use crate::matching::MatchingConfig;
+pub use crate::store::{redact_url, DatabaseConfig};
+
 /// Where the configuration is read from when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/wardgate/wardgate.toml";
 
@@ -37,34 +41,6 @@ pub struct Config {
     pub liveness: crate::liveness::LivenessConfig,
     pub audio: crate::audio::AudioConfig,
     pub console: crate::console::ConsoleConfig,
-}
-
-/// `[database]`
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct DatabaseConfig {
-    /// `sqlite://PATH` (embedded default; the file is created) or `mysql://user:pass@host:3306/db`; a MySQL
-    /// URL may list several hosts (`mysql://u:p@db1,db2:3307,db3/db`), tried in order, with
-    /// failover to the next that answers when the one in use stops.
-    pub url: String,
-    /// Upper bound of pooled connections.
-    pub max_connections: u32,
-    /// Seconds to wait for a connection before the store reports itself unavailable.
-    pub connect_timeout_secs: u64,
-    /// Milliseconds between two reads of the change feed: how soon a write made elsewhere
-    /// (another controller, the CLI) reaches this controller's caches. 10 to 1000.
-    pub change_poll_ms: u64,
-}
-
-impl Default for DatabaseConfig {
-    fn default() -> Self {
-        Self {
-            url: "sqlite://wardgate.db".into(),
-            max_connections: 8,
-            connect_timeout_secs: 5,
-            change_poll_ms: 250,
-        }
-    }
 }
 
 /// `[api]`
@@ -161,36 +137,6 @@ impl Default for AuthConfig {
     }
 }
 
-/// `[matching]`
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct MatchingConfig {
-    /// Cosine similarity at or above which a probe matches an enrolled subject.
-    pub threshold: f32,
-    /// How many candidates the gallery returns for diagnostics (`top_k` ≥ 1).
-    pub top_k: usize,
-    /// Share of never-enrolled people the door may match to somebody (FPIR). Converted into a
-    /// threshold for the current number of templates (`crate::matching`); `threshold` is then
-    /// the floor. 0 keeps `threshold` fixed whatever the gallery size.
-    pub target_fpir: f64,
-    /// Least lead of the best identity's similarity over the second-best identity's.
-    pub margin: f32,
-}
-
-impl Default for MatchingConfig {
-    fn default() -> Self {
-        Self {
-            // Chosen from the labelled fixture set (BENCHMARKS.md, "Vision"): the highest impostor
-            // pair scored 0.578; at 0.60 no impostor is accepted.
-            threshold: 0.60,
-            top_k: 3,
-            // docs/decisions/0201-operating-point.md: measured on lfw-dev.
-            target_fpir: 0.001,
-            margin: 0.0,
-        }
-    }
-}
-
 /// `[events]`
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -215,22 +161,6 @@ impl Default for EventsConfig {
             broadcast_capacity: 1024,
         }
     }
-}
-
-/// A configuration problem, naming the key.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("config file {path}: {message}")]
-    Parse { path: PathBuf, message: String },
-    #[error("environment variable {var}: {message}")]
-    Env { var: String, message: String },
-    #[error("invalid value for `{key}`: {message}")]
-    Invalid { key: String, message: String },
 }
 
 /// Keys this firmware no longer reads, with what replaced them. A configuration that still
@@ -444,20 +374,6 @@ impl Config {
     }
 }
 
-/// Hides the password of a `scheme://user:password@host/…` URL.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let Some((userinfo, host)) = rest.split_once('@') else {
-        return url.to_owned();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
-    }
-}
-
 /// Applies `WARDGATE_SECTION__KEY=value` overrides. Values are parsed as TOML scalars or arrays
 /// (`8`, `0.6`, `true`, `[1, 2]`) and fall back to a plain string, so
 /// `WARDGATE_DATABASE__URL=mysql://…` needs no quoting.
@@ -656,5 +572,54 @@ mod tests {
             }
         }
         assert!(missing.is_empty(), "undocumented keys: {missing:?}");
+    }
+
+    // `[door]` as the whole file parses it (the door module validates its own section).
+    #[test]
+    fn lines_parse_as_offsets_or_names() {
+        let cfg = Config::from_toml(
+            "[door]\nbackend = \"gpiocdev\"\nrelay_line = \"DOOR_RELAY\"\ncontact_line = 4\n",
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.door.relay_line,
+            crate::door::LineRef::Name("DOOR_RELAY".into())
+        );
+        assert_eq!(cfg.door.contact_line, Some(crate::door::LineRef::Offset(4)));
+        assert_eq!(cfg.door.rex_line, None);
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        for (toml, key) in [
+            ("unlock_pulse_ms = 5", "door.unlock_pulse_ms"),
+            ("contact_line = 17", "door.contact_line"),
+            ("rex_line = \"\"", "door.rex_line"),
+            ("id = \"a b\"", "door.id"),
+            (
+                "held_open_prealarm_secs = 40",
+                "door.held_open_prealarm_secs",
+            ),
+            ("max_hold_minutes = 0", "door.max_hold_minutes"),
+            ("fire_debounce_ms = 9000", "door.fire_debounce_ms"),
+            ("buzzer_line = 17", "door.buzzer_line"),
+            ("denied_indicator_ms = 5", "door.denied_indicator_ms"),
+            ("lock_type = \"fail_open\"", "lock_type"),
+            ("relay_lin = 3", "relay_lin"),
+        ] {
+            let err = Config::from_toml(&format!("[door]\n{toml}\n")).unwrap_err();
+            assert!(err.to_string().contains(key), "{toml}: {err}");
+        }
+    }
+
+    #[test]
+    fn rppal_backend_needs_bcm_numbers() {
+        let err = Config::from_toml("[door]\nbackend = \"rppal\"\nrelay_line = \"RELAY\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("door.relay_line") || err.contains("door.backend"),
+            "{err}"
+        );
     }
 }

@@ -31,7 +31,8 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch, Notify};
 
 use self::journal::Journal;
 use crate::audit::{Chain, EventDraft};
-use crate::model::{now_ms, Event};
+use crate::clock::SharedClock;
+use crate::model::Event;
 use crate::store::{Store, StoreError};
 
 /// Where sealed events go. The store implements it; tests may inject failures and stalls.
@@ -101,6 +102,8 @@ pub struct EventSink {
     store: mpsc::Sender<Cmd>,
     live: broadcast::Sender<Event>,
     shared: Arc<Shared>,
+    /// What stamps each sealed event ([`EventSink::with_clock`]).
+    clock: SharedClock,
 }
 
 impl EventSink {
@@ -180,7 +183,14 @@ impl EventSink {
             store: store_tx,
             live,
             shared,
+            clock: crate::clock::system(),
         })
+    }
+
+    /// Stamps events with `clock` (the controller's) instead of the system clock.
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Seals an event into the chain, queues it for the journal and the store, broadcasts it,
@@ -192,7 +202,7 @@ impl EventSink {
                 .chain
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let e = chain.seal(draft, now_ms());
+            let e = chain.seal(draft, self.clock.now_ms());
             // An unbounded channel: this send cannot wait. Sent under the lock so the journal
             // receives events in chain order.
             if self.journal.send(e.clone()).is_err() {
@@ -205,19 +215,9 @@ impl EventSink {
         Some(e)
     }
 
-    /// Seals and queues an event; returns without waiting for the journal or the store.
-    pub async fn emit(&self, draft: EventDraft) {
-        self.record(draft);
-    }
-
-    /// [`EventSink::record`] for async callers that want the event back.
-    pub async fn emit_sealed(&self, draft: EventDraft) -> Option<Event> {
-        self.record(draft)
-    }
-
     /// Records an event and returns once it is in the local journal on disk (fsynced), so it
     /// survives a power cut: for decisions that are acknowledged to a terminal.
-    pub async fn emit_durable(&self, draft: EventDraft) -> Option<Event> {
+    pub async fn record_durable(&self, draft: EventDraft) -> Option<Event> {
         let e = self.record(draft)?;
         if !self.durable(e.seq).await {
             log::error!(
@@ -559,11 +559,11 @@ mod tests {
         .await
         .unwrap();
         let mut live = sink.subscribe();
-        sink.emit(draft(0)).await;
+        sink.record(draft(0));
         assert_eq!(sink.flush().await, Some(FlushReport { spooled: 0 }));
         backend.down.store(true, Ordering::SeqCst);
         for i in 1..=5 {
-            sink.emit(draft(i)).await;
+            sink.record(draft(i));
         }
         assert_eq!(sink.flush().await, Some(FlushReport { spooled: 5 }));
         assert_eq!(backend.rows.lock().unwrap().len(), 1);
@@ -572,7 +572,7 @@ mod tests {
             assert_eq!(live.recv().await.unwrap().reason, format!("r{i}"));
         }
         backend.down.store(false, Ordering::SeqCst);
-        sink.emit(draft(6)).await;
+        sink.record(draft(6));
         assert_eq!(sink.flush().await, Some(FlushReport { spooled: 0 }));
         let rows = backend.rows.lock().unwrap().clone();
         let reasons: Vec<_> = rows.iter().map(|e| e.reason.clone()).collect();
@@ -598,8 +598,8 @@ mod tests {
             )
             .await
             .unwrap();
-            sink.emit(draft(0)).await;
-            sink.emit(draft(1)).await;
+            sink.record(draft(0));
+            sink.record(draft(1));
             assert_eq!(sink.flush().await.unwrap().spooled, 2);
         }
         let sink = EventSink::start(
@@ -611,7 +611,7 @@ mod tests {
         )
         .await
         .unwrap();
-        let e = sink.emit_sealed(draft(2)).await.unwrap();
+        let e = sink.record(draft(2)).unwrap();
         assert_eq!(e.seq, 3);
         backend.down.store(false, Ordering::SeqCst);
         assert_eq!(sink.flush().await.unwrap().spooled, 0);

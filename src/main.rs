@@ -157,7 +157,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             }
             Command::CheckConfig => {
                 print!("{}", cfg.to_redacted_toml());
-                eprint!("{}", wardgate::matching::check::describe(&cfg).await);
+                eprint!("{}", wardgate::cli::check_matching::describe(&cfg).await);
                 eprint!(
                     "{}",
                     wardgate::liveness::describe(&cfg.liveness, &cfg.camera)
@@ -177,12 +177,12 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                 action: AuditCmd::Verify { node },
             } => audit_verify(cfg, node).await,
             Command::Enroll { subject, photos } => {
-                wardgate::vision::cli::enroll(cfg, &subject, &photos).await
+                wardgate::cli::photos::enroll(cfg, &subject, &photos).await
             }
-            Command::Identify { photos } => wardgate::vision::cli::identify(cfg, &photos).await,
+            Command::Identify { photos } => wardgate::cli::photos::identify(cfg, &photos).await,
             Command::Eval { action } => wardgate::eval::run(&cfg, action),
             Command::CheckCamera { out } => {
-                wardgate::camera::check_camera(&cfg, &out, &mut std::io::stdout())
+                wardgate::cli::check_camera(&cfg, &out, &mut std::io::stdout())
             }
             Command::Bench { templates, queries } => {
                 bench(cfg.vision.embedding_dim, templates, queries);
@@ -197,7 +197,8 @@ async fn token(cfg: Config, action: TokenCmd) -> anyhow::Result<()> {
         .await?
         .with_writer(&cfg.events.node);
     store.migrate().await?;
-    let auth = wardgate::api::TokenAuth::from_config(&cfg.auth)?;
+    let auth =
+        wardgate::tokens::TokenAuth::with_pepper_file(cfg.auth.token_pepper_file.as_deref())?;
     match action {
         TokenCmd::Create { role, label } => {
             let role = TokenRole::parse(&role).with_context(|| {

@@ -10,11 +10,6 @@ use serde::{Deserialize, Serialize};
 /// Milliseconds since the Unix epoch, UTC.
 pub type Millis = i64;
 
-/// Now, in [`Millis`].
-pub fn now_ms() -> Millis {
-    chrono::Utc::now().timestamp_millis()
-}
-
 /// New opaque id: UUID v7 (time-ordered, so indexes stay append-friendly).
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
@@ -282,6 +277,57 @@ pub struct ApiToken {
     pub revoked_ms: Option<Millis>,
 }
 
+/// What an event records; stored as [`EventKind::as_str`] in the `kind` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// An access decision (camera, terminal, decisions API): `granted` and a decision reason.
+    #[default]
+    Decision,
+    /// A step towards a decision that is not one yet (staff waiting for the patient).
+    Presentation,
+    /// A door state change or command.
+    Door,
+    /// A door alarm (forced, held open, fire, hardware fault).
+    Alarm,
+    /// An administrative change through the API (who changed what).
+    Admin,
+    /// A console login, failed login, throttled login or logout.
+    Login,
+    /// A refused API credential (`auth_failed`) or a client held back for too many of them
+    /// (`auth_throttled`); the client address, never the credential.
+    Auth,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Decision => "decision",
+            EventKind::Presentation => "presentation",
+            EventKind::Door => "door",
+            EventKind::Alarm => "alarm",
+            EventKind::Admin => "admin",
+            EventKind::Login => "login",
+            EventKind::Auth => "auth",
+        }
+    }
+
+    pub const ALL: [EventKind; 7] = [
+        EventKind::Decision,
+        EventKind::Presentation,
+        EventKind::Door,
+        EventKind::Alarm,
+        EventKind::Admin,
+        EventKind::Login,
+        EventKind::Auth,
+    ];
+
+    /// The kind stored as `s` ([`EventKind::as_str`]).
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
 /// One entry of the append-only, hash-chained event log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
@@ -291,8 +337,7 @@ pub struct Event {
     /// Position in the node's chain, from 1.
     pub seq: i64,
     pub ts_ms: Millis,
-    /// `decision`, `door`, `alarm`, `admin`, …
-    pub kind: String,
+    pub kind: EventKind,
     pub door_id: Option<String>,
     pub subject_id: Option<String>,
     pub patient_id: Option<String>,

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use crate::events::EventBackend;
 use crate::model::{Event, Role, Subject, SubjectStatus};
 use crate::store::StoreError;
+use crate::vision::detect::Detection;
 
 /// An event store that keeps what it is given in memory.
 #[derive(Clone, Default)]
@@ -31,5 +32,29 @@ pub(crate) fn subject(id: &str, role: Role) -> Subject {
         source: "admin".into(),
         created_ms: 0,
         updated_ms: 0,
+    }
+}
+
+/// A face detection `size` pixels wide at (`x0`, `y0`) with plausible keypoints.
+pub(crate) fn test_detection(x0: f32, y0: f32, size: f32) -> Detection {
+    use crate::vision::align::Point;
+    let p = |fx: f32, fy: f32| Point {
+        x: x0 + fx * size,
+        y: y0 + fy * size,
+    };
+    Detection {
+        x0,
+        y0,
+        x1: x0 + size,
+        y1: y0 + size,
+        score: 0.9,
+        keypoints: [
+            p(0.3, 0.4),
+            p(0.7, 0.4),
+            p(0.5, 0.6),
+            p(0.5, 0.8),
+            p(0.1, 0.5),
+            p(0.9, 0.5),
+        ],
     }
 }

@@ -46,9 +46,10 @@ async fn bad_tokens_from_one_address_are_held_back_with_retry_after_and_audited(
         200
     );
 
-    a.state.events.flush().await;
+    a.state.core.events.flush().await;
     let (events, _) = a
         .state
+        .core
         .store
         .list_events(&wardgate::store::EventFilter {
             kind: Some("auth".into()),

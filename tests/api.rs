@@ -331,7 +331,7 @@ async fn faces_accept_only_valid_embeddings() {
         .await;
     assert_eq!(s, 404);
     assert_eq!(
-        a.state.catalog.snapshot().gallery.len(),
+        a.state.core.catalog.snapshot().gallery.len(),
         0,
         "gallery follows deletions"
     );
@@ -566,7 +566,7 @@ async fn events_filters_and_audit_of_admin_changes() {
         json!({"external_id": "E1", "name": "A", "role": "doctor"}),
     )
     .await;
-    a.state.events.flush().await.unwrap();
+    a.state.core.events.flush().await.unwrap();
     let (s, ev) = a.get("/api/v1/events?kind=admin", &a.technician).await;
     assert_eq!((s, ev["total"].as_i64()), (200, Some(2)));
     let reasons: Vec<&str> = ev["items"]
@@ -609,7 +609,7 @@ async fn register_face_original_path() {
         )
         .await;
     assert_eq!((s, r2["subject_id"].as_str()), (201, Some(sid.as_str())));
-    assert_eq!(a.state.catalog.snapshot().gallery.len(), 2);
+    assert_eq!(a.state.core.catalog.snapshot().gallery.len(), 2);
     for (body, status, field) in [
         (
             json!({"subject_id": sid, "name": "x", "embedding": emb(1)}),

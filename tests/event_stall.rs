@@ -63,11 +63,11 @@ async fn a_stalled_event_store_blocks_no_decision_and_loses_no_event() {
     let tdb = TestDb::new(Db::Sqlite).await.unwrap();
     let cfg = tdb.config();
     let node = cfg.events.node.clone();
-    let mut state = wardgate::app::build_state(cfg.clone(), None).await.unwrap();
+    let mut wiring = wardgate::app::prepare(cfg.clone(), None).await.unwrap();
     let stalled = Arc::new(AtomicBool::new(false));
-    state.events = EventSink::start(
+    wiring.parts.events = EventSink::start(
         Stalling {
-            store: state.store.clone(),
+            store: wiring.parts.store.clone(),
             stalled: Arc::clone(&stalled),
         },
         &node,
@@ -78,10 +78,12 @@ async fn a_stalled_event_store_blocks_no_decision_and_loses_no_event() {
     .await
     .unwrap();
     // The door's own events go to the stalling sink too: one chain for this node.
-    wardgate::app::start_door(&mut state).await.unwrap();
+    wiring.start_door().await.unwrap();
+    let state = wiring.into_state();
     let (terminal, _) = state
-        .auth
-        .create(&state.store, "terminal", TokenRole::Terminal)
+        .core
+        .tokens
+        .create(&state.core.store, "terminal", TokenRole::Terminal)
         .await
         .unwrap();
 
@@ -91,33 +93,37 @@ async fn a_stalled_event_store_blocks_no_decision_and_loses_no_event() {
         .analyze_photo(&std::fs::read(faces().join("Barack_Obama/obama1.jpg")).unwrap())
         .unwrap();
     let (doc, _) = st
+        .core
         .store
         .register_subject_with_face(
             "E1",
             "Dr O",
             wardgate::model::Role::Doctor,
-            st.catalog.model_id(),
+            st.core.catalog.model_id(),
             &doctor.embedding,
         )
         .await
         .unwrap();
     let (nurse, _) = st
+        .core
         .store
         .register_subject_with_face(
             "E2",
             "N",
             wardgate::model::Role::Nurse,
-            st.catalog.model_id(),
+            st.core.catalog.model_id(),
             &face(5),
         )
         .await
         .unwrap();
-    st.store
+    st.core
+        .store
         .create_door("ward", "Ward", wardgate::model::DoorMode::Staff)
         .await
         .unwrap();
     for (who, door) in [(&doc.id, "door-1"), (&nurse.id, "ward")] {
-        st.store
+        st.core
+            .store
             .grant(
                 who,
                 &wardgate::model::GrantTarget::Door(door.into()),
@@ -128,7 +134,7 @@ async fn a_stalled_event_store_blocks_no_decision_and_loses_no_event() {
             .await
             .unwrap();
     }
-    st.catalog.reload_all(&st.store).await.unwrap();
+    st.core.catalog.reload_all(&st.core.store).await.unwrap();
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -176,10 +182,8 @@ async fn a_stalled_event_store_blocks_no_decision_and_loses_no_event() {
         },
         LoopParts {
             analyser: engine.clone(),
-            catalog: Arc::clone(&state.catalog),
+            core: Arc::clone(&state.core),
             frames: capture.frames(),
-            door: state.door.clone().unwrap(),
-            events: state.events.clone(),
             runtime: tokio::runtime::Handle::current(),
             two_person_timeout: Duration::from_secs(30),
             stats: Arc::clone(&state.pipeline_stats),
@@ -190,7 +194,6 @@ async fn a_stalled_event_store_blocks_no_decision_and_loses_no_event() {
                 mode: wardgate::liveness::Mode::Off,
                 ..Default::default()
             },
-            prompts: wardgate::liveness::PromptBoard::new(),
             challenge_seed: None,
             infrared: None,
         },
@@ -256,15 +259,16 @@ async fn a_stalled_event_store_blocks_no_decision_and_loses_no_event() {
 
     // The store comes back: every event arrives, once, in a chain that verifies.
     stalled.store(false, Ordering::SeqCst);
-    let report = tokio::time::timeout(Duration::from_secs(60), state.events.flush())
+    let report = tokio::time::timeout(Duration::from_secs(60), state.core.events.flush())
         .await
         .expect("flush within a minute")
         .unwrap();
     assert_eq!(report.spooled, 0);
-    let sealed = state.events.durable_seq();
+    let sealed = state.core.events.durable_seq();
     let mut chain = Vec::new();
     loop {
         let page = state
+            .core
             .store
             .chain_page(&node, chain.last().map_or(0, |e: &Event| e.seq), 1000)
             .await
@@ -283,7 +287,9 @@ async fn a_stalled_event_store_blocks_no_decision_and_loses_no_event() {
     let decisions = |channel: &str| {
         chain
             .iter()
-            .filter(|e| e.kind == "decision" && e.details["channel"] == channel)
+            .filter(|e| {
+                e.kind == wardgate::model::EventKind::Decision && e.details["channel"] == channel
+            })
             .count()
     };
     assert_eq!(decisions("ws"), CLIENTS * PER_CLIENT);

@@ -323,7 +323,8 @@ fn wardgate_run(dir: &Path) -> Command {
 /// The whole contract against `wardgate run` with the door loop wired: the camera door loop
 /// (replaying photos) registers the `inference` heartbeat, whose injected hang must stop the
 /// pings; after SIGTERM the audit log's last door event is the shutdown safe state of a
-/// fail-secure lock, i.e. locked.
+/// fail-secure lock, i.e. locked; the log shows the ordered stop and no use of a closed
+/// store.
 #[test]
 fn release_binary_speaks_the_systemd_contract() {
     let mut mgr = Manager::new();
@@ -341,6 +342,8 @@ fn release_binary_speaks_the_systemd_contract() {
             faces.join("people/Barack_Obama"),
         )
         .env("WARDGATE_CAMERA__FPS", "5");
+    let log = dir.join("stderr.log");
+    cmd.stderr(std::fs::File::create(&log).unwrap());
     let db = dir.join("w.db");
     let door_state = move || last_door_event(&db);
     let expect = Expect {
@@ -348,6 +351,20 @@ fn release_binary_speaks_the_systemd_contract() {
         door_state: Some(&door_state),
     };
     check_service_contract(cmd, &expect, &mut mgr);
+    // The stop ran in order: the camera loop first, the store closed last, nothing still
+    // reading it then.
+    let log = std::fs::read_to_string(&log).unwrap();
+    let lower = log.to_lowercase();
+    assert!(
+        !lower.contains("pool closed") && !lower.contains("closed pool"),
+        "a task used the store after it was closed:\n{log}"
+    );
+    let at = |needle: &str| {
+        log.find(needle)
+            .unwrap_or_else(|| panic!("no {needle:?} in the log:\n{log}"))
+    };
+    assert!(at("SIGTERM: shutting down") < at("camera door loop stopped"));
+    assert!(at("camera door loop stopped") < at("wardgate stopped"));
 }
 
 /// "locked" when the newest door event in the audit log is the shutdown safe state.

@@ -619,7 +619,7 @@ async fn tokens_store_hashes_only(db: Db) {
         return;
     };
     let s = t.store().await;
-    let auth = wardgate::api::TokenAuth::new(None);
+    let auth = wardgate::tokens::TokenAuth::new(None);
     let (token, rec) = auth
         .create(&s, "terminal 1", TokenRole::Terminal)
         .await

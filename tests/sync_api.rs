@@ -52,6 +52,7 @@ async fn sync_flow(db: Db) {
     for (i, ext) in ["E1", "E2", "P1", "P2"].iter().enumerate() {
         let sub = a
             .state
+            .core
             .store
             .subject_by_external_id(ext)
             .await

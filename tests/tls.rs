@@ -30,8 +30,9 @@ async fn https(tweak: impl FnOnce(&mut wardgate::config::Config, &Path)) -> Http
     let mut state = wardgate::app::build_state(cfg, None).await.unwrap();
     state.tls = Some(std::sync::Arc::new(tls.info.clone()));
     let (admin, _) = state
-        .auth
-        .create(&state.store, "admin", TokenRole::Admin)
+        .core
+        .tokens
+        .create(&state.core.store, "admin", TokenRole::Admin)
         .await
         .unwrap();
     let plain = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -160,7 +161,7 @@ async fn a_client_pinning_the_board_certificate_gets_the_api_and_websockets_over
     .await;
     assert_eq!(out, "101", "WebSocket upgrade over TLS");
     let _ = h.stop.send(());
-    h.state.store.close().await;
+    h.state.core.store.close().await;
 }
 
 /// A CA and a client certificate it signs for `cn`.
@@ -268,7 +269,7 @@ async fn a_client_certificate_from_the_hospital_ca_authenticates_as_its_configur
         "a client certificate from an unknown CA is refused"
     );
     let _ = h.stop.send(());
-    h.state.store.close().await;
+    h.state.core.store.close().await;
 }
 
 #[test]

@@ -2,10 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
+use wardgate::cli::photos as cli;
 use wardgate::config::Config;
 use wardgate::model::{Role, SubjectStatus};
 use wardgate::store::Store;
-use wardgate::vision::{cli, Engine, FaceEncoder as _};
+use wardgate::vision::{Engine, FaceEncoder as _};
 
 fn faces() -> PathBuf {
     std::env::var_os("WARDGATE_FACES").map_or_else(

@@ -208,7 +208,7 @@ async fn doctor_patient_scenario(db: Db) {
     assert_eq!(r["reason"], "subject_inactive");
 
     // Every decision is in the audit log, and the chain verifies.
-    a.state.events.flush().await.unwrap();
+    a.state.core.events.flush().await.unwrap();
     let (_, ev) = a
         .get("/api/v1/events?kind=decision&limit=100", &a.technician)
         .await;
@@ -250,6 +250,7 @@ async fn doctor_patient_scenario(db: Db) {
     );
     let chain = a
         .state
+        .core
         .store
         .chain_page("door-controller", 0, 1000)
         .await
@@ -325,9 +326,10 @@ async fn decisions_continue_and_are_kept_while_the_database_is_down() {
         json!({"staff_id": nurse, "door_id": "ward"}),
     )
     .await;
-    a.state.events.flush().await.unwrap();
+    a.state.core.events.flush().await.unwrap();
     let stored_before = a
         .state
+        .core
         .store
         .list_events(&wardgate::store::EventFilter {
             limit: 500,
@@ -337,7 +339,7 @@ async fn decisions_continue_and_are_kept_while_the_database_is_down() {
         .unwrap()
         .1;
 
-    a.state.store.close().await; // the database is gone
+    a.state.core.store.close().await; // the database is gone
     let mut ws = connect(&a, &a.terminal).await.unwrap();
     for i in 0..3 {
         let r = ask(
@@ -352,7 +354,7 @@ async fn decisions_continue_and_are_kept_while_the_database_is_down() {
         .await;
     assert_eq!(health["database"], "unreachable");
     assert_eq!(health["status"], "degraded");
-    let report = a.state.events.flush().await.unwrap();
+    let report = a.state.core.events.flush().await.unwrap();
     assert_eq!(report.spooled, 3, "the three decisions wait in the spool");
     let cfg = a.db.config();
     ws.close(None).await.ok();
@@ -364,8 +366,9 @@ async fn decisions_continue_and_are_kept_while_the_database_is_down() {
     cfg2.database.url = url;
     cfg2.events.spool_dir = spool;
     let state = wardgate::app::build_state(cfg2, None).await.unwrap();
-    assert_eq!(state.events.flush().await.unwrap().spooled, 0);
+    assert_eq!(state.core.events.flush().await.unwrap().spooled, 0);
     let (events, total) = state
+        .core
         .store
         .list_events(&wardgate::store::EventFilter {
             limit: 500,
@@ -376,6 +379,7 @@ async fn decisions_continue_and_are_kept_while_the_database_is_down() {
     assert_eq!(total, stored_before + 3);
     assert_eq!(events.iter().filter(|e| e.reason == "granted").count(), 3);
     let chain = state
+        .core
         .store
         .chain_page("door-controller", 0, 1000)
         .await

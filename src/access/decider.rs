@@ -26,227 +26,18 @@ use serde::Serialize;
 
 use super::directory::Directory;
 use super::policy::{decide, Decision, Identified, Reason};
+pub use super::presented::{
+    Channel, Face, FaceFactor, Factor, FrameTimings, Liveness, Patient, Person, Presentation,
+};
 use crate::audit::{EventDraft, EventKind};
-use crate::catalog::{Catalog, Recognition};
+use crate::catalog::Catalog;
 use crate::door::{apply_command, Command, CommandError, DoorHandle, DoorStatus};
 use crate::events::EventSink;
-use crate::model::{Event, Millis, Subject};
+use crate::model::{Event, Subject};
 
 /// Longest a decision waits for the door controller to answer an unlock; past it the door is
 /// recorded as `controller_unavailable` (a hung door actor must not hang the decision).
 pub const DOOR_ANSWER: Duration = Duration::from_secs(2);
-
-/// Where a decision was asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-pub enum Channel {
-    /// The controller's own camera door loop.
-    #[serde(rename = "camera")]
-    Camera,
-    /// A terminal over `/ws/auth`.
-    #[serde(rename = "ws")]
-    Terminal,
-    /// A terminal over `POST /api/v1/decisions`.
-    #[serde(rename = "http")]
-    DecisionsApi,
-    /// A technician or admin command through `POST /api/v1/doors/{id}/commands`.
-    #[serde(rename = "door_api")]
-    DoorApi,
-}
-
-impl Channel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Camera => "camera",
-            Channel::Terminal => "ws",
-            Channel::DecisionsApi => "http",
-            Channel::DoorApi => "door_api",
-        }
-    }
-
-    /// Whether the channel answers a client, so its event must be on disk before the answer.
-    fn acknowledges(self) -> bool {
-        !matches!(self, Channel::Camera)
-    }
-}
-
-/// One face as the channel saw it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Face {
-    /// The enrolled subject it matched at or above `matching.threshold`; `None`: nobody.
-    pub subject_id: Option<String>,
-    /// Similarity of the best gallery match, also when it is below the threshold (so an
-    /// `unknown_staff` event says how close the nearest template was); `None`: empty gallery.
-    pub similarity: Option<f32>,
-}
-
-impl Face {
-    /// A face matched to `subject_id` with `similarity`.
-    pub fn identified(subject_id: &str, similarity: f32) -> Self {
-        Self {
-            subject_id: Some(subject_id.to_owned()),
-            similarity: Some(similarity),
-        }
-    }
-
-    /// A face nobody enrolled matched (best similarity, if any template exists).
-    pub fn unknown(best_similarity: Option<f32>) -> Self {
-        Self {
-            subject_id: None,
-            similarity: best_similarity,
-        }
-    }
-}
-
-impl From<&Recognition> for Face {
-    fn from(r: &Recognition) -> Self {
-        Self {
-            subject_id: r
-                .best
-                .as_ref()
-                .filter(|_| r.accepted)
-                .map(|m| m.subject_id.to_string()),
-            similarity: r.best.as_ref().map(|m| m.similarity),
-        }
-    }
-}
-
-/// The second person at a `staff_with_patient` door.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub enum Patient {
-    /// No second face was presented.
-    #[default]
-    Absent,
-    /// A second face was presented (recognised or not).
-    Presented(Face),
-    /// The staff member waited `access.two_person_timeout_secs` and no patient came.
-    TimedOut,
-}
-
-/// The liveness check of one face, when the channel ran one (the camera's challenge, or a
-/// terminal's attestation).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Liveness {
-    /// A score the check produced, if it has one (a terminal may report its own).
-    pub score: Option<f32>,
-    /// Whether the face counts as live.
-    pub passed: bool,
-    /// The denial when it does not: [`Reason::SpoofSuspected`], [`Reason::LivenessFailed`]
-    /// or [`Reason::LivenessTimeout`].
-    pub reason: Reason,
-    /// What the check measured (method, challenge, each cue's value; never frames), recorded
-    /// as the event's `liveness` / `patient_liveness` detail.
-    pub details: serde_json::Value,
-}
-
-impl Liveness {
-    /// A passed check described by `details`.
-    pub fn passed(details: serde_json::Value) -> Self {
-        Self {
-            score: None,
-            passed: true,
-            reason: Reason::Granted,
-            details,
-        }
-    }
-
-    /// A failed check, denied with `reason`.
-    pub fn failed(reason: Reason, details: serde_json::Value) -> Self {
-        Self {
-            score: None,
-            passed: false,
-            reason,
-            details,
-        }
-    }
-}
-
-/// How long one camera frame of a presentation took to analyse, stage by stage, in
-/// milliseconds: what a technician reads in the decision's details to see why a door was slow
-/// (or which frames a decision rests on). Times only — never the picture or the embedding.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct FrameTimings {
-    /// The camera loop's track the face belongs to.
-    pub track: u64,
-    /// The frame's capture sequence number.
-    pub frame: u64,
-    /// Face detection over the whole frame.
-    pub detect_ms: f64,
-    /// The face mesh (landmarks) of this face.
-    pub mesh_ms: f64,
-    /// The aligned crop of this face.
-    pub align_ms: f64,
-    /// The embedding of this face.
-    pub embed_ms: f64,
-    /// The gallery search of that embedding.
-    pub match_ms: f64,
-}
-
-impl FrameTimings {
-    /// Milliseconds of `d`, to 0.01 ms.
-    pub fn ms(d: Duration) -> f64 {
-        (d.as_secs_f64() * 100_000.0).round() / 100.0
-    }
-}
-
-/// What the service decides about.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Request {
-    pub channel: Channel,
-    pub door_id: String,
-    pub staff: Face,
-    pub patient: Patient,
-    /// The staff face's liveness check.
-    pub liveness: Option<Liveness>,
-    /// The patient face's liveness check (the camera challenges each face on its own).
-    pub patient_liveness: Option<Liveness>,
-    /// The terminal's request id, echoed in the event.
-    pub request_id: Option<String>,
-    /// The API token that asked (never the token itself).
-    pub token_id: Option<String>,
-    /// The camera loop's track ids of the staff and the patient face (`None` elsewhere).
-    pub tracks: (Option<u64>, Option<u64>),
-    /// The camera loop's analysed frames of this presentation (staff's, then the patient's),
-    /// oldest first; empty elsewhere.
-    pub frames: Vec<FrameTimings>,
-    pub at: Millis,
-}
-
-impl Request {
-    /// A request with only the channel, the door, the staff face and the time set.
-    pub fn new(channel: Channel, door_id: &str, staff: Face, at: Millis) -> Self {
-        Self {
-            channel,
-            door_id: door_id.to_owned(),
-            staff,
-            patient: Patient::Absent,
-            liveness: None,
-            patient_liveness: None,
-            request_id: None,
-            token_id: None,
-            tracks: (None, None),
-            frames: Vec::new(),
-            at,
-        }
-    }
-}
-
-impl Request {
-    /// What the camera loop has per decision: the staff track's identity and similarity, the
-    /// patient's (or that none came in time), and the liveness result.
-    pub fn camera(
-        door_id: &str,
-        staff: Face,
-        patient: Patient,
-        liveness: Option<Liveness>,
-        at: Millis,
-    ) -> Self {
-        Self {
-            patient,
-            liveness,
-            ..Self::new(Channel::Camera, door_id, staff, at)
-        }
-    }
-}
 
 /// What happened at the door for a granted decision.
 #[derive(Debug, Clone, PartialEq)]
@@ -277,15 +68,15 @@ pub struct Outcome {
 
 /// A step towards a decision that is recorded as a `presentation` event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Presentation {
+pub enum Step {
     /// Clinical staff recognised at a `staff_with_patient` door; the patient is awaited.
     AwaitingPatient,
 }
 
-impl Presentation {
+impl Step {
     pub fn as_str(self) -> &'static str {
         match self {
-            Presentation::AwaitingPatient => "awaiting_patient",
+            Step::AwaitingPatient => "awaiting_patient",
         }
     }
 }
@@ -327,13 +118,13 @@ impl Decider {
     }
 
     /// Decides from the current catalog snapshot.
-    pub async fn decide(&self, req: Request) -> Outcome {
+    pub async fn decide(&self, req: Presentation) -> Outcome {
         let snap = self.catalog.snapshot();
         self.decide_in(&snap.directory, req).await
     }
 
     /// Decides from `dir`: policy, unlock, one event.
-    pub async fn decide_in(&self, dir: &Directory, req: Request) -> Outcome {
+    pub async fn decide_in(&self, dir: &Directory, req: Presentation) -> Outcome {
         let (mut decision, staff, patient) = evaluate(dir, &req);
         let mut unlock = Unlock::NotRequested;
         let mut unlock_took = None;
@@ -400,8 +191,11 @@ impl Decider {
         field: Option<&str>,
     ) -> Option<Event> {
         let door = door_id.chars().take(64).collect::<String>();
-        let mut details = details(channel, request_id, token_id);
-        details["field"] = field.into();
+        let details = Details {
+            field,
+            ..Details::new(channel, request_id, token_id)
+        }
+        .to_value();
         let draft = EventDraft {
             kind: EventKind::Decision,
             door_id: (!door.is_empty()).then_some(door),
@@ -418,11 +212,14 @@ impl Decider {
         &self,
         channel: Channel,
         door_id: &str,
-        step: Presentation,
+        step: Step,
         staff: &Face,
     ) -> Option<Event> {
-        let mut details = details(channel, None, None);
-        details["staff_similarity"] = staff.similarity.into();
+        let details = Details {
+            staff_similarity: staff.similarity,
+            ..Details::new(channel, None, None)
+        }
+        .to_value();
         self.record(
             channel,
             EventDraft {
@@ -460,7 +257,7 @@ impl Decider {
             Ok(_) if unlocks => unlock_refusal(&answer),
             Ok(_) => None,
         };
-        let mut details = details(Channel::DoorApi, None, Some(token_id));
+        let mut details = Details::new(Channel::DoorApi, None, Some(token_id)).to_value();
         details["command"] = cmd.name().into();
         details["role"] = role.into();
         self.record(
@@ -480,40 +277,63 @@ impl Decider {
 
     async fn record(&self, channel: Channel, draft: EventDraft) -> Option<Event> {
         if channel.acknowledges() {
-            self.events.emit_durable(draft).await
+            self.events.record_durable(draft).await
         } else {
             self.events.record(draft)
         }
     }
 }
 
-/// The detail keys every decision event carries, `null` where they do not apply.
-fn details(
+/// The detail keys every decision event carries, `null` where they do not apply: one type,
+/// so every channel's event has the same keys (docs/api.md lists them from here).
+#[derive(Debug, Serialize)]
+struct Details<'a> {
     channel: Channel,
-    request_id: Option<&str>,
-    token_id: Option<&str>,
-) -> serde_json::Value {
-    serde_json::json!({
-        "channel": channel.as_str(),
-        "request_id": request_id,
-        "token_id": token_id,
-        "door": null,
-        "staff_similarity": null,
-        "patient_similarity": null,
-        "liveness_score": null,
-        "liveness": null,
-        "patient_liveness": null,
-        "field": null,
-        "staff_track": null,
-        "patient_track": null,
-        "frames": null,
-    })
+    request_id: Option<&'a str>,
+    token_id: Option<&'a str>,
+    /// The requested door id, only when it is unknown (a known door is the event's `door_id`).
+    door: Option<String>,
+    staff_similarity: Option<f32>,
+    patient_similarity: Option<f32>,
+    liveness_score: Option<f32>,
+    liveness: Option<&'a serde_json::Value>,
+    patient_liveness: Option<&'a serde_json::Value>,
+    /// The malformed field of a `bad_request`.
+    field: Option<&'a str>,
+    staff_track: Option<u64>,
+    patient_track: Option<u64>,
+    frames: Option<&'a [FrameTimings]>,
 }
 
-type Person = Option<(Subject, f32)>;
+impl<'a> Details<'a> {
+    fn new(channel: Channel, request_id: Option<&'a str>, token_id: Option<&'a str>) -> Self {
+        Self {
+            channel,
+            request_id,
+            token_id,
+            door: None,
+            staff_similarity: None,
+            patient_similarity: None,
+            liveness_score: None,
+            liveness: None,
+            patient_liveness: None,
+            field: None,
+            staff_track: None,
+            patient_track: None,
+            frames: None,
+        }
+    }
+
+    fn to_value(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+
+/// A recognised person with the similarity of their match.
+type Recognised = Option<(Subject, f32)>;
 
 /// The policy's answer for `req`, with the recognised people. Pure (no door, no events).
-pub fn evaluate(dir: &Directory, req: &Request) -> (Decision, Person, Person) {
+pub fn evaluate(dir: &Directory, req: &Presentation) -> (Decision, Recognised, Recognised) {
     let ident = |f: &Face| -> Option<Identified<'_>> {
         let subject = dir.subject(f.subject_id.as_deref()?)?;
         Some(Identified {
@@ -521,20 +341,21 @@ pub fn evaluate(dir: &Directory, req: &Request) -> (Decision, Person, Person) {
             similarity: f.similarity.unwrap_or(0.0),
         })
     };
-    let staff = ident(&req.staff);
-    let (patient, presented) = match &req.patient {
-        Patient::Presented(f) => (ident(f), true),
-        Patient::Absent | Patient::TimedOut => (None, false),
-    };
+    let staff_face = req.staff.matched();
+    let staff = ident(&staff_face);
+    let patient_face = req.patient.person().map(Person::matched);
+    let presented = patient_face.is_some();
+    let patient = patient_face.as_ref().and_then(ident);
     let people = (
         staff.map(|i| (i.subject.clone(), i.similarity)),
         patient.map(|i| (i.subject.clone(), i.similarity)),
     );
-    let failed = |l: &Option<Liveness>| l.as_ref().filter(|l| !l.passed).map(|l| l.reason);
+    let failed = |l: Option<&Liveness>| l.filter(|l| !l.passed).map(|l| l.reason);
     let door_known = dir.door(&req.door_id).is_some();
     // A face that failed its liveness check is denied for that, but only once it is known who
     // it claims to be at a known door: an unknown face is `unknown_staff` whatever it is.
-    let not_live = match (failed(&req.liveness), failed(&req.patient_liveness)) {
+    let patient_liveness = req.patient.person().and_then(Person::liveness);
+    let not_live = match (failed(req.staff.liveness()), failed(patient_liveness)) {
         (Some(r), _) if staff.is_some() && door_known => Some(r),
         (_, Some(r)) if patient.is_some() && door_known => Some(r),
         _ => None,
@@ -561,36 +382,33 @@ pub fn evaluate(dir: &Directory, req: &Request) -> (Decision, Person, Person) {
 /// The one event recording `decision`.
 fn decision_event(
     dir: &Directory,
-    req: &Request,
+    req: &Presentation,
     decision: Decision,
-    staff: &Person,
-    patient: &Person,
+    staff: &Recognised,
+    patient: &Recognised,
 ) -> EventDraft {
     let door_known = dir.door(&req.door_id).is_some();
-    let mut details = details(
-        req.channel,
-        req.request_id.as_deref(),
-        req.token_id.as_deref(),
-    );
-    if !door_known {
-        details["door"] = req.door_id.chars().take(64).collect::<String>().into();
+    let patient_face = req.patient.person().and_then(Person::face);
+    let staff_face = req.staff.face();
+    let details = Details {
+        door: (!door_known).then(|| req.door_id.chars().take(64).collect()),
+        staff_similarity: staff_face.and_then(|f| f.face.similarity),
+        patient_similarity: patient_face.and_then(|f| f.face.similarity),
+        liveness_score: req.staff.liveness().and_then(|l| l.score),
+        liveness: req.staff.liveness().map(|l| &l.details),
+        patient_liveness: patient_face
+            .and_then(|f| f.liveness.as_ref())
+            .map(|l| &l.details),
+        staff_track: staff_face.and_then(|f| f.track),
+        patient_track: patient_face.and_then(|f| f.track),
+        frames: (!req.frames.is_empty()).then_some(req.frames.as_slice()),
+        ..Details::new(
+            req.channel,
+            req.request_id.as_deref(),
+            req.token_id.as_deref(),
+        )
     }
-    details["staff_similarity"] = req.staff.similarity.into();
-    if let Patient::Presented(f) = &req.patient {
-        details["patient_similarity"] = f.similarity.into();
-    }
-    details["liveness_score"] = req.liveness.as_ref().and_then(|l| l.score).into();
-    if let Some(l) = &req.liveness {
-        details["liveness"] = l.details.clone();
-    }
-    if let Some(l) = &req.patient_liveness {
-        details["patient_liveness"] = l.details.clone();
-    }
-    details["staff_track"] = req.tracks.0.into();
-    details["patient_track"] = req.tracks.1.into();
-    if !req.frames.is_empty() {
-        details["frames"] = serde_json::to_value(&req.frames).unwrap_or_default();
-    }
+    .to_value();
     EventDraft {
         kind: EventKind::Decision,
         door_id: door_known.then(|| req.door_id.clone()),

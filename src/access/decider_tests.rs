@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::*;
 use crate::door::sim::{SimControl, SimDoor};
 use crate::door::{DoorConfig, DoorState};
-use crate::model::{Door, DoorMode, Grant, GrantTarget, Role};
+use crate::model::{Door, DoorMode, Grant, GrantTarget, Millis, Role};
 use crate::test_support::{subject, Memory};
 
 fn door(id: &str, mode: DoorMode) -> Door {
@@ -85,8 +85,8 @@ async fn rig() -> Rig {
 
 const NOW: Millis = 1_000_000;
 
-fn doctor_at(channel: Channel, door_id: &str) -> Request {
-    Request::new(channel, door_id, Face::identified("doc", 0.83), NOW)
+fn doctor_at(channel: Channel, door_id: &str) -> Presentation {
+    Presentation::new(channel, door_id, Face::identified("doc", 0.83), NOW)
 }
 
 #[tokio::test]
@@ -102,7 +102,7 @@ async fn every_channel_records_the_same_event_shape() {
     ] {
         let out = r.decider.decide_in(&dir, doctor_at(channel, "room")).await;
         let e = out.event.unwrap();
-        assert_eq!(e.kind, "decision");
+        assert_eq!(e.kind, crate::model::EventKind::Decision);
         assert_eq!(e.reason, "patient_required");
         assert_eq!(e.details["channel"], channel.as_str());
         let keys: Vec<String> = e.details.as_object().unwrap().keys().cloned().collect();
@@ -174,7 +174,7 @@ async fn a_grant_unlocks_the_driven_door_and_names_the_similarity() {
 async fn two_person_decision_names_both_people_and_both_similarities() {
     let r = rig().await;
     let mut req = doctor_at(Channel::Camera, "room");
-    req.patient = Patient::Presented(Face::identified("pat", 0.71));
+    req.patient = Patient::Presented(Face::identified("pat", 0.71).into());
     let out = r.decider.decide_in(&directory(), req).await;
     assert_eq!(out.decision.reason, Reason::Granted);
     let e = out.event.unwrap();
@@ -213,7 +213,7 @@ async fn a_staff_member_alone_until_the_timeout_is_denied_patient_timeout() {
     );
     // An unknown second face is `unknown_patient`, with its similarity recorded.
     let mut req = doctor_at(Channel::Camera, "room");
-    req.patient = Patient::Presented(Face::unknown(Some(0.2)));
+    req.patient = Patient::Presented(Face::unknown(Some(0.2)).into());
     let out = r.decider.decide_in(&directory(), req).await;
     assert_eq!(out.decision.reason, Reason::UnknownPatient);
     assert_eq!(
@@ -228,7 +228,7 @@ async fn a_staff_member_alone_until_the_timeout_is_denied_patient_timeout() {
 async fn a_failed_liveness_check_is_denied_for_it_and_opens_nothing() {
     let r = rig().await;
     let mut req = doctor_at(Channel::Camera, "door-1");
-    req.liveness = Some(Liveness {
+    req.staff.face_mut().liveness = Some(Liveness {
         score: Some(0.9),
         ..Liveness::failed(
             Reason::SpoofSuspected,
@@ -247,7 +247,7 @@ async fn a_failed_liveness_check_is_denied_for_it_and_opens_nothing() {
     );
     // The check's own words reach the event, and its reason is the denial.
     let mut req = doctor_at(Channel::Camera, "door-1");
-    req.liveness = Some(Liveness::failed(
+    req.staff.face_mut().liveness = Some(Liveness::failed(
         Reason::LivenessTimeout,
         serde_json::json!({"method": "challenge", "challenge": ["left", "up"]}),
     ));
@@ -255,8 +255,8 @@ async fn a_failed_liveness_check_is_denied_for_it_and_opens_nothing() {
     assert_eq!(out.decision.reason, Reason::LivenessTimeout);
     assert_eq!(out.event.unwrap().details["liveness"]["challenge"][1], "up");
     // An unknown face is unknown, whatever its liveness.
-    let mut req = Request::new(Channel::Camera, "door-1", Face::unknown(Some(0.3)), NOW);
-    req.liveness = Some(Liveness::failed(
+    let mut req = Presentation::new(Channel::Camera, "door-1", Face::unknown(Some(0.3)), NOW);
+    req.staff.face_mut().liveness = Some(Liveness::failed(
         Reason::LivenessFailed,
         serde_json::Value::Null,
     ));

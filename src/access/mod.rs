@@ -4,11 +4,11 @@
 pub mod decider;
 pub mod directory;
 pub mod policy;
-pub mod two_person;
+pub mod presented;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::ConfigError;
+use crate::config_error::ConfigError;
 
 /// `[access]`
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

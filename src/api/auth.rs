@@ -1,33 +1,12 @@
-//! Bearer tokens and roles.
-//!
-//! Tokens are 256 random bits (`wg_` + base64url); the store keeps only a hash (SHA-256, or
-//! HMAC-SHA-256 with `auth.token_pepper_file`), so a stolen database opens no door API. Valid
-//! tokens are cached in memory: a terminal can still authenticate while the database is down.
-
-use std::collections::HashMap;
-use std::sync::RwLock;
+//! Who is calling: a bearer token (checked by the core's [`crate::tokens`]), a console
+//! session or a client certificate, and the role checks handlers declare.
 
 use axum::extract::FromRequestParts;
 use axum::http::{header, request::Parts};
-use base64::Engine as _;
-use hmac::{Hmac, Mac};
-use rand::RngCore;
-use sha2::{Digest, Sha256};
 
 use super::problem::ApiError;
 use super::AppState;
-use crate::model::{now_ms, Millis, TokenRole};
-use crate::store::{Store, StoreResult};
-
-/// Hashes tokens and checks them against the cached set.
-#[derive(Debug)]
-pub struct TokenAuth {
-    pepper: Option<Vec<u8>>,
-    /// hash → (token id, role); revoked tokens are not in it.
-    valid: RwLock<HashMap<String, (String, TokenRole)>>,
-    /// token id → last time `last_used` was written, to write it at most once a minute.
-    touched: RwLock<HashMap<String, Millis>>,
-}
+use crate::model::TokenRole;
 
 /// Who is calling.
 #[derive(Debug, Clone)]
@@ -50,98 +29,12 @@ impl Caller {
     }
 }
 
-impl TokenAuth {
-    pub fn new(pepper: Option<Vec<u8>>) -> Self {
+impl From<crate::tokens::Holder> for Caller {
+    fn from(h: crate::tokens::Holder) -> Self {
         Self {
-            pepper,
-            valid: RwLock::new(HashMap::new()),
-            touched: RwLock::new(HashMap::new()),
+            token_id: h.token_id,
+            role: h.role,
         }
-    }
-
-    /// Reads the pepper file named by the config, if any.
-    pub fn from_config(cfg: &crate::config::AuthConfig) -> std::io::Result<Self> {
-        let pepper = match &cfg.token_pepper_file {
-            Some(p) => Some(std::fs::read(p)?.trim_ascii().to_vec()),
-            None => None,
-        };
-        Ok(Self::new(pepper))
-    }
-
-    /// A new random token (shown once, never stored).
-    pub fn generate() -> String {
-        let mut bytes = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut bytes);
-        format!(
-            "wg_{}",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-        )
-    }
-
-    pub fn hash(&self, token: &str) -> String {
-        match &self.pepper {
-            Some(key) => {
-                let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key size");
-                mac.update(token.as_bytes());
-                hex::encode(mac.finalize().into_bytes())
-            }
-            None => hex::encode(Sha256::digest(token.as_bytes())),
-        }
-    }
-
-    /// Reloads the valid set from the store.
-    pub async fn reload(&self, store: &Store) -> StoreResult<()> {
-        let tokens = store.list_tokens().await?;
-        let map = tokens
-            .into_iter()
-            .filter(|t| t.revoked_ms.is_none())
-            .map(|t| (t.hash, (t.id, t.role)))
-            .collect();
-        *self
-            .valid
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = map;
-        Ok(())
-    }
-
-    pub fn check(&self, token: &str) -> Option<Caller> {
-        let h = self.hash(token);
-        self.valid
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&h)
-            .map(|(id, role)| Caller {
-                token_id: id.clone(),
-                role: *role,
-            })
-    }
-
-    /// Whether `last_used` should be written now for this token (at most once a minute).
-    fn should_touch(&self, token_id: &str, now: Millis) -> bool {
-        let mut t = self
-            .touched
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match t.get(token_id) {
-            Some(last) if now - last < 60_000 => false,
-            _ => {
-                t.insert(token_id.to_owned(), now);
-                true
-            }
-        }
-    }
-
-    /// Creates and stores a token; returns (the token, its record).
-    pub async fn create(
-        &self,
-        store: &Store,
-        label: &str,
-        role: TokenRole,
-    ) -> StoreResult<(String, crate::model::ApiToken)> {
-        let token = Self::generate();
-        let rec = store.create_token(label, role, &self.hash(&token)).await?;
-        self.reload(store).await?;
-        Ok((token, rec))
     }
 }
 
@@ -196,13 +89,15 @@ impl FromRequestParts<AppState> for Caller {
         // A client that keeps presenting bad tokens is held back before its next one is looked at.
         let ip = super::limits::client_ip(parts);
         state.limits.check_auth(state, ip).await?;
-        let Some(caller) = state.auth.check(&token) else {
+        let core = &state.core;
+        let Some(caller) = core.tokens.check_or_lookup(&core.store, &token).await else {
             state.limits.auth_failed(state, ip, "unknown_token").await;
             return Err(ApiError::unauthorized("unknown or revoked token"));
         };
-        let now = now_ms();
-        if state.auth.should_touch(&caller.token_id, now) {
-            let store = state.store.clone();
+        let caller = Caller::from(caller);
+        let now = core.clock.now_ms();
+        if core.tokens.should_touch(&caller.token_id, now) {
+            let store = core.store.clone();
             let id = caller.token_id.clone();
             tokio::spawn(async move {
                 if let Err(e) = store.touch_token(&id, now).await {
@@ -217,19 +112,6 @@ impl FromRequestParts<AppState> for Caller {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tokens_are_random_and_hashes_depend_on_pepper() {
-        let a = TokenAuth::generate();
-        let b = TokenAuth::generate();
-        assert_ne!(a, b);
-        assert!(a.starts_with("wg_") && a.len() == 46);
-        let plain = TokenAuth::new(None);
-        let peppered = TokenAuth::new(Some(b"pepper".to_vec()));
-        assert_eq!(plain.hash(&a).len(), 64);
-        assert_ne!(plain.hash(&a), peppered.hash(&a));
-        assert_eq!(peppered.hash(&a), peppered.hash(&a));
-    }
 
     #[test]
     fn admin_passes_every_role_check() {

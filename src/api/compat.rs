@@ -7,14 +7,14 @@ use base64::Engine as _;
 
 use super::auth::{Auth, SyncRole};
 use super::grants::window;
-use super::problem::{check_text, ApiJson};
+use super::problem::ApiJson;
 use super::subjects::encode_photo;
 use super::views::{
     embedding_f32, AccessAction, AccessResult, CreateAccess, GrantView, RegisterFace,
     RegisteredFace,
 };
 use super::{admin_event, ApiError, ApiResult, AppState};
-use crate::model::{now_ms, GrantTarget, Role, Subject, ADMIN_SOURCE};
+use crate::model::{GrantTarget, Role, Subject, ADMIN_SOURCE};
 
 /// Largest decoded photo accepted in JSON (the body limit applies to the base64 first).
 pub const MAX_IMAGE_BYTES: usize = 6 * 1024 * 1024;
@@ -30,8 +30,8 @@ pub(crate) async fn probe_vector(
 ) -> ApiResult<(Vec<f32>, String)> {
     match (embedding, image) {
         (Some(e), None) => Ok((
-            embedding_f32(&format!("{field}embedding"), e, st.catalog.dim())?,
-            st.catalog.model_id().to_owned(),
+            embedding_f32(&format!("{field}embedding"), e, st.core.catalog.dim())?,
+            st.core.catalog.model_id().to_owned(),
         )),
         (None, Some(b64)) => {
             let f = format!("{field}image");
@@ -71,7 +71,7 @@ async fn register_vectors(st: &AppState, b: &RegisterFace) -> ApiResult<(Vec<Vec
         ));
     }
     let mut vectors = Vec::with_capacity(images.len());
-    let mut model_id = st.catalog.model_id().to_owned();
+    let mut model_id = st.core.catalog.model_id().to_owned();
     for (i, b64) in images.iter().enumerate() {
         let f = format!("images[{i}]");
         let (v, m) = encode_photo(st, &f, &decode_base64(&f, b64)?).await?;
@@ -113,36 +113,33 @@ pub async fn register_face(
                 ));
             }
         }
-        st.store.get_subject(sid).await?;
+        st.core.store.get_subject(sid).await?;
         let (vectors, model) = register_vectors(&st, &b).await?;
-        let faces = st.store.add_faces(sid, &model, &vectors).await?;
+        let faces = st.core.store.add_faces(sid, &model, &vectors).await?;
         (
             sid.clone(),
             faces.into_iter().map(|f| f.id).collect::<Vec<_>>(),
         )
     } else {
-        let name = check_text(
-            "name",
-            b.name
-                .as_deref()
-                .ok_or_else(|| ApiError::invalid("name", "required (or give `subject_id`)"))?,
-            255,
-        )?;
+        let name = b
+            .name
+            .as_ref()
+            .ok_or_else(|| ApiError::invalid("name", "required (or give `subject_id`)"))?
+            .as_str();
         let role = b.role.ok_or_else(|| {
             ApiError::invalid("role", "required: doctor, nurse, other or patient")
         })?;
-        let ext = check_text(
-            "external_id",
-            b.external_id.as_deref().ok_or_else(|| {
-                ApiError::invalid("external_id", "required (staff number or MRN)")
-            })?,
-            128,
-        )?;
+        let ext = b
+            .external_id
+            .as_ref()
+            .ok_or_else(|| ApiError::invalid("external_id", "required (staff number or MRN)"))?
+            .as_str();
         // Validate the whole body before writing anything.
         let (vectors, model) = register_vectors(&st, &b).await?;
         let (s, faces) = st
+            .core
             .store
-            .register_subject_with_faces(&ext, &name, role, &model, &vectors)
+            .register_subject_with_faces(ext, name, role, &model, &vectors)
             .await?;
         (s.id, faces.into_iter().map(|f| f.id).collect::<Vec<_>>())
     };
@@ -165,9 +162,10 @@ pub async fn register_face(
 
 /// Finds a subject by id, or else by external id (hospital systems know the latter).
 async fn subject_ref(st: &AppState, field: &str, value: &str) -> ApiResult<Subject> {
-    match st.store.get_subject(value).await {
+    match st.core.store.get_subject(value).await {
         Ok(s) => Ok(s),
         Err(crate::store::StoreError::NotFound { .. }) => st
+            .core
             .store
             .subject_by_external_id(value)
             .await?
@@ -200,10 +198,11 @@ pub async fn create_access(
     match b.action {
         AccessAction::Grant => {
             let (_, until) = window(None, b.valid_until.as_deref(), "valid_from", "valid_until")?;
-            if until.is_some_and(|u| u <= now_ms()) {
+            if until.is_some_and(|u| u <= st.core.clock.now_ms()) {
                 return Err(ApiError::invalid("valid_until", "is in the past"));
             }
             let g = st
+                .core
                 .store
                 .grant(&staff.id, &target, None, until, ADMIN_SOURCE)
                 .await?;
@@ -218,7 +217,7 @@ pub async fn create_access(
                 StatusCode::CREATED,
                 Json(AccessResult {
                     action: "grant".into(),
-                    grant: Some(GrantView::new(g, now_ms())),
+                    grant: Some(GrantView::new(g, st.core.clock.now_ms())),
                     revoked: None,
                 }),
             ))
@@ -230,7 +229,7 @@ pub async fn create_access(
                     "not allowed with action `revoke`",
                 ));
             }
-            let n = st.store.revoke_between(&staff.id, &target).await?;
+            let n = st.core.store.revoke_between(&staff.id, &target).await?;
             if n == 0 {
                 return Err(ApiError::not_found(
                     "active grant between this staff member and patient",

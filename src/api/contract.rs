@@ -19,7 +19,7 @@ use serde_json::{json, Map, Value};
 
 use super::problem::ApiError;
 
-/// Printable text, not blank: what `check_text` accepts (control characters are refused,
+/// Printable text, not blank: what [`super::text::Text`] accepts (control characters are refused,
 /// surrounding white space is trimmed, something must remain).
 pub const TEXT_PATTERN: &str = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$";
 /// No control characters (passwords).

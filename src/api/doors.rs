@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::Json;
 
 use super::auth::{AdminOnly, Auth, SyncOrTechnician, TechnicianRole};
-use super::problem::{check_slug, check_text, ApiJson};
+use super::problem::ApiJson;
 use super::views::{CreateDoor, DoorView, UpdateDoor};
 use super::{admin_event, ApiError, ApiResult, AppState};
 use crate::door::command::authorize;
@@ -17,7 +17,8 @@ pub async fn list(
     Auth(_caller, _): Auth<SyncOrTechnician>,
 ) -> ApiResult<Json<Vec<DoorView>>> {
     Ok(Json(
-        st.store
+        st.core
+            .store
             .list_doors()
             .await?
             .into_iter()
@@ -31,12 +32,13 @@ pub async fn create(
     Auth(caller, _): Auth<AdminOnly>,
     ApiJson(b): ApiJson<CreateDoor>,
 ) -> ApiResult<(StatusCode, Json<DoorView>)> {
-    let id = match &b.id {
-        Some(id) => check_slug("id", id)?,
-        None => crate::model::new_id(),
-    };
-    let name = check_text("name", &b.name, 255)?;
-    let door = st.store.create_door(&id, &name, b.mode).await?;
+    let id =
+        b.id.map_or_else(crate::model::new_id, super::text::Slug::into_string);
+    let door = st
+        .core
+        .store
+        .create_door(&id, b.name.as_str(), b.mode)
+        .await?;
     admin_event(
         &st,
         &caller,
@@ -52,8 +54,8 @@ pub async fn get_one(
     Auth(_caller, _): Auth<SyncOrTechnician>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<DoorView>> {
-    let mut view: DoorView = st.store.get_door(&id).await?.into();
-    if let Some(door) = st.door.as_ref().filter(|d| d.id() == id) {
+    let mut view: DoorView = st.core.store.get_door(&id).await?.into();
+    if let Some(door) = st.core.door.as_ref().filter(|d| d.id() == id) {
         view.state = door.state().await.ok();
     }
     Ok(Json(view))
@@ -73,9 +75,9 @@ pub async fn command(
         TokenRole::Technician => DoorRole::Technician,
         _ => DoorRole::Viewer,
     };
-    let Some(door) = st.door.as_ref().filter(|d| d.id() == id) else {
+    let Some(door) = st.core.door.as_ref().filter(|d| d.id() == id) else {
         // A door of the site that another controller drives is in the way, not missing.
-        st.store.get_door(&id).await?;
+        st.core.store.get_door(&id).await?;
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "not_driven_here",
@@ -85,6 +87,7 @@ pub async fn command(
     authorize(&cmd, role).map_err(door_error)?;
     // Through the decision service: one `door` event, carried out or refused.
     let after = st
+        .core
         .decider()
         .door_command(door, cmd, &caller.token_id, caller.role.as_str())
         .await
@@ -102,12 +105,8 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<UpdateDoor>,
 ) -> ApiResult<Json<DoorView>> {
-    let name = b
-        .name
-        .as_deref()
-        .map(|n| check_text("name", n, 255))
-        .transpose()?;
-    let door = st.store.update_door(&id, name.as_deref(), b.mode).await?;
+    let name = b.name.as_ref().map(super::text::Text::as_str);
+    let door = st.core.store.update_door(&id, name, b.mode).await?;
     admin_event(
         &st,
         &caller,
@@ -123,7 +122,7 @@ pub async fn delete(
     Auth(caller, _): Auth<AdminOnly>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    st.store.delete_door(&id).await?;
+    st.core.store.delete_door(&id).await?;
     admin_event(
         &st,
         &caller,

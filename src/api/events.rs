@@ -32,7 +32,7 @@ pub async fn list(
         limit,
         offset,
     };
-    let (items, total) = st.store.list_events(&filter).await?;
+    let (items, total) = st.core.store.list_events(&filter).await?;
     Ok(Json(Page {
         items: items.into_iter().map(Into::into).collect(),
         total,
@@ -46,5 +46,5 @@ pub async fn get_one(
     Auth(_caller, _): Auth<TechnicianRole>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<EventView>> {
-    Ok(Json(st.store.get_event(&id).await?.into()))
+    Ok(Json(st.core.store.get_event(&id).await?.into()))
 }

@@ -8,7 +8,7 @@ use super::auth::{Auth, SyncRole};
 use super::problem::{parse_time, ApiJson, ApiQuery};
 use super::views::{CreateGrant, GrantQuery, GrantView, Page, Paging};
 use super::{admin_event, ApiError, ApiResult, AppState};
-use crate::model::{now_ms, GrantTarget, ADMIN_SOURCE};
+use crate::model::{GrantTarget, ADMIN_SOURCE};
 use crate::store::GrantFilter;
 
 /// Exactly one of door and patient.
@@ -73,6 +73,7 @@ pub async fn list(
         (d, p) => Some(target_of(d, p, "door_id", "patient_id")?),
     };
     let (items, total) = st
+        .core
         .store
         .list_grants(&GrantFilter {
             staff_id: q.staff_id,
@@ -83,7 +84,7 @@ pub async fn list(
             offset,
         })
         .await?;
-    let now = now_ms();
+    let now = st.core.clock.now_ms();
     Ok(Json(Page {
         items: items.into_iter().map(|g| GrantView::new(g, now)).collect(),
         total,
@@ -110,6 +111,7 @@ pub async fn create(
         "valid_until",
     )?;
     let g = st
+        .core
         .store
         .grant(&b.staff_id, &target, from, until, ADMIN_SOURCE)
         .await?;
@@ -120,7 +122,10 @@ pub async fn create(
         serde_json::json!({"grant_id": g.id}),
     )
     .await;
-    Ok((StatusCode::CREATED, Json(GrantView::new(g, now_ms()))))
+    Ok((
+        StatusCode::CREATED,
+        Json(GrantView::new(g, st.core.clock.now_ms())),
+    ))
 }
 
 pub async fn get_one(
@@ -129,8 +134,8 @@ pub async fn get_one(
     Path(id): Path<String>,
 ) -> ApiResult<Json<GrantView>> {
     Ok(Json(GrantView::new(
-        st.store.get_grant(&id).await?,
-        now_ms(),
+        st.core.store.get_grant(&id).await?,
+        st.core.clock.now_ms(),
     )))
 }
 
@@ -140,7 +145,7 @@ pub async fn revoke(
     Auth(caller, _): Auth<SyncRole>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<GrantView>> {
-    let g = st.store.revoke_grant(&id).await?;
+    let g = st.core.store.revoke_grant(&id).await?;
     admin_event(
         &st,
         &caller,
@@ -148,5 +153,5 @@ pub async fn revoke(
         serde_json::json!({"grant_id": id}),
     )
     .await;
-    Ok(Json(GrantView::new(g, now_ms())))
+    Ok(Json(GrantView::new(g, st.core.clock.now_ms())))
 }

@@ -14,7 +14,7 @@ use super::{AppState, Caller};
 /// snapshot); `status` is `up`, or `degraded` while the database does not answer.
 pub async fn healthz(State(st): State<AppState>, parts: Parts) -> (StatusCode, Json<Health>) {
     let db_ok = matches!(
-        tokio::time::timeout(std::time::Duration::from_secs(2), st.store.ping()).await,
+        tokio::time::timeout(std::time::Duration::from_secs(2), st.core.store.ping()).await,
         Ok(Ok(()))
     );
     let status = if db_ok { "up" } else { "degraded" }.to_owned();
@@ -29,7 +29,7 @@ pub async fn healthz(State(st): State<AppState>, parts: Parts) -> (StatusCode, J
             }),
         );
     }
-    let snap = st.catalog.snapshot();
+    let snap = st.core.catalog.snapshot();
     (
         StatusCode::OK,
         Json(Health {

@@ -80,14 +80,12 @@ async fn audit(st: &AppState, reason: &str, ip: IpAddr, mut details: serde_json:
     if let Some(o) = details.as_object_mut() {
         o.insert("client".into(), ip.to_string().into());
     }
-    st.events
-        .emit(EventDraft {
-            kind: EventKind::Auth,
-            reason: reason.to_owned(),
-            details,
-            ..Default::default()
-        })
-        .await;
+    st.core.events.record(EventDraft {
+        kind: EventKind::Auth,
+        reason: reason.to_owned(),
+        details,
+        ..Default::default()
+    });
 }
 
 /// The client address of a request (the TCP peer; the controller is not behind a proxy).

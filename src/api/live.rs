@@ -123,7 +123,7 @@ pub async fn capture_face(
     Auth(caller, _): Auth<SyncRole>,
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<FaceView>)> {
-    st.store.get_subject(&id).await?;
+    st.core.store.get_subject(&id).await?;
     let live = live(&st)?;
     // The person in front of the door, seen over several frames: their best frames that pass
     // the enrolment gate, averaged (one frame can blink or blur; the mean of a few is closer
@@ -135,8 +135,8 @@ pub async fn capture_face(
         let refs: Vec<(&[f32], f32)> = d.samples.iter().map(|(v, w)| (v.as_slice(), *w)).collect();
         let vector = crate::matching::aggregate(&refs)
             .ok_or_else(|| ApiError::internal(&"the track's frames do not average"))?;
-        let model_id = st.catalog.model_id().to_owned();
-        let face = st.store.add_face(&id, &model_id, &vector).await?;
+        let model_id = st.core.catalog.model_id().to_owned();
+        let face = st.core.store.add_face(&id, &model_id, &vector).await?;
         admin_event(
             &st,
             &caller,
@@ -161,7 +161,7 @@ pub async fn capture_face(
     .map_err(|e| ApiError::internal(&e))?
     .ok_or_else(|| ApiError::internal(&"frame encoding failed"))?;
     let (vector, model_id) = super::subjects::encode_photo(&st, "camera", &png).await?;
-    let face = st.store.add_face(&id, &model_id, &vector).await?;
+    let face = st.core.store.add_face(&id, &model_id, &vector).await?;
     admin_event(
         &st,
         &caller,

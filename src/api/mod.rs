@@ -18,6 +18,7 @@ pub mod problem;
 mod status;
 mod subjects;
 mod sync;
+pub mod text;
 mod tokens;
 mod users;
 pub mod views;
@@ -32,37 +33,26 @@ use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::Router;
 
-use crate::catalog::Catalog;
-use crate::config::Config;
-use crate::events::EventSink;
-use crate::store::Store;
-use crate::vision::FaceEncoder;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
 
-pub use auth::{Caller, TokenAuth};
+use crate::config::Config;
+use crate::controller::Controller;
+
+pub use auth::Caller;
 pub use problem::{ApiError, ApiResult};
 
-/// Shared state of every handler.
+/// Shared state of every handler: the core, and what only the HTTP edge needs.
 #[derive(Clone)]
 pub struct AppState {
+    /// The door's state and its one decision service (catalog, events, door, tokens, …).
+    pub core: Arc<Controller>,
     pub cfg: Arc<Config>,
-    pub store: Store,
-    pub catalog: Arc<Catalog>,
-    pub events: EventSink,
-    pub auth: Arc<TokenAuth>,
-    /// The photo → embedding path; `None` when the models are not loaded (the API then refuses
-    /// `image` inputs with 503 and keeps working on embeddings).
-    pub encoder: Option<Arc<dyn FaceEncoder>>,
-    /// The door this controller drives (relay, contact, REX, fire); `None` for an API-only
-    /// controller. Granted decisions for its id unlock it.
-    pub door: Option<crate::door::DoorHandle>,
     /// The camera door loop's rolling stage timings (empty while no loop runs).
     pub pipeline_stats: Arc<crate::pipeline::StageStats>,
     /// The web console: sessions, login throttle, the camera view.
     pub console: Arc<crate::console::Console>,
-    /// Keeps `catalog` and `auth` fresh from the store's change feed.
-    pub changes: Arc<crate::change_feed::ChangeFeed>,
-    /// The door loop's prompts to the person at the door (the liveness challenge).
-    pub prompts: crate::liveness::PromptBoard,
     /// Failed-authentication and decision-rate limits.
     pub limits: Arc<limits::Limits>,
     /// The HTTPS listener's certificate, when there is one (status, console Health).
@@ -72,23 +62,8 @@ pub struct AppState {
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
-            .field("store", &self.store)
-            .field(
-                "encoder",
-                &self.encoder.as_ref().map(|e| e.model_id().to_owned()),
-            )
+            .field("core", &self.core)
             .finish_non_exhaustive()
-    }
-}
-
-impl AppState {
-    /// The decision service over this state's catalog, door and event sink.
-    pub fn decider(&self) -> crate::access::decider::Decider {
-        crate::access::decider::Decider::new(
-            Arc::clone(&self.catalog),
-            self.door.clone(),
-            self.events.clone(),
-        )
     }
 }
 
@@ -156,9 +131,24 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            crate::change_feed::sync_after_writes,
+            sync_after_writes,
         ))
         .with_state(state)
+}
+
+/// Middleware: when a request wrote to the store through this process (the store counts its
+/// change-feed bumps), the feed is read before the response leaves, so the caller's next
+/// request — a decision right after a grant, a call with a token just created — sees it.
+/// Requests that wrote nothing cost nothing extra.
+pub async fn sync_after_writes(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let before = st.core.store.local_changes();
+    let resp = next.run(req).await;
+    if st.core.store.local_changes() != before {
+        if let Err(e) = st.core.changes.sync().await {
+            log::warn!("change feed not applied after a write: {e}");
+        }
+    }
+    resp
 }
 
 async fn not_found() -> ApiError {
@@ -185,14 +175,12 @@ pub(crate) async fn admin_event(
         obj.insert("token_id".into(), caller.token_id.clone().into());
         obj.insert("role".into(), caller.role.as_str().into());
     }
-    st.events
-        .emit(crate::audit::EventDraft {
-            kind: crate::audit::EventKind::Admin,
-            reason: action.to_owned(),
-            details,
-            ..Default::default()
-        })
-        .await;
+    st.core.events.record(crate::audit::EventDraft {
+        kind: crate::audit::EventKind::Admin,
+        reason: action.to_owned(),
+        details,
+        ..Default::default()
+    });
 }
 
 /// Unwraps a WebSocket upgrade; a plain HTTP request gets [`UpgradeRequired`].

@@ -746,7 +746,7 @@ pub fn document_for(limits: Limits) -> Arc<Value> {
 
 pub async fn serve(State(st): State<super::AppState>) -> impl IntoResponse {
     let limits = Limits {
-        dim: st.catalog.dim(),
+        dim: st.core.catalog.dim(),
         ..Limits::of(&st.cfg)
     };
     (

@@ -127,7 +127,7 @@ async fn check_chain(st: &AppState) -> AuditStatus {
     let mut v = crate::audit::Verifier::default();
     let mut after = 0;
     loop {
-        let page = match st.store.chain_page(node, after, 1000).await {
+        let page = match st.core.store.chain_page(node, after, 1000).await {
             Ok(p) => p,
             Err(e) => {
                 log::warn!("status: audit chain not readable: {e}");
@@ -206,14 +206,14 @@ pub async fn get(
     Auth(_caller, _): Auth<TechnicianRole>,
 ) -> ApiResult<Json<StatusReport>> {
     let started = Instant::now();
-    let ping = tokio::time::timeout(Duration::from_secs(2), st.store.ping()).await;
+    let ping = tokio::time::timeout(Duration::from_secs(2), st.core.store.ping()).await;
     let reachable = matches!(ping, Ok(Ok(())));
     let ping_ms = reachable.then(|| (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0);
-    let spool_backlog = match tokio::time::timeout(Duration::from_secs(1), st.events.flush()).await
-    {
-        Ok(Some(r)) => u64::try_from(r.spooled).ok(),
-        _ => None,
-    };
+    let spool_backlog =
+        match tokio::time::timeout(Duration::from_secs(1), st.core.events.flush()).await {
+            Ok(Some(r)) => u64::try_from(r.spooled).ok(),
+            _ => None,
+        };
     let live = st.console.live();
     let inference = live.as_ref().map(|l| {
         let o = l.overlay();
@@ -239,11 +239,11 @@ pub async fn get(
         version: env!("CARGO_PKG_VERSION").into(),
         uptime_secs: st.console.uptime().as_secs(),
         node: st.cfg.events.node.clone(),
-        door_id: st.door.as_ref().map(|d| d.id().to_owned()),
+        door_id: st.core.door.as_ref().map(|d| d.id().to_owned()),
         camera: live.as_ref().map(|l| l.camera_status()),
         inference,
         database: DatabaseStatus {
-            backend: match st.store.backend() {
+            backend: match st.core.store.backend() {
                 crate::store::Backend::Sqlite => "sqlite",
                 crate::store::Backend::MySql => "mysql",
             }
@@ -252,6 +252,7 @@ pub async fn get(
             ping_ms,
             spool_backlog,
             change_lag_ms: st
+                .core
                 .changes
                 .lag()
                 .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
@@ -259,14 +260,14 @@ pub async fn get(
         disk: disk(&st.cfg.events.spool_dir),
         cpu_temperature_c: cpu_temperature(Path::new("/sys/class/thermal")),
         models: ModelsStatus {
-            loaded: st.encoder.is_some(),
-            embedder: st.encoder.as_ref().map(|e| e.model_id().to_owned()),
+            loaded: st.core.encoder.is_some(),
+            embedder: st.core.encoder.as_ref().map(|e| e.model_id().to_owned()),
             files,
         },
         audit,
         pipeline: Some(st.pipeline_stats.snapshot()),
         matching: {
-            let op = st.catalog.operating_point();
+            let op = st.core.catalog.operating_point();
             MatchingStatus {
                 explanation: op.explain(),
                 operating_point: (*op).clone(),

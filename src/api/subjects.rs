@@ -6,7 +6,8 @@ use axum::http::StatusCode;
 use axum::Json;
 
 use super::auth::{Auth, SyncOrTechnician, SyncRole};
-use super::problem::{body_rejection, check_text, media_type, parse_json, ApiJson, ApiQuery};
+use super::problem::{body_rejection, media_type, parse_json, ApiJson, ApiQuery};
+use super::text::Text;
 use super::views::{
     embedding_f32, AddFace, CreateSubject, FaceView, Page, Paging, SubjectQuery, SubjectView,
     UpdateSubject,
@@ -26,6 +27,7 @@ pub async fn list(
     }
     .resolve(st.cfg.api.max_page_size)?;
     let (items, total) = st
+        .core
         .store
         .list_subjects(&SubjectFilter {
             kind: q.kind,
@@ -48,13 +50,13 @@ pub async fn create(
     Auth(caller, _): Auth<SyncRole>,
     ApiJson(b): ApiJson<CreateSubject>,
 ) -> ApiResult<(StatusCode, Json<SubjectView>)> {
-    let ext = check_text("external_id", &b.external_id, 128)?;
-    let name = check_text("name", &b.name, 255)?;
+    let (ext, name) = (b.external_id.as_str(), b.name.as_str());
     let s = st
+        .core
         .store
         .create_subject(
-            &ext,
-            &name,
+            ext,
+            name,
             b.role,
             b.status.unwrap_or(SubjectStatus::Active),
             ADMIN_SOURCE,
@@ -75,7 +77,7 @@ pub async fn get_one(
     Auth(_caller, _): Auth<SyncOrTechnician>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<SubjectView>> {
-    Ok(Json(st.store.get_subject(&id).await?.into()))
+    Ok(Json(st.core.store.get_subject(&id).await?.into()))
 }
 
 pub async fn update(
@@ -85,20 +87,12 @@ pub async fn update(
     ApiJson(b): ApiJson<UpdateSubject>,
 ) -> ApiResult<Json<SubjectView>> {
     let patch = SubjectPatch {
-        external_id: b
-            .external_id
-            .as_deref()
-            .map(|v| check_text("external_id", v, 128))
-            .transpose()?,
-        name: b
-            .name
-            .as_deref()
-            .map(|v| check_text("name", v, 255))
-            .transpose()?,
+        external_id: b.external_id.map(Text::into_string),
+        name: b.name.map(Text::into_string),
         role: b.role,
         status: b.status,
     };
-    let s = st.store.update_subject(&id, &patch).await?;
+    let s = st.core.store.update_subject(&id, &patch).await?;
     admin_event(
         &st,
         &caller,
@@ -114,7 +108,7 @@ pub async fn delete(
     Auth(caller, _): Auth<SyncRole>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let purged = st.store.delete_subject(&id).await?;
+    let purged = st.core.store.delete_subject(&id).await?;
     admin_event(
         &st,
         &caller,
@@ -130,7 +124,7 @@ pub async fn list_faces(
     Auth(_caller, _): Auth<SyncRole>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<FaceView>>> {
-    let faces = st.store.list_faces(&id).await?;
+    let faces = st.core.store.list_faces(&id).await?;
     Ok(Json(faces.into_iter().map(Into::into).collect()))
 }
 
@@ -152,8 +146,8 @@ pub async fn add_face(
             super::contract::body_schema::<AddFace>().check(&value)?;
             let b: AddFace = super::problem::from_value(value)?;
             (
-                embedding_f32("embedding", &b.embedding, st.catalog.dim())?,
-                st.catalog.model_id().to_owned(),
+                embedding_f32("embedding", &b.embedding, st.core.catalog.dim())?,
+                st.core.catalog.model_id().to_owned(),
             )
         }
         "image/jpeg" | "image/png" => encode_photo(&st, "body", &bytes).await?,
@@ -165,7 +159,7 @@ pub async fn add_face(
             ))
         }
     };
-    let face = st.store.add_face(&id, &model_id, &vector).await?;
+    let face = st.core.store.add_face(&id, &model_id, &vector).await?;
     admin_event(
         &st,
         &caller,
@@ -181,7 +175,7 @@ pub async fn delete_face(
     Auth(caller, _): Auth<SyncRole>,
     Path((id, face_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    st.store.delete_face(&id, &face_id).await?;
+    st.core.store.delete_face(&id, &face_id).await?;
     admin_event(
         &st,
         &caller,
@@ -199,16 +193,16 @@ pub async fn encode_photo(
     field: &str,
     image: &[u8],
 ) -> ApiResult<(Vec<f32>, String)> {
-    let Some(enc) = st.encoder.clone() else {
+    let Some(enc) = st.core.encoder.clone() else {
         return Err(ApiError::unavailable(
             "face images need the vision models, which are not loaded on this controller",
         ));
     };
     let model_id = enc.model_id().to_owned();
-    if model_id != st.catalog.model_id() {
+    if model_id != st.core.catalog.model_id() {
         return Err(ApiError::internal(&format!(
             "encoder model {model_id} differs from vision.embedder {}",
-            st.catalog.model_id()
+            st.core.catalog.model_id()
         )));
     }
     let image = image.to_vec();
@@ -225,7 +219,7 @@ pub async fn encode_photo(
             .with_field(field),
             _ => ApiError::invalid(field, r.to_string()),
         })?;
-    let v = crate::gallery::normalized(&v, st.catalog.dim())
+    let v = crate::gallery::normalized(&v, st.core.catalog.dim())
         .map_err(|e| ApiError::vector(field, &e))?;
     Ok((v, model_id))
 }

@@ -6,7 +6,7 @@ use axum::Json;
 
 use super::auth::{Auth, SyncRole};
 use super::grants::{target_of, window};
-use super::problem::{check_slug, check_text, ApiJson};
+use super::problem::{check_slug, ApiJson};
 use super::views::{SyncGrants, SyncSubjects};
 use super::{admin_event, ApiResult, AppState};
 use crate::model::SubjectStatus;
@@ -20,7 +20,7 @@ pub async fn grants(
     let source = check_slug("source", &b.source)?;
     let mut entries = Vec::with_capacity(b.grants.len());
     for (i, g) in b.grants.iter().enumerate() {
-        let staff = check_text(&format!("grants[{i}].staff"), &g.staff, 128)?;
+        let staff = g.staff.as_str().to_owned();
         let target = target_of(
             g.door.as_deref(),
             g.patient.as_deref(),
@@ -40,7 +40,7 @@ pub async fn grants(
             valid_until,
         });
     }
-    let out = st.store.sync_grants(&source, &entries).await?;
+    let out = st.core.store.sync_grants(&source, &entries).await?;
     admin_event(
         &st,
         &caller,
@@ -58,15 +58,15 @@ pub async fn subjects(
 ) -> ApiResult<Json<SyncOutcome>> {
     let source = check_slug("source", &b.source)?;
     let mut entries = Vec::with_capacity(b.subjects.len());
-    for (i, s) in b.subjects.iter().enumerate() {
+    for s in &b.subjects {
         entries.push(SubjectSnapshotEntry {
-            external_id: check_text(&format!("subjects[{i}].external_id"), &s.external_id, 128)?,
-            name: check_text(&format!("subjects[{i}].name"), &s.name, 255)?,
+            external_id: s.external_id.as_str().to_owned(),
+            name: s.name.as_str().to_owned(),
             role: s.role,
             status: s.status.unwrap_or(SubjectStatus::Active),
         });
     }
-    let out = st.store.sync_subjects(&source, &entries).await?;
+    let out = st.core.store.sync_subjects(&source, &entries).await?;
     admin_event(
         &st,
         &caller,

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::Json;
 
 use super::auth::{AdminOnly, Auth};
-use super::problem::{check_text, ApiJson};
+use super::problem::ApiJson;
 use super::views::{CreateToken, CreatedToken, TokenView};
 use super::{admin_event, ApiError, ApiResult, AppState};
 
@@ -14,7 +14,8 @@ pub async fn list(
     Auth(_caller, _): Auth<AdminOnly>,
 ) -> ApiResult<Json<Vec<TokenView>>> {
     Ok(Json(
-        st.store
+        st.core
+            .store
             .list_tokens()
             .await?
             .into_iter()
@@ -28,8 +29,8 @@ pub async fn create(
     Auth(caller, _): Auth<AdminOnly>,
     ApiJson(b): ApiJson<CreateToken>,
 ) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
-    let label = check_text("label", &b.label, 128)?;
-    let (token, rec) = st.auth.create(&st.store, &label, b.role).await?;
+    let label = b.label.as_str();
+    let (token, rec) = st.core.tokens.create(&st.core.store, label, b.role).await?;
     admin_event(
         &st,
         &caller,
@@ -59,7 +60,7 @@ pub async fn revoke(
         )
         .with_field("id"));
     }
-    let t = st.store.revoke_token(&id).await?;
+    let t = st.core.store.revoke_token(&id).await?;
     admin_event(
         &st,
         &caller,

@@ -72,7 +72,8 @@ pub async fn list(
     Auth(_caller, _): Auth<AdminOnly>,
 ) -> ApiResult<Json<Vec<UserView>>> {
     Ok(Json(
-        st.store
+        st.core
+            .store
             .list_users()
             .await?
             .into_iter()
@@ -87,7 +88,7 @@ pub async fn create(
     ApiJson(b): ApiJson<CreateUser>,
 ) -> ApiResult<(StatusCode, Json<UserView>)> {
     let role = crate::console::users::parse_role(&b.role)?;
-    let u = crate::console::users::create(&st.store, &b.name, role, b.password).await?;
+    let u = crate::console::users::create(&st.core.store, &b.name, role, b.password).await?;
     admin_event(
         &st,
         &caller,
@@ -103,7 +104,7 @@ pub async fn delete(
     Auth(caller, _): Auth<AdminOnly>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let u = st.store.delete_user(&id).await?;
+    let u = st.core.store.delete_user(&id).await?;
     st.console.sessions.end_user(&u.id);
     admin_event(
         &st,
@@ -148,7 +149,11 @@ async fn own_account(st: &AppState, caller: &Caller) -> ApiResult<ConsoleUser> {
         .token_id
         .strip_prefix("user:")
         .ok_or_else(no_account)?;
-    st.store.user_by_name(name).await?.ok_or_else(no_account)
+    st.core
+        .store
+        .user_by_name(name)
+        .await?
+        .ok_or_else(no_account)
 }
 
 /// `POST /api/v1/users/me/totp`: a new secret for the caller's account, not yet in force.
@@ -193,7 +198,7 @@ pub async fn totp_confirm(
             "is not the app's current 6-digit code for this secret (check the phone's clock)",
         ));
     }
-    st.store.set_user_totp(&u.id, Some(&secret)).await?;
+    st.core.store.set_user_totp(&u.id, Some(&secret)).await?;
     st.console.totp.end_enrolment(&u.id);
     admin_event(
         &st,
@@ -202,7 +207,7 @@ pub async fn totp_confirm(
         serde_json::json!({"user": u.name}),
     )
     .await;
-    let u = st.store.user_by_id(&u.id).await?.unwrap_or(u);
+    let u = st.core.store.user_by_id(&u.id).await?.unwrap_or(u);
     Ok(Json(u.into()))
 }
 
@@ -214,7 +219,7 @@ pub async fn totp_disable(
     let u = own_account(&st, &caller).await?;
     st.console.totp.end_enrolment(&u.id);
     if u.totp_secret.is_some() {
-        st.store.set_user_totp(&u.id, None).await?;
+        st.core.store.set_user_totp(&u.id, None).await?;
         admin_event(
             &st,
             &caller,

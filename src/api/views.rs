@@ -1,6 +1,7 @@
 //! JSON shapes of the API: requests (strict: unknown fields are errors) and responses.
 //! Their JSON schemas feed the OpenAPI document, so the document cannot drift from the types.
 
+use crate::api::text::{Slug, Text};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -84,17 +85,9 @@ impl From<Subject> for SubjectView {
 #[serde(deny_unknown_fields)]
 pub struct CreateSubject {
     /// Staff number or MRN; unique. Trimmed; not blank, no control characters.
-    #[schemars(
-        length(min = 1, max = 128),
-        regex = "crate::api::contract::TEXT_PATTERN"
-    )]
-    pub external_id: String,
+    pub external_id: Text<128>,
     /// Trimmed; not blank, no control characters.
-    #[schemars(
-        length(min = 1, max = 255),
-        regex = "crate::api::contract::TEXT_PATTERN"
-    )]
-    pub name: String,
+    pub name: Text<255>,
     pub role: Role,
     /// Default `active`.
     pub status: Option<SubjectStatus>,
@@ -103,16 +96,8 @@ pub struct CreateSubject {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateSubject {
-    #[schemars(
-        length(min = 1, max = 128),
-        regex = "crate::api::contract::TEXT_PATTERN"
-    )]
-    pub external_id: Option<String>,
-    #[schemars(
-        length(min = 1, max = 255),
-        regex = "crate::api::contract::TEXT_PATTERN"
-    )]
-    pub name: Option<String>,
+    pub external_id: Option<Text<128>>,
+    pub name: Option<Text<255>>,
     pub role: Option<Role>,
     pub status: Option<SubjectStatus>,
 }
@@ -188,24 +173,15 @@ impl From<crate::model::Door> for DoorView {
 #[serde(deny_unknown_fields)]
 pub struct CreateDoor {
     /// Chosen id (1–64 of `A-Za-z0-9._:-`); generated when absent.
-    #[schemars(regex = "crate::api::contract::SLUG_PATTERN")]
-    pub id: Option<String>,
-    #[schemars(
-        length(min = 1, max = 255),
-        regex = "crate::api::contract::TEXT_PATTERN"
-    )]
-    pub name: String,
+    pub id: Option<Slug>,
+    pub name: Text<255>,
     pub mode: DoorMode,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateDoor {
-    #[schemars(
-        length(min = 1, max = 255),
-        regex = "crate::api::contract::TEXT_PATTERN"
-    )]
-    pub name: Option<String>,
+    pub name: Option<Text<255>>,
     pub mode: Option<DoorMode>,
 }
 
@@ -301,7 +277,7 @@ pub struct EventView {
     pub node: String,
     pub seq: i64,
     pub time: String,
-    pub kind: String,
+    pub kind: crate::model::EventKind,
     pub door_id: Option<String>,
     pub subject_id: Option<String>,
     pub patient_id: Option<String>,
@@ -381,11 +357,7 @@ impl From<ApiToken> for TokenView {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
-    #[schemars(
-        length(min = 1, max = 128),
-        regex = "crate::api::contract::TEXT_PATTERN"
-    )]
-    pub label: String,
+    pub label: Text<128>,
     pub role: TokenRole,
 }
 
@@ -411,11 +383,7 @@ pub struct SyncGrants {
 #[serde(deny_unknown_fields)]
 pub struct SyncGrant {
     /// Staff external id.
-    #[schemars(
-        length(min = 1, max = 128),
-        regex = "crate::api::contract::TEXT_PATTERN"
-    )]
-    pub staff: String,
+    pub staff: Text<128>,
     /// Patient external id (exactly one of `patient` and `door`).
     pub patient: Option<String>,
     /// Door id.
@@ -443,16 +411,8 @@ pub struct SyncSubjects {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SyncSubject {
-    #[schemars(
-        length(min = 1, max = 128),
-        regex = "crate::api::contract::TEXT_PATTERN"
-    )]
-    pub external_id: String,
-    #[schemars(
-        length(min = 1, max = 255),
-        regex = "crate::api::contract::TEXT_PATTERN"
-    )]
-    pub name: String,
+    pub external_id: Text<128>,
+    pub name: Text<255>,
     pub role: Role,
     /// Default `active`.
     pub status: Option<SubjectStatus>,
@@ -465,17 +425,9 @@ pub struct RegisterFace {
     /// Add a template to this existing subject instead of creating one (then `name`, `role`
     /// and `external_id` are not allowed; without it all three are required).
     pub subject_id: Option<String>,
-    #[schemars(
-        length(min = 1, max = 255),
-        regex = "crate::api::contract::TEXT_PATTERN"
-    )]
-    pub name: Option<String>,
+    pub name: Option<Text<255>>,
     pub role: Option<Role>,
-    #[schemars(
-        length(min = 1, max = 128),
-        regex = "crate::api::contract::TEXT_PATTERN"
-    )]
-    pub external_id: Option<String>,
+    pub external_id: Option<Text<128>>,
     /// Exactly one of `embedding`, `image` and `images`.
     pub embedding: Option<Vec<f64>>,
     /// Base64 JPEG or PNG; its dominant face is enrolled (two equally prominent faces: 422).

@@ -9,6 +9,7 @@
 //! Every decision, including `bad_request`, is an audit event, recorded through the decision
 //! service ([`crate::access::decider`]) and on disk before the reply is sent.
 
+use crate::api::text::Text;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
@@ -20,9 +21,8 @@ use super::auth::{Auth, TerminalRole};
 use super::compat::probe_vector;
 use super::problem::{parse_json, ApiJson};
 use super::{ApiError, ApiResult, AppState, Caller};
-use crate::access::decider::{Channel, Face, Liveness, Patient, Request};
+use crate::access::decider::{Channel, Face, Liveness, Patient, Person, Presentation};
 use crate::access::policy::Reason;
-use crate::model::now_ms;
 
 /// WebSocket close code for a policy violation (RFC 6455 §7.4.1).
 pub const CLOSE_POLICY: u16 = 1008;
@@ -66,11 +66,7 @@ fn authenticate_schema(_: &mut schemars::gen::SchemaGenerator) -> schemars::sche
 #[serde(deny_unknown_fields)]
 pub struct TerminalLiveness {
     /// How the terminal checked (e.g. `nir`, `challenge`, `vendor-pad-2.1`), 1 to 64 characters.
-    #[schemars(
-        length(min = 1, max = 64),
-        regex = "crate::api::contract::TEXT_PATTERN"
-    )]
-    pub method: String,
+    pub method: Text<64>,
     pub passed: bool,
     /// The check's own score, if it has one.
     #[schemars(range(
@@ -88,7 +84,7 @@ fn terminal_liveness(
 ) -> Result<Option<Liveness>, ApiError> {
     match att {
         Some(a) => {
-            let method = crate::api::problem::check_text("liveness.method", &a.method, 64)?;
+            let method = a.method.as_str().to_owned();
             if a.score.is_some_and(|s| !s.is_finite()) {
                 return Err(ApiError::invalid(
                     "liveness.score",
@@ -313,6 +309,7 @@ async fn bad_request(
 ) -> DecisionReply {
     let door = door.chars().take(64).collect::<String>();
     let event = st
+        .core
         .decider()
         .bad_request(
             channel,
@@ -367,39 +364,36 @@ pub async fn authenticate(
         Ok(l) => l,
         Err(e) => return bad_request(st, caller, req.request_id, req.door, &e, channel).await,
     };
-    let snap = st.catalog.snapshot();
-    let recognised = st
-        .catalog
-        .recognise(&snap, &staff)
-        .map_err(|e| ("staff.embedding", e));
-    let recognised_patient = patient
-        .as_deref()
-        .map(|p| st.catalog.recognise(&snap, p))
-        .transpose()
-        .map_err(|e| ("patient.embedding", e));
-    let (staff, patient) = match (recognised, recognised_patient) {
-        (Ok(s), Ok(p)) => (s, p),
-        (Err((field, e)), _) | (_, Err((field, e))) => {
+    let mut probes: Vec<&[f32]> = vec![&staff];
+    probes.extend(patient.as_deref());
+    let (snap, found) = match st.core.recognise_fresh(&probes).await {
+        Ok(found) => found,
+        Err((i, e)) => {
+            let field = if i == 0 {
+                "staff.embedding"
+            } else {
+                "patient.embedding"
+            };
             let err = ApiError::vector(field, &e);
             return bad_request(st, caller, req.request_id, req.door, &err, channel).await;
         }
     };
-    let request = Request {
+    let mut presentation = Presentation::new(
         channel,
-        door_id: req.door.clone(),
-        staff: Face::from(&staff),
-        patient: patient
-            .as_ref()
-            .map_or(Patient::Absent, |p| Patient::Presented(Face::from(p))),
-        liveness,
-        patient_liveness: None,
-        request_id: Some(req.request_id.clone()),
-        token_id: Some(caller.token_id.clone()),
-        at: now_ms(),
-        tracks: (None, None),
-        frames: Vec::new(),
-    };
-    let outcome = st.decider().decide_in(&snap.directory, request).await;
+        &req.door,
+        Person::by_face(Face::from(&found[0])).with_liveness(liveness),
+        st.core.clock.now_ms(),
+    );
+    if let Some(p) = found.get(1) {
+        presentation.patient = Patient::Presented(Person::by_face(Face::from(p)));
+    }
+    presentation.request_id = Some(req.request_id.clone());
+    presentation.token_id = Some(caller.token_id.clone());
+    let outcome = st
+        .core
+        .decider()
+        .decide_in(&snap.directory, presentation)
+        .await;
     let person = |p: &Option<(crate::model::Subject, f32)>| {
         p.as_ref().map(|(s, sim)| PersonReply {
             subject_id: s.id.clone(),
@@ -447,7 +441,7 @@ pub async fn decide_http(
     }
     // The body's shape is the document's (checked by the extractor); its embedding size is
     // this controller's, refused like any other malformed body rather than decided upon.
-    let dim = st.catalog.dim();
+    let dim = st.core.catalog.dim();
     for (field, face) in [
         ("staff", Some(&req.staff)),
         ("patient", req.patient.as_ref()),

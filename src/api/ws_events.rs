@@ -24,7 +24,7 @@ pub async fn upgrade(
 }
 
 async fn feed(st: AppState, mut socket: WebSocket) {
-    let mut rx = st.events.subscribe();
+    let mut rx = st.core.events.subscribe();
     loop {
         tokio::select! {
             ev = rx.recv() => {

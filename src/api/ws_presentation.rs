@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::auth::{Auth, DisplayOrTechnician};
 use super::{ApiResult, AppState};
-use crate::liveness::{Announcement, DoorPrompt};
+use crate::presentation::{Announcement, DoorPrompt};
 
 pub async fn upgrade(
     State(st): State<AppState>,
@@ -57,8 +57,8 @@ impl<'a> PromptView<'a> {
 }
 
 async fn feed(st: AppState, mut socket: WebSocket) {
-    let door_id = st.door.as_ref().map(|d| d.id().to_owned());
-    let mut rx = st.prompts.subscribe();
+    let door_id = st.core.door.as_ref().map(|d| d.id().to_owned());
+    let mut rx = st.core.board.subscribe();
     // The current state first, so a display that (re)connects mid-challenge shows the arrow.
     rx.mark_changed();
     loop {

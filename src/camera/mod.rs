@@ -13,14 +13,12 @@
 //! | `scripted.rs` | labelled movement clips played in answer to the liveness challenge |
 //! | `capture.rs` | the capture thread: reconnect with backoff, stats, latest-frame handoff |
 //! | `history.rs` | the last few frames by time, to pair frames of two cameras |
-//! | `check.rs` | `wardgate check-camera` |
 //!
 //! Why a latest-frame handoff instead of a queue: a door only cares about who stands in front
 //! of it *now*. When inference is slower than the camera, a queue would grow and every decision
 //! would be made on an older picture; the watch slot drops what inference had no time for.
 
 mod capture;
-mod check;
 mod config;
 mod convert;
 mod frame;
@@ -32,7 +30,6 @@ mod v4l2;
 pub use capture::{
     spawn_capture, wait_for_frame, Capture, CaptureState, CaptureStats, FrameWatch, SourceOpener,
 };
-pub use check::check_camera;
 pub use config::{CameraConfig, PixelFormatChoice, SourceKind};
 pub use convert::{Converter, PixelFormat};
 pub use frame::{monotonic_now, Frame};
@@ -100,14 +97,14 @@ pub fn spawn_from_config(cfg: &CameraConfig) -> Capture {
 
 /// Opens the source the configuration names; the capture thread calls it again to reconnect.
 pub fn open_source(cfg: &CameraConfig) -> Result<Box<dyn FrameSource>, CameraError> {
-    open_source_with(cfg, &crate::liveness::PromptBoard::new())
+    open_source_with(cfg, &crate::presentation::PromptBoard::new())
 }
 
 /// [`open_source`] for a door loop publishing its prompts on `prompts` (which a `scripted`
 /// source answers).
 pub fn open_source_with(
     cfg: &CameraConfig,
-    prompts: &crate::liveness::PromptBoard,
+    prompts: &crate::presentation::PromptBoard,
 ) -> Result<Box<dyn FrameSource>, CameraError> {
     match cfg.source {
         SourceKind::Scripted => {

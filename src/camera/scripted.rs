@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use super::replay::{image_files, load_photo_rgb, Pacer};
 use super::{monotonic_now, CameraError, Frame, FrameSource};
-use crate::liveness::{Announcement, DoorPrompt, PromptBoard};
+use crate::presentation::{Announcement, DoorPrompt, PromptBoard};
 
 const MOVEMENTS: [&str; 5] = ["neutral", "left", "right", "up", "down"];
 

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::ConfigError;
+use crate::config_error::ConfigError;
 
 /// `[console]`
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -49,14 +49,12 @@ impl LoginOutcome {
 }
 
 async fn audit(st: &AppState, outcome: LoginOutcome, user: &str, remote: &SocketAddr) {
-    st.events
-        .emit(EventDraft {
-            kind: crate::audit::EventKind::Login,
-            reason: outcome.as_str().into(),
-            details: serde_json::json!({"user": user, "remote": remote.ip().to_string()}),
-            ..Default::default()
-        })
-        .await;
+    st.core.events.record(EventDraft {
+        kind: crate::audit::EventKind::Login,
+        reason: outcome.as_str().into(),
+        details: serde_json::json!({"user": user, "remote": remote.ip().to_string()}),
+        ..Default::default()
+    });
 }
 
 /// A cookie of the console: HttpOnly, SameSite=Strict, and `Secure` when `secure`
@@ -162,7 +160,7 @@ pub async fn submit(
     if let Some(r) = throttled(&st, secure, &keys, &name, &remote, now).await {
         return r;
     }
-    let user = match st.store.user_by_name(&name).await {
+    let user = match st.core.store.user_by_name(&name).await {
         Ok(u) => u,
         Err(e) => {
             log::warn!("login: cannot read console users: {e}");
@@ -262,7 +260,7 @@ async fn second_step(
         return r;
     }
     // Read again: the account may have been disabled, deleted or lost its factor meanwhile.
-    let user = match st.store.user_by_id(&p.user_id).await {
+    let user = match st.core.store.user_by_id(&p.user_id).await {
         Ok(u) => u.filter(|u| u.disabled_ms.is_none()),
         Err(e) => {
             log::warn!("login: cannot read console users: {e}");
@@ -312,8 +310,9 @@ async fn start_session(
         .sessions
         .create(user_id, name, role, Instant::now());
     if let Err(e) = st
+        .core
         .store
-        .touch_user_login(user_id, crate::model::now_ms())
+        .touch_user_login(user_id, st.core.clock.now_ms())
         .await
     {
         log::debug!("cannot record the login time: {e}");

@@ -202,7 +202,7 @@ async fn page(
         *r.status_mut() = StatusCode::FORBIDDEN;
         return r;
     }
-    let door_id = st.door.as_ref().map(|d| d.id().to_owned());
+    let door_id = st.core.door.as_ref().map(|d| d.id().to_owned());
     render(
         &format!("{}.html", p.as_str()),
         minijinja::context! {

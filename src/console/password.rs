@@ -51,7 +51,7 @@ pub fn verify(password: &str, phc: &str) -> bool {
 /// that a wrong name costs as long as a wrong password and names cannot be probed by timing.
 pub fn decoy_hash() -> &'static str {
     static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DECOY.get_or_init(|| hash(&crate::api::TokenAuth::generate()).unwrap_or_default())
+    DECOY.get_or_init(|| hash(&crate::tokens::TokenAuth::generate()).unwrap_or_default())
 }
 
 #[cfg(test)]

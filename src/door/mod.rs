@@ -20,7 +20,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::ConfigError;
+use crate::config_error::ConfigError;
 
 pub mod command;
 pub mod controller;
@@ -348,7 +348,6 @@ pub fn open_hardware(cfg: &DoorConfig) -> Result<Box<dyn DoorHardware>, Hardware
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
 
     #[test]
     fn every_door_key_is_documented_with_its_section() {
@@ -374,51 +373,6 @@ mod tests {
             .filter(|needle| !section.contains(needle.as_str()))
             .collect();
         assert!(missing.is_empty(), "undocumented door keys: {missing:?}");
-    }
-
-    #[test]
-    fn lines_parse_as_offsets_or_names() {
-        let cfg = Config::from_toml(
-            "[door]\nbackend = \"gpiocdev\"\nrelay_line = \"DOOR_RELAY\"\ncontact_line = 4\n",
-        )
-        .unwrap();
-        assert_eq!(cfg.door.relay_line, LineRef::Name("DOOR_RELAY".into()));
-        assert_eq!(cfg.door.contact_line, Some(LineRef::Offset(4)));
-        assert_eq!(cfg.door.rex_line, None);
-    }
-
-    #[test]
-    fn bad_values_name_the_key() {
-        for (toml, key) in [
-            ("unlock_pulse_ms = 5", "door.unlock_pulse_ms"),
-            ("contact_line = 17", "door.contact_line"),
-            ("rex_line = \"\"", "door.rex_line"),
-            ("id = \"a b\"", "door.id"),
-            (
-                "held_open_prealarm_secs = 40",
-                "door.held_open_prealarm_secs",
-            ),
-            ("max_hold_minutes = 0", "door.max_hold_minutes"),
-            ("fire_debounce_ms = 9000", "door.fire_debounce_ms"),
-            ("buzzer_line = 17", "door.buzzer_line"),
-            ("denied_indicator_ms = 5", "door.denied_indicator_ms"),
-            ("lock_type = \"fail_open\"", "lock_type"),
-            ("relay_lin = 3", "relay_lin"),
-        ] {
-            let err = Config::from_toml(&format!("[door]\n{toml}\n")).unwrap_err();
-            assert!(err.to_string().contains(key), "{toml}: {err}");
-        }
-    }
-
-    #[test]
-    fn rppal_backend_needs_bcm_numbers() {
-        let err = Config::from_toml("[door]\nbackend = \"rppal\"\nrelay_line = \"RELAY\"\n")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("door.relay_line") || err.contains("door.backend"),
-            "{err}"
-        );
     }
 
     #[test]

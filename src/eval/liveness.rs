@@ -24,9 +24,10 @@ use rand::SeedableRng;
 use crate::camera::{FrameSource, Script, ScriptedSource};
 use crate::liveness::{
     check::draw_with, Direction, FacePoints, LivenessCheck, LivenessConfig, Mode, Observation,
-    PromptBoard, Verdict,
+    Verdict,
 };
 use crate::pipeline::FaceAnalyser;
+use crate::presentation::PromptBoard;
 use crate::vision::fusion::primary_cosine;
 use crate::vision::Engine;
 

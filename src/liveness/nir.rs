@@ -198,7 +198,7 @@ impl CrossCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::tracks::test_detection;
+    use crate::test_support::test_detection;
 
     fn cfg() -> LivenessConfig {
         LivenessConfig::default()

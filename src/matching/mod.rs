@@ -14,13 +14,13 @@
 //! |---|---|
 //! | [`policy`] | [`OperatingPoint`]: threshold + margin for a gallery, with the reason |
 //! | [`calibration`] | the measured impostor tail per embedder: FAR → threshold |
-//! | [`check`] | what `check-config` prints about the threshold in force |
 //! | [`aggregate`] | quality-weighted mean of several embeddings of one face |
 
 pub mod aggregate;
 pub mod calibration;
-pub mod check;
+pub mod config;
 pub mod policy;
 
 pub use aggregate::{aggregate, quality_weight};
+pub use config::MatchingConfig;
 pub use policy::{OperatingPoint, ThresholdReason};

@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::calibration;
-use crate::config::MatchingConfig;
+use crate::matching::MatchingConfig;
 
 /// How the threshold in force was chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]

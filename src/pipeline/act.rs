@@ -9,14 +9,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::access::decider::{
-    Channel, Decider, Face, FrameTimings, Liveness as DecidedLiveness, Patient, Presentation,
-    Request, Unlock,
+    Channel, Decider, Face, FrameTimings, Liveness as DecidedLiveness, Patient, Person,
+    Presentation, Step, Unlock,
 };
 use crate::access::policy::Decision;
 use crate::camera::monotonic_now;
 use crate::catalog::Catalog;
-use crate::door::DoorHandle;
-use crate::events::EventSink;
+use crate::clock::SharedClock;
+use crate::controller::Controller;
 use crate::model::Millis;
 
 use super::stage_stats::{Stage, StageStats};
@@ -67,9 +67,13 @@ pub struct Acted {
 /// Decides through the one decision service ([`crate::access::decider`]), which drives the
 /// door and records the event; this adds the loop's stage timings.
 pub struct Actor {
+    /// The core's decision service (which drives the door and records the event).
+    pub decider: Decider,
     pub catalog: Arc<Catalog>,
-    pub door: DoorHandle,
-    pub events: EventSink,
+    /// The door this loop watches.
+    pub door_id: String,
+    /// Wall-clock time of each decision (grant validity).
+    pub clock: SharedClock,
     pub stats: Arc<StageStats>,
 }
 
@@ -84,12 +88,15 @@ fn face(p: &Option<Presented>) -> Face {
 }
 
 impl Actor {
-    fn decider(&self) -> Decider {
-        Decider::new(
-            Arc::clone(&self.catalog),
-            Some(self.door.clone()),
-            self.events.clone(),
-        )
+    /// The actor of `core`'s door; `None` when this controller drives no door.
+    pub fn of(core: &Controller, stats: Arc<StageStats>) -> Option<Self> {
+        Some(Self {
+            decider: core.decider().clone(),
+            catalog: Arc::clone(&core.catalog),
+            door_id: core.door.as_ref()?.id().to_owned(),
+            clock: Arc::clone(&core.clock),
+            stats,
+        })
     }
 
     /// Decides one presentation, unlocks on a grant, and records one decision event.
@@ -97,7 +104,7 @@ impl Actor {
         let patient = if input.patient_timed_out {
             Patient::TimedOut
         } else if input.patient.is_some() {
-            Patient::Presented(face(&input.patient))
+            Patient::Presented(face(&input.patient).into())
         } else {
             Patient::Absent
         };
@@ -112,25 +119,26 @@ impl Actor {
                 l.reason.as_str()
             );
         }
-        let mut req = Request::camera(
-            &input.door_id,
-            face(&input.staff),
-            patient,
-            input.liveness.clone(),
-            input.now_ms,
-        );
-        req.patient_liveness = input.patient_liveness.clone();
-        req.tracks = (
-            input.staff.as_ref().map(|p| p.track_id),
-            input.patient.as_ref().map(|p| p.track_id),
-        );
+        let patient = match patient {
+            Patient::Presented(person) => Patient::Presented(
+                person
+                    .with_liveness(input.patient_liveness.clone())
+                    .on_track(input.patient.as_ref().map(|p| p.track_id)),
+            ),
+            other => other,
+        };
+        let staff = Person::by_face(face(&input.staff))
+            .with_liveness(input.liveness.clone())
+            .on_track(input.staff.as_ref().map(|p| p.track_id));
+        let mut req = Presentation::new(Channel::Camera, &input.door_id, staff, input.now_ms);
+        req.patient = patient;
         req.frames = [&input.staff, &input.patient]
             .into_iter()
             .flatten()
             .flat_map(|p| p.frames.iter().copied())
             .collect();
         let started = Instant::now();
-        let outcome = self.decider().decide(req).await;
+        let outcome = self.decider.decide(req).await;
         let mut relay_at = None;
         match (&outcome.unlock, outcome.unlock_took) {
             (Unlock::Done(_), Some(took)) => {
@@ -159,11 +167,11 @@ impl Actor {
             "door {door_id}: staff {} recognised, waiting for the patient",
             staff.subject_id.as_deref().unwrap_or("")
         );
-        self.decider()
+        self.decider
             .presentation(
                 Channel::Camera,
                 door_id,
-                Presentation::AwaitingPatient,
+                Step::AwaitingPatient,
                 &face(&Some(staff.clone())),
             )
             .await;

@@ -28,14 +28,14 @@ use image::RgbImage;
 use crate::access::decider::FrameTimings;
 use crate::camera::{Frame, FrameHistory};
 use crate::catalog::{Catalog, Snapshot};
-use crate::model::{now_ms, DoorMode, Role};
+use crate::model::{DoorMode, Role};
 
 use crate::access::decider::Liveness;
 use crate::access::policy::Reason;
 use crate::liveness::{
-    nir, Direction, DoorPrompt, FacePoints, Failure, LivenessCheck, LivenessConfig, Mode,
-    PromptBoard, Verdict,
+    nir, Direction, FacePoints, Failure, LivenessCheck, LivenessConfig, Mode, Verdict,
 };
+use crate::presentation::{DoorPrompt, PromptBoard};
 
 use super::act::{Acted, Actor, DecisionInput, Presented};
 use super::analyser::FaceAnalyser;
@@ -113,7 +113,7 @@ impl LoopCore {
         Self {
             same_face,
             quality_limits: analyser.quality_limits(),
-            door_id: actor.door.id().to_owned(),
+            door_id: actor.door_id.clone(),
             catalog: Arc::clone(&actor.catalog),
             stats: Arc::clone(&actor.stats),
             cfg,
@@ -483,7 +483,7 @@ impl LoopCore {
             liveness: None,
             patient_liveness: None,
             frame_at,
-            now_ms: now_ms(),
+            now_ms: self.actor.clock.now_ms(),
         }
     }
 

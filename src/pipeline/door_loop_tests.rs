@@ -14,7 +14,6 @@ use super::act::Actor;
 use super::analyser::{AnalysedFace, FaceAnalyser};
 use super::door_loop::LoopCore;
 use super::stage_stats::{Stage, StageStats};
-use super::tracks::test_detection;
 use super::PipelineConfig;
 use crate::access::directory::Directory;
 use crate::camera::Frame;
@@ -25,6 +24,7 @@ use crate::events::EventSink;
 use crate::gallery::Gallery;
 use crate::model::{Door, DoorMode, Event, Grant, GrantTarget, Role};
 use crate::store::StoredTemplate;
+use crate::test_support::test_detection;
 use crate::test_support::{subject, Memory};
 use crate::vision::detect::Detection;
 use crate::vision::landmarks::Mesh;
@@ -206,9 +206,14 @@ impl Rig {
         let stats = Arc::new(StageStats::new());
         let script = Arc::new(Scripted::default());
         let actor = Actor {
+            decider: crate::access::decider::Decider::new(
+                Arc::clone(&catalog),
+                Some(door),
+                sink.clone(),
+            ),
             catalog: Arc::clone(&catalog),
-            door,
-            events: sink.clone(),
+            door_id: "door-1".into(),
+            clock: crate::clock::system(),
             stats: Arc::clone(&stats),
         };
         let analyser: Arc<dyn FaceAnalyser> = script.clone();
@@ -272,7 +277,7 @@ impl Rig {
     fn decisions(&mut self) -> Vec<Event> {
         let mut out = Vec::new();
         while let Ok(e) = self.events.try_recv() {
-            if e.kind == "decision" {
+            if e.kind == crate::model::EventKind::Decision {
                 out.push(e);
             }
         }

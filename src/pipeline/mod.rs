@@ -31,10 +31,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::camera::{monotonic_now, wait_for_frame, FrameWatch};
-use crate::catalog::Catalog;
-use crate::config::ConfigError;
-use crate::door::DoorHandle;
-use crate::events::EventSink;
+use crate::config_error::ConfigError;
 
 pub use analyser::FaceAnalyser;
 pub use door_loop::{FrameReport, LoopCore};
@@ -111,10 +108,10 @@ impl PipelineConfig {
 /// What the loop needs from the rest of the firmware.
 pub struct LoopParts {
     pub analyser: Arc<dyn FaceAnalyser>,
-    pub catalog: Arc<Catalog>,
+    /// The core: catalog, the one decision service, the door (required), the presentation
+    /// board the loop shows its prompts on, the clock.
+    pub core: Arc<crate::controller::Controller>,
     pub frames: FrameWatch,
-    pub door: DoorHandle,
-    pub events: EventSink,
     pub runtime: tokio::runtime::Handle,
     pub two_person_timeout: Duration,
     /// Where the loop records its stage timings (the API reports them).
@@ -125,8 +122,6 @@ pub struct LoopParts {
     pub heartbeat: Box<dyn Fn() + Send>,
     /// `[liveness]`: what a recognised face must show before the door decides.
     pub liveness: crate::liveness::LivenessConfig,
-    /// Where the loop shows its prompts (the door display, a scripted camera).
-    pub prompts: crate::liveness::PromptBoard,
     /// Tests only: a seed for the challenge draws (`None`: the OS CSPRNG, as in service).
     pub challenge_seed: Option<u64>,
     /// `liveness.mode = "strict"`: the near-infrared camera's last frames.
@@ -140,7 +135,13 @@ pub struct DoorLoop {
 }
 
 impl DoorLoop {
+    /// Starts the loop on its own thread; refused when the core drives no door.
     pub fn spawn(cfg: PipelineConfig, parts: LoopParts) -> std::io::Result<Self> {
+        if parts.core.door.is_none() {
+            return Err(std::io::Error::other(
+                "the camera door loop needs a door (start the door controller first)",
+            ));
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
@@ -161,13 +162,10 @@ impl DoorLoop {
 }
 
 fn run(cfg: PipelineConfig, mut p: LoopParts, stop: &AtomicBool) {
-    let door_id = p.door.id().to_owned();
-    let actor = act::Actor {
-        catalog: Arc::clone(&p.catalog),
-        door: p.door.clone(),
-        events: p.events.clone(),
-        stats: Arc::clone(&p.stats),
+    let Some(actor) = act::Actor::of(&p.core, Arc::clone(&p.stats)) else {
+        return;
     };
+    let door_id = actor.door_id.clone();
     let mut core = LoopCore::new(
         cfg,
         p.liveness.clone(),
@@ -175,7 +173,7 @@ fn run(cfg: PipelineConfig, mut p: LoopParts, stop: &AtomicBool) {
         actor,
         p.two_person_timeout,
     )
-    .with_prompts(p.prompts.clone());
+    .with_prompts(p.core.board.clone());
     if let Some(seed) = p.challenge_seed {
         core = core.with_challenge_seed(seed);
     }
@@ -222,7 +220,7 @@ fn show_live(
             + p50(Stage::Embed)
             + p50(Stage::Match),
     };
-    let snap = p.catalog.snapshot();
+    let snap = p.core.catalog.snapshot();
     crate::console::live::observe_tracks(
         live,
         frame,

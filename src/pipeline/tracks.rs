@@ -305,32 +305,9 @@ pub fn closeness(d: &Detection, frame_width: u32, frame_height: u32) -> f32 {
 }
 
 #[cfg(test)]
-pub(crate) fn test_detection(x0: f32, y0: f32, size: f32) -> Detection {
-    use crate::vision::align::Point;
-    let p = |fx: f32, fy: f32| Point {
-        x: x0 + fx * size,
-        y: y0 + fy * size,
-    };
-    Detection {
-        x0,
-        y0,
-        x1: x0 + size,
-        y1: y0 + size,
-        score: 0.9,
-        keypoints: [
-            p(0.3, 0.4),
-            p(0.7, 0.4),
-            p(0.5, 0.6),
-            p(0.5, 0.8),
-            p(0.1, 0.5),
-            p(0.9, 0.5),
-        ],
-    }
-}
-
-#[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::test_detection;
 
     fn tracker() -> Tracker {
         Tracker::new(TrackerConfig {

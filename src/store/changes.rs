@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use super::{col, Backend, Store, StoreResult};
-use crate::model::now_ms;
+use crate::model::Millis;
 
 /// What a write changed, as far as the in-memory caches are concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -53,6 +53,7 @@ pub(crate) async fn bump(
     backend: Backend,
     writer: &str,
     kinds: &[ChangeKind],
+    now: Millis,
 ) -> StoreResult<()> {
     // An upsert: the first write of a writer creates its row. The two backends spell it
     // differently; everything else in the store is one query set.
@@ -67,7 +68,6 @@ pub(crate) async fn bump(
              updated_ms = excluded.updated_ms"
         }
     };
-    let now = now_ms();
     for kind in kinds {
         sqlx::query(sql)
             .bind(writer)
@@ -86,7 +86,7 @@ impl Store {
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         kinds: &[ChangeKind],
     ) -> StoreResult<()> {
-        bump(tx, self.backend, &self.writer, kinds).await?;
+        bump(tx, self.backend, &self.writer, kinds, self.now()).await?;
         self.local_changes
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         Ok(())

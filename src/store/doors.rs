@@ -3,7 +3,7 @@
 use sqlx::any::AnyRow;
 
 use super::{col, ChangeKind, Store, StoreError, StoreResult};
-use crate::model::{now_ms, Door, DoorMode};
+use crate::model::{Door, DoorMode};
 
 fn door_from_row(row: &AnyRow) -> StoreResult<Door> {
     let mode: String = col(row, "mode")?;
@@ -29,7 +29,7 @@ impl Store {
                 message: format!("a door with id {id:?} exists"),
             });
         }
-        let now = now_ms();
+        let now = self.now();
         let door = Door {
             id: id.to_owned(),
             name: name.to_owned(),
@@ -83,7 +83,7 @@ impl Store {
         if let Some(m) = mode {
             door.mode = m;
         }
-        door.updated_ms = now_ms();
+        door.updated_ms = self.now();
         let mut tx = self.begin_write().await?;
         let n = sqlx::query("UPDATE doors SET name = ?, mode = ?, updated_ms = ? WHERE id = ?")
             .bind(door.name.clone())

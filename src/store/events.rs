@@ -3,7 +3,7 @@
 use sqlx::any::AnyRow;
 
 use super::{col, Bind, Filter, Store, StoreError, StoreResult};
-use crate::model::{Event, Millis};
+use crate::model::{Event, EventKind, Millis};
 
 const EVENT_COLS: &str = "id, node, seq, ts_ms, kind, door_id, subject_id, patient_id, granted, \
                           reason, details, prev_hash, hash";
@@ -11,12 +11,14 @@ const EVENT_COLS: &str = "id, node, seq, ts_ms, kind, door_id, subject_id, patie
 fn event_from_row(row: &AnyRow) -> StoreResult<Event> {
     let granted: Option<i64> = col(row, "granted")?;
     let details: String = col(row, "details")?;
+    let kind: String = col(row, "kind")?;
     Ok(Event {
         id: col(row, "id")?,
         node: col(row, "node")?,
         seq: col(row, "seq")?,
         ts_ms: col(row, "ts_ms")?,
-        kind: col(row, "kind")?,
+        kind: EventKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("event kind {kind}")))?,
         door_id: col(row, "door_id")?,
         subject_id: col(row, "subject_id")?,
         patient_id: col(row, "patient_id")?,
@@ -62,7 +64,7 @@ impl Store {
             .bind(e.node.clone())
             .bind(e.seq)
             .bind(e.ts_ms)
-            .bind(e.kind.clone())
+            .bind(e.kind.as_str())
             .bind(e.door_id.clone())
             .bind(e.subject_id.clone())
             .bind(e.patient_id.clone())

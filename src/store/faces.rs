@@ -4,7 +4,7 @@ use sqlx::any::AnyRow;
 
 use super::subjects::insert_subject;
 use super::{col, decode_vector, encode_vector, ChangeKind, Store, StoreError, StoreResult};
-use crate::model::{new_id, now_ms, FaceTemplate, Role, Subject, SubjectStatus};
+use crate::model::{new_id, FaceTemplate, Millis, Role, Subject, SubjectStatus};
 
 fn face_from_row(row: &AnyRow) -> StoreResult<FaceTemplate> {
     let dim: i64 = col(row, "dim")?;
@@ -76,7 +76,7 @@ impl Store {
         }
         let mut faces = Vec::with_capacity(vectors.len());
         for v in vectors {
-            faces.push(insert_face(&mut tx, subject_id, model_id, v).await?);
+            faces.push(insert_face(&mut tx, subject_id, model_id, v, self.now()).await?);
         }
         self.bump(&mut tx, &[ChangeKind::Faces]).await?;
         tx.commit().await?;
@@ -101,11 +101,12 @@ impl Store {
             role,
             SubjectStatus::Active,
             crate::model::ADMIN_SOURCE,
+            self.now(),
         )
         .await?;
         let mut faces = Vec::with_capacity(vectors.len());
         for v in vectors {
-            faces.push(insert_face(&mut tx, &subject.id, model_id, v).await?);
+            faces.push(insert_face(&mut tx, &subject.id, model_id, v, self.now()).await?);
         }
         self.bump(&mut tx, &[ChangeKind::Subjects, ChangeKind::Faces])
             .await?;
@@ -223,13 +224,14 @@ async fn insert_face(
     subject_id: &str,
     model_id: &str,
     vector: &[f32],
+    now: Millis,
 ) -> StoreResult<FaceTemplate> {
     let face = FaceTemplate {
         id: new_id(),
         subject_id: subject_id.to_owned(),
         model_id: model_id.to_owned(),
         dim: vector.len(),
-        created_ms: now_ms(),
+        created_ms: now,
     };
     sqlx::query(
         "INSERT INTO faces (id, subject_id, model_id, dim, vector, created_ms) VALUES (?, ?, ?, ?, ?, ?)",

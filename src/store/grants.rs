@@ -3,7 +3,7 @@
 use sqlx::any::AnyRow;
 
 use super::{col, Bind, ChangeKind, Filter, Store, StoreError, StoreResult};
-use crate::model::{new_id, now_ms, Grant, GrantTarget, Millis, Role};
+use crate::model::{new_id, Grant, GrantTarget, Millis, Role};
 
 pub(crate) const GRANT_COLS: &str =
     "id, staff_id, target_kind, target_id, valid_from, valid_until, source, created_ms, revoked_ms";
@@ -108,6 +108,7 @@ pub(crate) async fn insert_grant(
     valid_from: Option<Millis>,
     valid_until: Option<Millis>,
     source: &str,
+    now: Millis,
 ) -> StoreResult<Grant> {
     let g = Grant {
         id: new_id(),
@@ -116,7 +117,7 @@ pub(crate) async fn insert_grant(
         valid_from,
         valid_until,
         source: source.to_owned(),
-        created_ms: now_ms(),
+        created_ms: now,
         revoked_ms: None,
     };
     sqlx::query(
@@ -176,7 +177,16 @@ impl Store {
                 .await?;
             g
         } else {
-            insert_grant(&mut tx, staff_id, target, valid_from, valid_until, source).await?
+            insert_grant(
+                &mut tx,
+                staff_id,
+                target,
+                valid_from,
+                valid_until,
+                source,
+                self.now(),
+            )
+            .await?
         };
         self.bump(&mut tx, &[ChangeKind::Grants]).await?;
         tx.commit().await?;
@@ -197,7 +207,7 @@ impl Store {
     pub async fn revoke_grant(&self, id: &str) -> StoreResult<Grant> {
         let mut g = self.get_grant(id).await?;
         if g.revoked_ms.is_none() {
-            let now = now_ms();
+            let now = self.now();
             let mut tx = self.begin_write().await?;
             sqlx::query("UPDATE grants SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL")
                 .bind(now)
@@ -219,7 +229,7 @@ impl Store {
             "UPDATE grants SET revoked_ms = ? WHERE staff_id = ? AND target_kind = ? AND target_id = ? \
              AND revoked_ms IS NULL",
         )
-        .bind(now_ms())
+        .bind(self.now())
         .bind(staff_id)
         .bind(target.kind_str())
         .bind(target.id().to_owned())

@@ -8,6 +8,7 @@
 //! Every multi-row write runs in one transaction: no partial writes.
 
 mod changes;
+mod config;
 mod doors;
 mod events;
 mod faces;
@@ -26,6 +27,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::AnyPool;
 
 pub use changes::{changed_kinds, ChangeKind, ChangeVersions};
+pub use config::{redact_url, DatabaseConfig};
 pub use events::EventFilter;
 pub use faces::StoredTemplate;
 pub use grants::GrantFilter;
@@ -33,8 +35,6 @@ pub use hosts::split_hosts;
 pub use subjects::{SubjectFilter, SubjectPatch};
 pub use sync::{GrantSnapshotEntry, SubjectSnapshotEntry, SyncOutcome};
 pub use users::ConsoleUser;
-
-use crate::config::DatabaseConfig;
 
 /// Which SQL server is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +99,8 @@ pub struct Store {
     writer: Arc<str>,
     /// Change-feed bumps made through this process (see `crate::change_feed`).
     local_changes: Arc<std::sync::atomic::AtomicU64>,
+    /// Where the timestamps of the rows it writes come from ([`Store::with_clock`]).
+    clock: crate::clock::SharedClock,
 }
 
 /// The pool in use and the hosts it may move to.
@@ -145,7 +147,7 @@ impl Store {
                     if i > 0 {
                         log::warn!(
                             "database host {} unreachable; using host {} of {}",
-                            crate::config::redact_url(&urls[0]),
+                            crate::store::redact_url(&urls[0]),
                             i + 1,
                             urls.len()
                         );
@@ -161,11 +163,12 @@ impl Store {
                         backend,
                         writer: Arc::from(DEFAULT_WRITER),
                         local_changes: Arc::default(),
+                        clock: crate::clock::system(),
                     });
                 }
                 Err(e) => {
                     if urls.len() > 1 {
-                        log::warn!("database host {}: {e}", crate::config::redact_url(url));
+                        log::warn!("database host {}: {e}", crate::store::redact_url(url));
                     }
                     last_err = Some(e);
                 }
@@ -181,6 +184,18 @@ impl Store {
     pub fn with_writer(mut self, writer: &str) -> Self {
         self.writer = Arc::from(writer);
         self
+    }
+
+    /// Stamps the rows this store writes (created, updated, revoked, the change feed) with
+    /// `clock` instead of the system clock: the controller's one clock, a test's hand-moved one.
+    pub fn with_clock(mut self, clock: crate::clock::SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Now, by this store's clock.
+    pub(crate) fn now(&self) -> crate::model::Millis {
+        self.clock.now_ms()
     }
 
     /// How many change-feed bumps writes through this process have made (committed or not):
@@ -245,13 +260,13 @@ impl Store {
                         .unwrap_or_else(std::sync::PoisonError::into_inner) = (i, new);
                     log::warn!(
                         "database host {} stopped answering; failed over to {}",
-                        crate::config::redact_url(&p.urls[cur]),
-                        crate::config::redact_url(url)
+                        crate::store::redact_url(&p.urls[cur]),
+                        crate::store::redact_url(url)
                     );
                     tokio::spawn(async move { pool.close().await });
                     return true;
                 }
-                Err(e) => log::debug!("failover candidate {}: {e}", crate::config::redact_url(url)),
+                Err(e) => log::debug!("failover candidate {}: {e}", crate::store::redact_url(url)),
             }
         }
         false

@@ -115,7 +115,7 @@ mod tests {
     async fn connect_creates_the_file_of_a_plain_url_and_names_a_missing_folder() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("var-wardgate.db");
-        let mut cfg = crate::config::DatabaseConfig {
+        let mut cfg = crate::store::DatabaseConfig {
             url: format!("sqlite://{}", file.display()),
             ..Default::default()
         };

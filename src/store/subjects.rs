@@ -3,7 +3,7 @@
 use sqlx::any::AnyRow;
 
 use super::{col, Bind, ChangeKind, Filter, Store, StoreError, StoreResult};
-use crate::model::{new_id, now_ms, Role, Subject, SubjectKind, SubjectStatus};
+use crate::model::{new_id, Millis, Role, Subject, SubjectKind, SubjectStatus};
 
 /// Filters of `list_subjects`.
 #[derive(Debug, Clone, Default)]
@@ -54,7 +54,8 @@ impl Store {
         source: &str,
     ) -> StoreResult<Subject> {
         let mut tx = self.begin_write().await?;
-        let subject = insert_subject(&mut tx, external_id, name, role, status, source).await?;
+        let subject =
+            insert_subject(&mut tx, external_id, name, role, status, source, self.now()).await?;
         self.bump(&mut tx, &[ChangeKind::Subjects]).await?;
         tx.commit().await?;
         Ok(subject)
@@ -165,7 +166,7 @@ impl Store {
         if let Some(status) = patch.status {
             s.status = status;
         }
-        s.updated_ms = now_ms();
+        s.updated_ms = self.now();
         sqlx::query(
             "UPDATE subjects SET external_id = ?, name = ?, role = ?, status = ?, updated_ms = ? \
              WHERE id = ?",
@@ -228,6 +229,7 @@ pub(crate) async fn insert_subject(
     role: Role,
     status: SubjectStatus,
     source: &str,
+    now: Millis,
 ) -> StoreResult<Subject> {
     let taken = sqlx::query("SELECT id FROM subjects WHERE external_id = ?")
         .bind(external_id)
@@ -239,7 +241,6 @@ pub(crate) async fn insert_subject(
             message: format!("a subject with external id {external_id:?} exists"),
         });
     }
-    let now = now_ms();
     let s = Subject {
         id: new_id(),
         external_id: external_id.to_owned(),

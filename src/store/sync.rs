@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use super::grants::{check_grant_parties, grant_from_row, insert_grant, GRANT_COLS};
 use super::subjects::{insert_subject, subject_from_row, SUBJECT_COLS};
 use super::{col, ChangeKind, Store, StoreError, StoreResult};
-use crate::model::{now_ms, GrantTarget, Millis, Role, SubjectStatus};
+use crate::model::{GrantTarget, Millis, Role, SubjectStatus};
 
 /// One grant of a snapshot, named by the hospital's identifiers.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,6 +60,7 @@ async fn finish(
     kind: &str,
     hasher: Sha256,
     [added, updated, removed, unchanged]: [u64; 4],
+    now: Millis,
 ) -> StoreResult<SyncOutcome> {
     let digest = hex::encode(hasher.finalize());
     let changed = added + updated + removed > 0;
@@ -68,7 +69,6 @@ async fn finish(
         .bind(kind)
         .fetch_optional(&mut *tx)
         .await?;
-    let now = now_ms();
     let version = match row {
         None => {
             sqlx::query(
@@ -177,7 +177,7 @@ impl Store {
             existing.insert((g.staff_id.clone(), g.target.clone()), g);
         }
         let (mut added, mut updated, mut removed, mut unchanged) = (0, 0, 0, 0);
-        let now = now_ms();
+        let now = self.now();
         for (key, g) in &existing {
             if !desired.contains_key(key) {
                 sqlx::query("UPDATE grants SET revoked_ms = ? WHERE id = ?")
@@ -207,7 +207,7 @@ impl Store {
                     updated += 1;
                 }
                 None => {
-                    insert_grant(&mut tx, staff_id, target, *from, *until, source).await?;
+                    insert_grant(&mut tx, staff_id, target, *from, *until, source, now).await?;
                     added += 1;
                 }
             }
@@ -221,6 +221,7 @@ impl Store {
             "grants",
             hasher,
             [added, updated, removed, unchanged],
+            now,
         )
         .await
     }
@@ -246,7 +247,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let (mut added, mut updated, mut removed, mut unchanged) = (0, 0, 0, 0);
         let mut hasher = Sha256::new();
-        let now = now_ms();
+        let now = self.now();
         for (ext, i) in &seen {
             let e = &entries[*i];
             hasher.update(format!(
@@ -263,8 +264,16 @@ impl Store {
                 .await?;
             match row {
                 None => {
-                    insert_subject(&mut tx, &e.external_id, &e.name, e.role, e.status, source)
-                        .await?;
+                    insert_subject(
+                        &mut tx,
+                        &e.external_id,
+                        &e.name,
+                        e.role,
+                        e.status,
+                        source,
+                        now,
+                    )
+                    .await?;
                     added += 1;
                 }
                 Some(row) => {
@@ -326,6 +335,7 @@ impl Store {
             "subjects",
             hasher,
             [added, updated, removed, unchanged],
+            now,
         )
         .await
     }

@@ -3,7 +3,7 @@
 use sqlx::any::AnyRow;
 
 use super::{col, ChangeKind, Store, StoreError, StoreResult};
-use crate::model::{new_id, now_ms, ApiToken, Millis, TokenRole};
+use crate::model::{new_id, ApiToken, Millis, TokenRole};
 
 const TOKEN_COLS: &str = "id, label, role, hash, created_ms, last_used_ms, revoked_ms";
 
@@ -32,7 +32,7 @@ impl Store {
             label: label.to_owned(),
             role,
             hash: hash.to_owned(),
-            created_ms: now_ms(),
+            created_ms: self.now(),
             last_used_ms: None,
             revoked_ms: None,
         };
@@ -59,6 +59,16 @@ impl Store {
         rows.iter().map(token_from_row).collect()
     }
 
+    /// The token stored under `hash`, revoked or not (`None`: no such token).
+    pub async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<ApiToken>> {
+        let sql = format!("SELECT {TOKEN_COLS} FROM api_tokens WHERE hash = ?");
+        let row = sqlx::query(&sql)
+            .bind(hash)
+            .fetch_optional(&self.pool())
+            .await?;
+        row.as_ref().map(token_from_row).transpose()
+    }
+
     pub async fn revoke_token(&self, id: &str) -> StoreResult<ApiToken> {
         let sql = format!("SELECT {TOKEN_COLS} FROM api_tokens WHERE id = ?");
         let row = sqlx::query(&sql)
@@ -68,7 +78,7 @@ impl Store {
             .ok_or(StoreError::NotFound { entity: "token" })?;
         let mut t = token_from_row(&row)?;
         if t.revoked_ms.is_none() {
-            let now = now_ms();
+            let now = self.now();
             let mut tx = self.begin_write().await?;
             sqlx::query("UPDATE api_tokens SET revoked_ms = ? WHERE id = ?")
                 .bind(now)

@@ -3,7 +3,7 @@
 use sqlx::any::AnyRow;
 
 use super::{col, Store, StoreError, StoreResult};
-use crate::model::{new_id, now_ms, Millis, TokenRole};
+use crate::model::{new_id, Millis, TokenRole};
 
 /// A console account as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,7 +59,7 @@ impl Store {
                 message: format!("a console user named {name:?} exists"),
             });
         }
-        let now = now_ms();
+        let now = self.now();
         let u = ConsoleUser {
             id: new_id(),
             name: name.to_owned(),
@@ -110,7 +110,7 @@ impl Store {
             "UPDATE console_users SET password_hash = ?, updated_ms = ? WHERE name = ?",
         )
         .bind(password_hash)
-        .bind(now_ms())
+        .bind(self.now())
         .bind(name)
         .execute(&self.pool())
         .await?;
@@ -137,7 +137,7 @@ impl Store {
         let r =
             sqlx::query("UPDATE console_users SET totp_secret = ?, updated_ms = ? WHERE id = ?")
                 .bind(secret.map(str::to_owned))
-                .bind(now_ms())
+                .bind(self.now())
                 .bind(id)
                 .execute(&self.pool())
                 .await?;

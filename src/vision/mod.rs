@@ -16,10 +16,8 @@
 //! | [`fusion`] | MobileFaceNet + dlib fused into one unit-length template (`mobilefacenet+dlib`) |
 //! | [`quality`] | the enrollment gate: size, blur, pose, exposure |
 //! | [`engine`] | all of the above behind [`FaceEncoder`], shareable between threads |
-//! | [`cli`] | `wardgate enroll` and `wardgate identify` |
 
 pub mod align;
-pub mod cli;
 pub mod detect;
 pub mod dlib_chip;
 pub mod dominant;
@@ -36,7 +34,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::ConfigError;
+use crate::config_error::ConfigError;
 pub use align::AlignPoints;
 pub use detect::{Detection, DetectorKind};
 pub use engine::{Engine, FaceSample, StageTimings};

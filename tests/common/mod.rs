@@ -130,13 +130,25 @@ impl TestApp {
     }
 
     async fn spawn_full(db: Db, tweak: impl FnOnce(&mut Config), door: bool) -> Option<Self> {
+        Self::spawn_at(db, tweak, door, wardgate::clock::system()).await
+    }
+
+    /// On `clock`: every row, event and decision of the controller reads it (a test moves a
+    /// `TestClock` instead of sleeping).
+    pub async fn spawn_at(
+        db: Db,
+        tweak: impl FnOnce(&mut Config),
+        door: bool,
+        clock: wardgate::clock::SharedClock,
+    ) -> Option<Self> {
         let tdb = TestDb::new(db).await?;
         let mut cfg = tdb.config();
         tweak(&mut cfg);
-        let mut state = wardgate::app::build_state(cfg, None).await.unwrap();
+        let mut wiring = wardgate::app::prepare_at(cfg, None, clock).await.unwrap();
         if door {
-            wardgate::app::start_door(&mut state).await.unwrap();
+            wiring.start_door().await.unwrap();
         }
+        let state = wiring.into_state();
         let mut tokens = Vec::new();
         for role in [
             TokenRole::Admin,
@@ -145,8 +157,9 @@ impl TestApp {
             TokenRole::Technician,
         ] {
             let (t, _) = state
-                .auth
-                .create(&state.store, role.as_str(), role)
+                .core
+                .tokens
+                .create(&state.core.store, role.as_str(), role)
                 .await
                 .unwrap();
             tokens.push(t);

@@ -8,9 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use wardgate::api::TokenAuth;
 use wardgate::model::TokenRole;
 use wardgate::store::Store;
+use wardgate::tokens::TokenAuth;
 
 /// A free loopback port (bound, read, released).
 pub fn free_port() -> u16 {
@@ -289,7 +289,10 @@ pub async fn verify_chain(store: &Store, node: &str) -> (u64, u64) {
         if page.is_empty() {
             return (v.checked, decisions);
         }
-        decisions += page.iter().filter(|e| e.kind == "decision").count() as u64;
+        decisions += page
+            .iter()
+            .filter(|e| e.kind == wardgate::model::EventKind::Decision)
+            .count() as u64;
         after = page.last().map_or(after, |e| e.seq);
         for e in &page {
             if let Err(err) = v.push(e) {

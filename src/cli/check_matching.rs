@@ -7,8 +7,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::OperatingPoint;
 use crate::config::Config;
+use crate::matching::OperatingPoint;
 use crate::store::Store;
 
 /// Gallery sizes shown besides the current one.

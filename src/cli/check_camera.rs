@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use super::{list_devices, open_source, SourceKind};
+use crate::camera::{list_devices, open_source, SourceKind};
 use crate::config::Config;
 
 /// Frames skipped before the snapshot: many webcams deliver dark frames while exposure settles.

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 
-use super::{Engine, FaceEncoder as _, StageTimings};
 use crate::config::Config;
 use crate::store::Store;
+use crate::vision::{Engine, FaceEncoder as _, StageTimings};
 
 fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
