@@ -15,6 +15,7 @@ pub mod limits;
 mod live;
 pub mod openapi;
 pub mod problem;
+mod routes;
 mod status;
 mod subjects;
 mod sync;
@@ -30,7 +31,6 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
 use axum::Router;
 
 use axum::extract::{Request, State};
@@ -70,62 +70,12 @@ impl std::fmt::Debug for AppState {
 /// Builds the router.
 pub fn router(state: AppState) -> Router {
     let limit = state.cfg.api.max_body_bytes;
-    let v1 = Router::new()
-        .route("/subjects", get(subjects::list).post(subjects::create))
-        .route(
-            "/subjects/{id}",
-            get(subjects::get_one)
-                .patch(subjects::update)
-                .delete(subjects::delete),
-        )
-        .route(
-            "/subjects/{id}/faces",
-            get(subjects::list_faces).post(subjects::add_face),
-        )
-        .route(
-            "/subjects/{id}/faces/{face_id}",
-            axum::routing::delete(subjects::delete_face),
-        )
-        .route("/doors", get(doors::list).post(doors::create))
-        .route(
-            "/doors/{id}",
-            get(doors::get_one)
-                .patch(doors::update)
-                .delete(doors::delete),
-        )
-        .route("/doors/{id}/commands", post(doors::command))
-        .route("/grants", get(grants::list).post(grants::create))
-        .route("/grants/{id}", get(grants::get_one).delete(grants::revoke))
-        .route("/events", get(events::list))
-        .route("/events/{id}", get(events::get_one))
-        .route("/tokens", get(tokens::list).post(tokens::create))
-        .route("/tokens/{id}", axum::routing::delete(tokens::revoke))
-        .route("/sync/grants", put(sync::grants))
-        .route("/sync/subjects", put(sync::subjects))
-        .route("/decisions", post(ws_auth::decide_http))
-        .route("/status", get(status::get))
-        .route("/users", get(users::list).post(users::create))
-        .route("/users/{id}", axum::routing::delete(users::delete))
-        .route(
-            "/users/me/totp",
-            post(users::totp_begin)
-                .put(users::totp_confirm)
-                .delete(users::totp_disable),
-        )
-        .route("/live/stream", get(live::stream))
-        .route("/live/frame.jpg", get(live::frame))
-        .route("/live/overlay", get(live::overlay))
-        .route("/subjects/{id}/faces/capture", post(live::capture_face));
-    Router::new()
-        .nest("/api/v1", v1)
-        .route("/api/openapi.json", get(openapi::serve))
-        .route("/healthz", get(health::healthz))
-        .merge(crate::console::pages::routes())
-        .route("/register_face", post(compat::register_face))
-        .route("/create_access", post(compat::create_access))
-        .route("/ws/auth", get(ws_auth::upgrade))
-        .route("/ws/events", get(ws_events::upgrade))
-        .route("/ws/presentation", get(ws_presentation::upgrade))
+    let mut api = Router::new();
+    for e in routes::endpoints() {
+        // Several methods on one path merge into one route.
+        api = api.route(e.path, (e.handler)());
+    }
+    api.merge(crate::console::pages::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
