@@ -69,7 +69,7 @@ fn the_fused_template_carries_mobilefacenet_unchanged_and_a_discriminating_dlib_
     .unwrap();
     let alone = mfn.encode_image(&read(FRONTAL)).unwrap();
     let fused = engine().encode_image(&read(FRONTAL)).unwrap();
-    let (m, d) = fusion::part_cosines(&fused, &fused).unwrap();
+    let (m, d) = fusion::MFN_DLIB.part_cosines(&fused, &fused).unwrap();
     assert!((m - 1.0).abs() < 1e-4 && (d - 1.0).abs() < 1e-4);
     let mut part = fused[..192].to_vec();
     embed::l2_normalise(&mut part);
@@ -81,8 +81,8 @@ fn the_fused_template_carries_mobilefacenet_unchanged_and_a_discriminating_dlib_
     let other = engine()
         .encode_image(&read("people/S002/S002-01-t10_01.jpg"))
         .unwrap();
-    let (_, d_same) = fusion::part_cosines(&fused, &same).unwrap();
-    let (_, d_other) = fusion::part_cosines(&fused, &other).unwrap();
+    let (_, d_same) = fusion::MFN_DLIB.part_cosines(&fused, &same).unwrap();
+    let (_, d_other) = fusion::MFN_DLIB.part_cosines(&fused, &other).unwrap();
     // dlib's own rule, Euclidean distance < 0.6 at norm ≈ 1.4, is a cosine above ≈ 0.9.
     assert!(d_same > 0.9, "same person, dlib cosine {d_same}");
     assert!(d_other < d_same - 0.05, "other {d_other}, same {d_same}");

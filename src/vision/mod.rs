@@ -41,6 +41,9 @@ pub use align::AlignPoints;
 pub use detect::{Detection, DetectorKind};
 pub use engine::{Engine, FaceSample, StageTimings};
 
+/// The embedder of a new installation (`vision.embedder`).
+pub const DEFAULT_EMBEDDER: &str = "mobilefacenet+dlib";
+
 /// `[vision]`
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -86,8 +89,8 @@ pub struct VisionConfig {
 impl Default for VisionConfig {
     fn default() -> Self {
         Self {
-            embedder: fusion::FUSED_ID.into(),
-            embedding_dim: fusion::FUSED_DIM,
+            embedder: DEFAULT_EMBEDDER.into(),
+            embedding_dim: engine::embedder_spec(DEFAULT_EMBEDDER).map_or(0, |e| e.dim),
             model_dir: PathBuf::from("models"),
             detector: DetectorKind::ShortRange,
             min_detection_score: 0.5,
