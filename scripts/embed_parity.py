@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Embeds aligned 112x112 face crops with the Python LiteRT interpreter, as a reference for
 Wardgate's Rust path (tests/vision_parity.rs). Prints one JSON object: file -> embedding
-(L2-normalised), computed exactly as the model card says: RGB, (x - 127.5) / 128, batch of
-two (the crop in both slots), first row.
+(L2-normalised), computed exactly as the model card says (models/MODELS.md): RGB, the
+model's normalisation, its batch filled with the crop, first row.
 
-    python3 scripts/embed_parity.py MODEL_DIR CROP.png [CROP.png ...]
+    python3 scripts/embed_parity.py MODEL_DIR [--model FILE] CROP.png [CROP.png ...]
+
+FILE defaults to MobileFaceNet.tflite ((x - 127.5) / 128, batch of two); edgeface_*.tflite
+files get (x / 255 - 0.5) / 0.5.
 """
 import json
 import os
@@ -19,14 +22,25 @@ from ai_edge_litert.interpreter import Interpreter  # noqa: E402
 
 
 def main():
-    model_dir, crops = sys.argv[1], sys.argv[2:]
-    it = Interpreter(model_path=os.path.join(model_dir, "MobileFaceNet.tflite"), num_threads=1)
+    args = sys.argv[1:]
+    model_dir, model = args.pop(0), "MobileFaceNet.tflite"
+    if args[:1] == ["--model"]:
+        model = args[1]
+        args = args[2:]
+    if model.startswith("edgeface"):
+        def norm(x):
+            return (x / 255.0 - 0.5) / 0.5
+    else:
+        def norm(x):
+            return (x - 127.5) / 128.0
+    it = Interpreter(model_path=os.path.join(model_dir, model), num_threads=1)
     it.allocate_tensors()
     inp, out = it.get_input_details()[0], it.get_output_details()[0]
+    batch = int(inp["shape"][0])
     result = {}
-    for path in crops:
-        x = (np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) - 127.5) / 128.0
-        it.set_tensor(inp["index"], np.stack([x, x]))
+    for path in args:
+        x = norm(np.asarray(Image.open(path).convert("RGB"), dtype=np.float32))
+        it.set_tensor(inp["index"], np.stack([x] * batch).astype(np.float32))
         it.invoke()
         e = it.get_tensor(out["index"])[0]
         result[path] = (e / np.linalg.norm(e)).tolist()

@@ -436,7 +436,7 @@ mod tests {
     fn missing_optional_file_gives_defaults() {
         let cfg = Config::load(Path::new("/nonexistent/wardgate.toml"), false, env(&[])).unwrap();
         assert_eq!(cfg, Config::default());
-        assert_eq!(cfg.vision.embedding_dim, 320);
+        assert_eq!(cfg.vision.embedding_dim, 512);
     }
 
     #[test]

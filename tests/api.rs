@@ -261,7 +261,11 @@ async fn faces_accept_only_valid_embeddings() {
     let (s, f) = a.post(&path, &a.sync, json!({"embedding": emb(1)})).await;
     assert_eq!(
         (s, f["dim"].as_u64(), f["model_id"].as_str()),
-        (201, Some(DIM as u64), Some("mobilefacenet+dlib"))
+        (
+            201,
+            Some(DIM as u64),
+            Some(wardgate::vision::DEFAULT_EMBEDDER)
+        )
     );
     assert!(
         f.get("embedding").is_none() && f.get("vector").is_none(),

@@ -51,9 +51,9 @@ const FRONTAL: &str = "people/S001/S001-01-t10_01.jpg";
 #[test]
 fn a_good_photo_gives_a_unit_embedding_of_the_configured_model() {
     let e = engine();
-    assert_eq!(e.model_id(), "mobilefacenet+dlib");
+    assert_eq!(e.model_id(), "edgeface_xs");
     let v = e.encode_image(&read(FRONTAL)).unwrap();
-    assert_eq!(v.len(), 320);
+    assert_eq!(v.len(), 512);
     assert!((embed::cosine(&v, &v) - 1.0).abs() < 1e-4);
 }
 
@@ -67,25 +67,59 @@ fn the_fused_template_carries_mobilefacenet_unchanged_and_a_discriminating_dlib_
         ..cfg()
     })
     .unwrap();
+    let fused_engine = Engine::load(&VisionConfig {
+        embedder: "mobilefacenet+dlib".into(),
+        embedding_dim: 320,
+        ..cfg()
+    })
+    .unwrap();
     let alone = mfn.encode_image(&read(FRONTAL)).unwrap();
-    let fused = engine().encode_image(&read(FRONTAL)).unwrap();
-    let (m, d) = fusion::part_cosines(&fused, &fused).unwrap();
+    let fused = fused_engine.encode_image(&read(FRONTAL)).unwrap();
+    let (m, d) = fusion::MFN_DLIB.part_cosines(&fused, &fused).unwrap();
     assert!((m - 1.0).abs() < 1e-4 && (d - 1.0).abs() < 1e-4);
     let mut part = fused[..192].to_vec();
     embed::l2_normalise(&mut part);
     assert!(embed::cosine(&part, &alone) > 0.9999);
 
-    let same = engine()
+    let same = fused_engine
         .encode_image(&read("people/S001/S001-02-t10_01.jpg"))
         .unwrap();
-    let other = engine()
+    let other = fused_engine
         .encode_image(&read("people/S002/S002-01-t10_01.jpg"))
         .unwrap();
-    let (_, d_same) = fusion::part_cosines(&fused, &same).unwrap();
-    let (_, d_other) = fusion::part_cosines(&fused, &other).unwrap();
+    let (_, d_same) = fusion::MFN_DLIB.part_cosines(&fused, &same).unwrap();
+    let (_, d_other) = fusion::MFN_DLIB.part_cosines(&fused, &other).unwrap();
     // dlib's own rule, Euclidean distance < 0.6 at norm ≈ 1.4, is a cosine above ≈ 0.9.
     assert!(d_same > 0.9, "same person, dlib cosine {d_same}");
     assert!(d_other < d_same - 0.05, "other {d_other}, same {d_same}");
+}
+
+#[test]
+fn edgeface_fused_with_mobilefacenet_carries_both_parts_unchanged() {
+    // The first part of `edgeface_xs+mobilefacenet` is the EdgeFace-only embedding (the
+    // default engine), the second the MobileFaceNet-only one.
+    let fused = Engine::load(&VisionConfig {
+        embedder: "edgeface_xs+mobilefacenet".into(),
+        embedding_dim: 704,
+        ..cfg()
+    })
+    .unwrap();
+    let mfn = Engine::load(&VisionConfig {
+        embedder: "mobilefacenet".into(),
+        embedding_dim: 192,
+        ..cfg()
+    })
+    .unwrap();
+    let f = fused.encode_image(&read(FRONTAL)).unwrap();
+    let xs = engine().encode_image(&read(FRONTAL)).unwrap();
+    let m = mfn.encode_image(&read(FRONTAL)).unwrap();
+    assert_eq!(f.len(), 704);
+    let (a, b) = fusion::XS_MFN.split(&f).unwrap();
+    let (mut a, mut b) = (a.to_vec(), b.to_vec());
+    embed::l2_normalise(&mut a);
+    embed::l2_normalise(&mut b);
+    assert!(embed::cosine(&a, &xs) > 0.9999);
+    assert!(embed::cosine(&b, &m) > 0.9999);
 }
 
 #[test]
@@ -195,7 +229,8 @@ fn models_that_do_not_match_the_manifest_are_refused() {
         let f = f.unwrap().path();
         std::fs::copy(&f, tmp.path().join(f.file_name().unwrap())).unwrap();
     }
-    let target = tmp.path().join("MobileFaceNet.tflite");
+    // The default embedder's file, so that the default configuration must refuse it.
+    let target = tmp.path().join("edgeface_xs.tflite");
     let mut bytes = std::fs::read(&target).unwrap();
     let n = bytes.len();
     bytes[n - 1] ^= 1;

@@ -18,6 +18,8 @@ use wardgate::vision::{Engine, FaceEncoder as _, VisionConfig};
 /// floor); the fused default also all 65, at 0.779.
 const MFN_ACCEPTED: usize = 65;
 const FUSED_ACCEPTED: usize = 65;
+/// EdgeFace-XS, the default since decision 0204: all 65.
+const XS_ACCEPTED: usize = 65;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -30,8 +32,20 @@ fn faces() -> PathBuf {
 #[test]
 fn the_shipped_operating_point_accepts_no_stranger_and_keeps_its_genuine_rate() {
     let cfg = VisionConfig::default();
-    assert_eq!(cfg.embedder, "mobilefacenet+dlib");
-    check(cfg, FUSED_ACCEPTED);
+    assert_eq!(cfg.embedder, "edgeface_xs");
+    check(cfg, XS_ACCEPTED);
+}
+
+#[test]
+fn mobilefacenet_fused_with_dlib_accepts_no_stranger_and_keeps_its_genuine_rate() {
+    check(
+        VisionConfig {
+            embedder: "mobilefacenet+dlib".into(),
+            embedding_dim: 320,
+            ..VisionConfig::default()
+        },
+        FUSED_ACCEPTED,
+    );
 }
 
 #[test]

@@ -18,6 +18,10 @@ const MFN_GENUINE_ACCEPTED: usize = 200;
 /// when measured.
 const FUSED_THRESHOLD: f32 = 0.80;
 const FUSED_GENUINE_ACCEPTED: usize = 199;
+/// EdgeFace-XS, the default (decision 0204), at FAR 1e-5 on its calibration (0.389, its floor;
+/// highest impostor 0.324), and the genuine pairs accepted there when measured.
+const XS_THRESHOLD: f32 = 0.389;
+const XS_GENUINE_ACCEPTED: usize = 208;
 const GENUINE_TOTAL: usize = 219;
 const IMPOSTOR_TOTAL: usize = 1378;
 
@@ -31,7 +35,17 @@ fn faces_dir() -> PathBuf {
 #[test]
 fn genuine_and_impostor_pairs_stay_separated() {
     let cfg = VisionConfig::default();
-    assert_eq!(cfg.embedder, "mobilefacenet+dlib");
+    assert_eq!(cfg.embedder, "edgeface_xs");
+    check(cfg, XS_THRESHOLD, XS_GENUINE_ACCEPTED);
+}
+
+#[test]
+fn genuine_and_impostor_pairs_stay_separated_with_mobilefacenet_fused_with_dlib() {
+    let cfg = VisionConfig {
+        embedder: "mobilefacenet+dlib".into(),
+        embedding_dim: 320,
+        ..VisionConfig::default()
+    };
     check(cfg, FUSED_THRESHOLD, FUSED_GENUINE_ACCEPTED);
 }
 

@@ -15,7 +15,8 @@ use anyhow::{bail, Context as _};
 use super::metrics::{self, NO_FACE};
 use super::tail::ImpostorTail;
 use super::{embed_photo, Aliases, Progress, Refusals};
-use crate::vision::{embed, fusion, Engine};
+use crate::vision::fusion::{self, Fusion};
+use crate::vision::{embed, Engine};
 
 /// One pair of the list.
 #[derive(Debug, Clone, PartialEq)]
@@ -183,8 +184,8 @@ pub fn run(
         )?;
     }
 
-    if engine.is_fused() {
-        fusion_sweep(w, &pairs, &emb, &fold_of, k, aliases)?;
+    if let Some(f) = engine.fusion() {
+        fusion_sweep(w, f, &pairs, &emb, &fold_of, k, aliases)?;
     }
 
     writeln!(w, "similarity distributions (listed pairs):")?;
@@ -249,6 +250,7 @@ fn all_pairs_tail(emb: &BTreeMap<&str, Vec<f32>>, aliases: &Aliases) -> Impostor
 /// checked on a site's own photos without re-embedding.
 fn fusion_sweep(
     w: &mut String,
+    f: Fusion,
     pairs: &[Pair],
     emb: &BTreeMap<&str, Vec<f32>>,
     fold_of: &[usize],
@@ -257,8 +259,10 @@ fn fusion_sweep(
 ) -> anyhow::Result<()> {
     writeln!(
         w,
-        "fusion (MobileFaceNet weight; shipped {}; 0 = dlib alone, 1 = MobileFaceNet alone):",
-        fusion::MFN_WEIGHT
+        "fusion ({a} weight; shipped {}; 0 = {b} alone, 1 = {a} alone):",
+        f.weight,
+        a = f.primary.name(),
+        b = f.partner.name()
     )?;
     writeln!(
         w,
@@ -266,13 +270,12 @@ fn fusion_sweep(
     )?;
     let parts: BTreeMap<&str, (Vec<f32>, Vec<f32>)> = emb
         .iter()
-        .filter(|(_, v)| v.len() == fusion::FUSED_DIM)
-        .map(|(p, v)| {
-            let (m, d) = v.split_at(fusion::MFN_DIM);
-            (*p, (m.to_vec(), d.to_vec()))
+        .filter_map(|(p, v)| {
+            let (m, d) = f.split(v)?;
+            Some((*p, (m.to_vec(), d.to_vec())))
         })
         .collect();
-    for weight in [0.0f32, 0.3, 0.4, 0.5, 0.6, 0.7, 1.0] {
+    for weight in [0.0f32, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0] {
         let re: BTreeMap<&str, Vec<f32>> = parts
             .iter()
             .map(|(p, (m, d))| (*p, fusion::fuse_weighted(m, d, weight)))

@@ -15,6 +15,11 @@ pub struct Calibration {
     /// Where the numbers come from, for `check-config` and the status endpoint.
     pub source: &'static str,
     pub points: &'static [(f64, f32)],
+    /// The floor of the calibrated threshold while `matching.threshold` is left at its default.
+    /// That default (0.60) was chosen on MobileFaceNet's scale, where it is FAR ≈ 1e-5; an
+    /// embedder whose impostors score much lower (EdgeFace) would never leave it, so it states
+    /// its own threshold at FAR 1e-5 instead. `None`: the default floor applies.
+    pub floor: Option<f32>,
 }
 
 /// MobileFaceNet with the shipped pipeline (mesh alignment, flip-test): all 19,374,944
@@ -31,6 +36,7 @@ pub const MOBILEFACENET: Calibration = Calibration {
         (1e-5, 0.611),
         (1e-6, 0.686),
     ],
+    floor: None,
 };
 
 /// MobileFaceNet fused with dlib's ResNet descriptor (weight 0.4, `vision::fusion`), measured
@@ -46,10 +52,46 @@ pub const FUSED: Calibration = Calibration {
         (1e-5, 0.802),
         (1e-6, 0.840),
     ],
+    floor: None,
+};
+
+/// EdgeFace-XS with the shipped pipeline (mesh alignment, flip-test): all 19,374,944
+/// cross-identity pairs of the 6,232 embedded `lfw-dev` photos, from `wardgate eval identify`
+/// on the lists of `wardgate eval lists` (BENCHMARKS.md, "Recognition at scale";
+/// docs/decisions/0204-edgeface.md). 1e-6 rests on 19 pairs; below it the last segment is
+/// extrapolated (0.113 per decade). Its impostors score far lower than MobileFaceNet's, so its
+/// floor is its own FAR-1e-5 threshold, not the default `matching.threshold` 0.60 (which is
+/// FAR ≈ 1e-7 here and would miss a third of genuine searches).
+pub const EDGEFACE_XS: Calibration = Calibration {
+    model_id: "edgeface_xs",
+    source: "lfw-dev, all cross-identity pairs (docs/decisions/0204-edgeface.md)",
+    points: &[
+        (1e-2, 0.193),
+        (1e-3, 0.263),
+        (1e-4, 0.328),
+        (1e-5, 0.389),
+        (1e-6, 0.502),
+    ],
+    floor: Some(0.389),
+};
+
+/// EdgeFace-XXS, measured the same way on the same 19,374,944 pairs; its own floor as for XS.
+/// 1e-6 rests on 19 pairs (0.097 per decade beyond it).
+pub const EDGEFACE_XXS: Calibration = Calibration {
+    model_id: "edgeface_xxs",
+    source: "lfw-dev, all cross-identity pairs (docs/decisions/0204-edgeface.md)",
+    points: &[
+        (1e-2, 0.210),
+        (1e-3, 0.283),
+        (1e-4, 0.350),
+        (1e-5, 0.411),
+        (1e-6, 0.508),
+    ],
+    floor: Some(0.411),
 };
 
 /// The calibrations this build knows.
-pub const ALL: &[Calibration] = &[MOBILEFACENET, FUSED];
+pub const ALL: &[Calibration] = &[MOBILEFACENET, FUSED, EDGEFACE_XS, EDGEFACE_XXS];
 
 /// Least cosine similarity of two embeddings of `model_id` for them to count as the same face
 /// within one track (averaged together): the embedder's impostor score at FAR 1e-2, or 0.5
@@ -99,6 +141,7 @@ mod tests {
         model_id: "m",
         source: "test",
         points: &[(1e-2, 0.3), (1e-3, 0.4), (1e-4, 0.5)],
+        floor: None,
     };
 
     #[test]

@@ -80,7 +80,15 @@ impl OperatingPoint {
         let t = cal.threshold_for_far(far);
         op.comparison_far = Some(far);
         op.calibration = Some(cal.source.to_owned());
-        if t > cfg.threshold {
+        // The default `matching.threshold` is on MobileFaceNet's scale; an embedder whose
+        // impostors score far lower has its own floor at the same FAR (see `Calibration`).
+        let default_floor = MatchingConfig::default().threshold;
+        if let Some(own) = cal.floor {
+            if (cfg.threshold - default_floor).abs() < f32::EPSILON {
+                op.threshold = own;
+            }
+        }
+        if t > op.threshold {
             op.threshold = t;
             op.reason = ThresholdReason::TargetFpir;
         } else {
@@ -127,8 +135,9 @@ impl OperatingPoint {
                     )
                 } else {
                     format!(
-                        "threshold {:.3} (the floor matching.threshold): {derived}, which the {} \
-                         calibration ({source}) puts below the floor; {margin}",
+                        "threshold {:.3} (the floor: matching.threshold, or at its default the \
+                         embedder's own floor): {derived}, which the {} calibration ({source}) \
+                         puts below the floor; {margin}",
                         self.threshold, self.model_id
                     )
                 }
@@ -179,6 +188,22 @@ mod tests {
         assert_eq!(op.reason, ThresholdReason::Uncalibrated);
         assert!(op.explain().contains("other-model"));
         assert_eq!(ThresholdReason::TargetFpir.as_str(), "target_fpir");
+    }
+
+    #[test]
+    fn an_embedder_with_its_own_scale_uses_its_own_floor_unless_one_is_set() {
+        let cal = calibration::for_model("edgeface_xs").unwrap();
+        let own = cal.floor.unwrap();
+        let op = OperatingPoint::for_gallery(&cfg(1e-3), "edgeface_xs", 10);
+        assert_eq!((op.threshold, op.reason), (own, ThresholdReason::Floor));
+        let large = OperatingPoint::for_gallery(&cfg(1e-3), "edgeface_xs", 5000);
+        assert!(large.threshold > own && large.threshold < 0.6, "{large:?}");
+        let set = MatchingConfig {
+            threshold: 0.5,
+            ..cfg(1e-3)
+        };
+        let op = OperatingPoint::for_gallery(&set, "edgeface_xs", 10);
+        assert_eq!((op.threshold, op.reason), (0.5, ThresholdReason::Floor));
     }
 
     #[test]

@@ -15,8 +15,8 @@ use super::align::{self, AlignPoints, Point, TEMPLATE_5, TEMPLATE_MOUTH_CENTRE};
 use super::detect::{self, DecodeParams, Detection, DetectorKind};
 use super::dlib_chip;
 use super::dominant;
-use super::embed;
-use super::fusion;
+use super::embed::{self, CropNet};
+use super::fusion::{self, Fusion, Partner};
 use super::landmarks::{self, Mesh};
 use super::photo::{self, PhotoLimits};
 use super::quality::{self, QualityLimits, QualityReport};
@@ -29,26 +29,65 @@ pub struct EmbedderSpec {
     pub id: &'static str,
     /// Length of the template.
     pub dim: usize,
-    /// Whether dlib's ResNet descriptor is fused in (see [`fusion`]).
-    pub dlib: bool,
+    /// The embedder of the aligned crop; alone, or the first part of a fused template.
+    pub net: CropNet,
+    /// The second embedder fused in, if any (see [`fusion`]).
+    pub fusion: Option<Fusion>,
 }
 
-/// Embedder model ids this build knows.
+impl EmbedderSpec {
+    const fn single(id: &'static str, net: CropNet) -> Self {
+        Self {
+            id,
+            dim: net.dim(),
+            net,
+            fusion: None,
+        }
+    }
+
+    const fn fused(id: &'static str, f: Fusion) -> Self {
+        Self {
+            id,
+            dim: f.dim(),
+            net: f.primary,
+            fusion: Some(f),
+        }
+    }
+}
+
+/// Model id of EdgeFace-XS alone.
+pub const EDGEFACE_XS: &str = "edgeface_xs";
+
+/// Embedder model ids this build knows. Every id is stored with its templates, so switching
+/// `vision.embedder` leaves the old templates unsearched (and `check-config` warns about them)
+/// instead of comparing vectors of two models.
 pub const EMBEDDERS: &[EmbedderSpec] = &[
-    EmbedderSpec {
-        id: "mobilefacenet",
-        dim: fusion::MFN_DIM,
-        dlib: false,
-    },
-    EmbedderSpec {
-        id: fusion::FUSED_ID,
-        dim: fusion::FUSED_DIM,
-        dlib: true,
-    },
+    EmbedderSpec::single(EDGEFACE_XS, CropNet::EdgeFaceXs),
+    EmbedderSpec::single("edgeface_xxs", CropNet::EdgeFaceXxs),
+    EmbedderSpec::fused("edgeface_xs+dlib", fusion::XS_DLIB),
+    EmbedderSpec::fused("edgeface_xs+mobilefacenet", fusion::XS_MFN),
+    EmbedderSpec::single("mobilefacenet", CropNet::MobileFaceNet),
+    EmbedderSpec::fused("mobilefacenet+dlib", fusion::MFN_DLIB),
 ];
 
-const MFN_FILE: &str = "MobileFaceNet.tflite";
+/// The embedder of `id`, if this build knows it.
+pub fn embedder_spec(id: &str) -> Option<&'static EmbedderSpec> {
+    EMBEDDERS.iter().find(|e| e.id == id)
+}
+
 const DLIB_FILE: &str = "dlib_resnet_v1.tflite";
+
+/// A crop embedder with its loaded model.
+struct CropModel {
+    net: CropNet,
+    model: Mutex<Model>,
+}
+
+/// The second embedder of a fused template, loaded.
+enum PartnerModel {
+    Dlib(Mutex<Model>),
+    Crop(CropModel),
+}
 
 /// Where the time of one photo went.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -83,9 +122,9 @@ pub struct Engine {
     anchors: Vec<(f32, f32)>,
     detector: Mutex<Model>,
     mesh: Mutex<Model>,
-    embedder: Mutex<Model>,
-    /// dlib's descriptor, loaded only for the fused embedder.
-    dlib: Option<Mutex<Model>>,
+    embedder: CropModel,
+    /// The fused embedder's second part and how the two are combined.
+    partner: Option<(Fusion, PartnerModel)>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -122,8 +161,7 @@ impl Engine {
     /// Loads and checks all models of `cfg`.
     pub fn load(cfg: &VisionConfig) -> anyhow::Result<Self> {
         cfg.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
-        let Some(&EmbedderSpec { id, dim, dlib }) = EMBEDDERS.iter().find(|e| e.id == cfg.embedder)
-        else {
+        let Some(spec) = embedder_spec(&cfg.embedder) else {
             bail!(
                 "vision.embedder = {:?} is unknown; this build knows: {}",
                 cfg.embedder,
@@ -134,6 +172,7 @@ impl Engine {
                     .join(", ")
             );
         };
+        let (id, dim) = (spec.id, spec.dim);
         if dim != cfg.embedding_dim {
             bail!(
                 "vision.embedding_dim = {} but {id} produces {dim}-d embeddings",
@@ -144,6 +183,16 @@ impl Engine {
         let load = |f: &str| {
             Model::load(&dir.join(f)).with_context(|| format!("loading {f} from {}", dir.display()))
         };
+        let load_crop = |net: CropNet| -> anyhow::Result<CropModel> {
+            let m = load(net.file())?;
+            let e = embed::INPUT_SIZE as usize;
+            m.expect_input(0, &[net.batch(), e, e, 3])?;
+            m.expect_output(0, &[net.batch(), net.dim()])?;
+            Ok(CropModel {
+                net,
+                model: Mutex::new(m),
+            })
+        };
         let kind = cfg.detector;
         let n = kind.input_size() as usize;
         let detector = load(kind.model_file())?;
@@ -151,18 +200,22 @@ impl Engine {
         let mesh = load("face_landmark.tflite")?;
         let m = landmarks::INPUT_SIZE as usize;
         mesh.expect_input(0, &[1, m, m, 3])?;
-        let embedder = load(MFN_FILE)?;
-        let e = embed::INPUT_SIZE as usize;
-        embedder.expect_input(0, &[2, e, e, 3])?;
-        embedder.expect_output(0, &[2, fusion::MFN_DIM])?;
-        let dlib = if dlib {
-            let m = load(DLIB_FILE)?;
-            let c = dlib_chip::CHIP_SIZE as usize;
-            m.expect_input(0, &[1, c, c, 3])?;
-            m.expect_output(0, &[1, fusion::DLIB_DIM])?;
-            Some(Mutex::new(m))
-        } else {
-            None
+        let embedder = load_crop(spec.net)?;
+        let partner = match spec.fusion {
+            None => None,
+            Some(f) => Some((
+                f,
+                match f.partner {
+                    Partner::Dlib => {
+                        let m = load(DLIB_FILE)?;
+                        let c = dlib_chip::CHIP_SIZE as usize;
+                        m.expect_input(0, &[1, c, c, 3])?;
+                        m.expect_output(0, &[1, fusion::DLIB_DIM])?;
+                        PartnerModel::Dlib(Mutex::new(m))
+                    }
+                    Partner::Crop(net) => PartnerModel::Crop(load_crop(net)?),
+                },
+            )),
         };
         Ok(Self {
             cfg: cfg.clone(),
@@ -171,8 +224,8 @@ impl Engine {
             anchors: kind.anchors(),
             detector: Mutex::new(detector),
             mesh: Mutex::new(mesh),
-            embedder: Mutex::new(embedder),
-            dlib,
+            embedder,
+            partner,
         })
     }
 
@@ -241,66 +294,70 @@ impl Engine {
         }
     }
 
-    /// The template of a face: MobileFaceNet on the aligned 112×112 crop (with the flip-test
-    /// when configured) and, for the fused embedder, dlib's descriptor on its own 150×150 chip,
-    /// combined by [`fusion::fuse`]. `Ok(None)` when the dlib chip cannot be cut (degenerate
-    /// points).
+    /// The template of a face: the primary embedder on the aligned 112×112 crop (with the
+    /// flip-test when configured) and, for a fused embedder, the partner — dlib's descriptor on
+    /// its own 150×150 chip, or a second crop embedder on the same crop — combined by
+    /// [`Fusion::fuse`]. `Ok(None)` when the dlib chip cannot be cut (degenerate points).
     pub fn embed_face(
         &self,
         frame: &RgbImage,
         mesh: &Mesh,
         aligned: &RgbImage,
     ) -> anyhow::Result<Option<Vec<f32>>> {
-        let mfn = self.embed(aligned)?;
-        let Some(dlib) = &self.dlib else {
-            return Ok(Some(mfn));
+        let primary = self.embed(aligned)?;
+        let Some((fusion, partner)) = &self.partner else {
+            return Ok(Some(primary));
         };
-        let Some(chip) = dlib_chip::extract(frame, &dlib_chip::five_points(mesh)) else {
-            return Ok(None);
+        let second = match partner {
+            PartnerModel::Dlib(dlib) => {
+                let Some(chip) = dlib_chip::extract(frame, &dlib_chip::five_points(mesh)) else {
+                    return Ok(None);
+                };
+                let out = lock(dlib).run(&[&dlib_chip::to_input(&chip)])?;
+                let Some(d) = out
+                    .into_iter()
+                    .next()
+                    .filter(|o| o.len() == fusion::DLIB_DIM)
+                else {
+                    bail!("dlib descriptor output has an unexpected size");
+                };
+                d
+            }
+            PartnerModel::Crop(m) => crop_embed(m, aligned, self.cfg.flip_test)?,
         };
-        let out = lock(dlib).run(&[&dlib_chip::to_input(&chip)])?;
-        let Some(d) = out.first().filter(|o| o.len() == fusion::DLIB_DIM) else {
-            bail!("dlib descriptor output has an unexpected size");
-        };
-        Ok(Some(fusion::fuse(&mfn, d)))
+        Ok(Some(fusion.fuse(&primary, &second)))
+    }
+
+    /// The fusion of the configured embedder, if it is fused (see [`fusion`]).
+    pub fn fusion(&self) -> Option<Fusion> {
+        self.partner.as_ref().map(|(f, _)| *f)
     }
 
     /// Whether templates carry more than one embedder (see [`fusion`]).
     pub fn is_fused(&self) -> bool {
-        self.dlib.is_some()
+        self.partner.is_some()
     }
 
-    /// Embeds two aligned faces with MobileFaceNet in one invoke; each result is L2-normalised.
+    /// The crop embedder whose embedding [`Self::embed`] returns (alone, or the first part of
+    /// a fused template).
+    pub fn primary_net(&self) -> CropNet {
+        self.embedder.net
+    }
+
+    /// Embeds two aligned faces with the primary embedder (one invoke for a batch of two, two
+    /// for a batch of one); each result is L2-normalised.
     pub fn embed_two(&self, a: &RgbImage, b: &RgbImage) -> anyhow::Result<(Vec<f32>, Vec<f32>)> {
-        let mut input = Vec::with_capacity(2 * 112 * 112 * 3);
-        embed::push_normalised(a, &mut input);
-        embed::push_normalised(b, &mut input);
-        let out = lock(&self.embedder).run(&[&input])?;
-        let dim = fusion::MFN_DIM;
-        let Some(raw) = out.first().filter(|o| o.len() == 2 * dim) else {
-            bail!("embedder output has an unexpected size");
-        };
-        let (mut ea, mut eb) = (raw[..dim].to_vec(), raw[dim..].to_vec());
-        embed::l2_normalise(&mut ea);
-        embed::l2_normalise(&mut eb);
-        Ok((ea, eb))
+        crop_embed_two(&self.embedder, a, b)
     }
 
-    /// Embeds one aligned face: with the flip-test (face + mirror, summed) when configured,
-    /// else the face alone (the second batch slot is a copy and its result is discarded).
+    /// Embeds one aligned face with the primary embedder: with the flip-test (face + mirror,
+    /// summed) when configured, else the face alone.
     pub fn embed(&self, aligned: &RgbImage) -> anyhow::Result<Vec<f32>> {
         self.embed_with(aligned, self.cfg.flip_test)
     }
 
     pub fn embed_with(&self, aligned: &RgbImage, flip_test: bool) -> anyhow::Result<Vec<f32>> {
-        if flip_test {
-            let (mut a, b) = self.embed_two(aligned, &align::mirror(aligned))?;
-            a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
-            embed::l2_normalise(&mut a);
-            Ok(a)
-        } else {
-            Ok(self.embed_two(aligned, aligned)?.0)
-        }
+        crop_embed(&self.embedder, aligned, flip_test)
     }
 
     /// Finds the subject's face in a photo: the dominant one (see [`dominant`]). Faces
@@ -401,6 +458,65 @@ impl FaceEncoder for Engine {
 
     fn encode_image(&self, image: &[u8]) -> Result<Vec<f32>, ImageRejection> {
         self.enroll_sample(image).map(|s| s.embedding)
+    }
+}
+
+/// Runs a crop embedder on `faces` (as many as its batch) and returns each row,
+/// L2-normalised.
+fn crop_run(m: &CropModel, faces: &[&RgbImage]) -> anyhow::Result<Vec<Vec<f32>>> {
+    let (batch, dim) = (m.net.batch(), m.net.dim());
+    debug_assert_eq!(faces.len(), batch);
+    let e = embed::INPUT_SIZE as usize;
+    let mut input = Vec::with_capacity(batch * e * e * 3);
+    for f in faces {
+        m.net.push_normalised(f, &mut input);
+    }
+    let out = lock(&m.model).run(&[&input])?;
+    let Some(raw) = out.first().filter(|o| o.len() == batch * dim) else {
+        bail!("{} output has an unexpected size", m.net.name());
+    };
+    Ok(raw
+        .chunks_exact(dim)
+        .map(|row| {
+            let mut v = row.to_vec();
+            embed::l2_normalise(&mut v);
+            v
+        })
+        .collect())
+}
+
+/// Two faces through a crop embedder: one invoke when its batch is two, else two invokes.
+fn crop_embed_two(
+    m: &CropModel,
+    a: &RgbImage,
+    b: &RgbImage,
+) -> anyhow::Result<(Vec<f32>, Vec<f32>)> {
+    if m.net.batch() == 2 {
+        let mut rows = crop_run(m, &[a, b])?.into_iter();
+        let (Some(ea), Some(eb)) = (rows.next(), rows.next()) else {
+            bail!("{} returned fewer than two rows", m.net.name());
+        };
+        Ok((ea, eb))
+    } else {
+        let ea = crop_run(m, &[a])?.swap_remove(0);
+        let eb = crop_run(m, &[b])?.swap_remove(0);
+        Ok((ea, eb))
+    }
+}
+
+/// One aligned face through a crop embedder, with the flip-test (the normalised sum of the
+/// face's and its mirror image's embeddings) when asked. Without it, a batch-of-two model gets
+/// the face in both slots and its second row is discarded.
+fn crop_embed(m: &CropModel, aligned: &RgbImage, flip_test: bool) -> anyhow::Result<Vec<f32>> {
+    if flip_test {
+        let (mut a, b) = crop_embed_two(m, aligned, &align::mirror(aligned))?;
+        a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+        embed::l2_normalise(&mut a);
+        Ok(a)
+    } else if m.net.batch() == 2 {
+        Ok(crop_run(m, &[aligned, aligned])?.swap_remove(0))
+    } else {
+        Ok(crop_run(m, &[aligned])?.swap_remove(0))
     }
 }
 

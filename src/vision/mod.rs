@@ -11,9 +11,9 @@
 //! | [`dominant`] | which face of a photo is the subject; refusal when two tie |
 //! | [`landmarks`] | 468-point face mesh: pose, optional alignment points |
 //! | [`align`] | similarity transform to the 112×112 template, bilinear warp |
-//! | [`embed`] | MobileFaceNet input/output: normalisation, flip-test, L2 |
+//! | [`embed`] | the crop embedders (EdgeFace, MobileFaceNet): files, batches, normalisation, L2 |
 //! | [`dlib_chip`] | dlib's 150×150 face chip, reproduced exactly, for its ResNet descriptor |
-//! | [`fusion`] | MobileFaceNet + dlib fused into one unit-length template (`mobilefacenet+dlib`) |
+//! | [`fusion`] | two embedders fused into one unit-length template (`edgeface_xs+dlib`, …) |
 //! | [`quality`] | the enrollment gate: size, blur, pose, exposure |
 //! | [`engine`] | all of the above behind [`FaceEncoder`], shareable between threads |
 
@@ -39,13 +39,19 @@ pub use align::AlignPoints;
 pub use detect::{Detection, DetectorKind};
 pub use engine::{Engine, FaceSample, StageTimings};
 
+/// The embedder of a new installation (`vision.embedder`): EdgeFace-XS alone, chosen by
+/// measurement (docs/decisions/0204-edgeface.md).
+pub const DEFAULT_EMBEDDER: &str = engine::EDGEFACE_XS;
+
 /// `[vision]`
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct VisionConfig {
     /// Model id of the embedder; stored with every template. Templates of another id are ignored.
-    /// `mobilefacenet+dlib` (default, 320-d) fuses MobileFaceNet with dlib's ResNet descriptor;
-    /// `mobilefacenet` (192-d) is MobileFaceNet alone, ~6 ms per face cheaper.
+    /// `edgeface_xs` (default, 512-d), `edgeface_xxs` (512-d, cheaper), `edgeface_xs+dlib`
+    /// (640-d), `edgeface_xs+mobilefacenet` (704-d), `mobilefacenet+dlib` (320-d, the default
+    /// before decision 0204), `mobilefacenet` (192-d). EdgeFace was trained on research-licensed
+    /// data: models/MODELS.md says what a site must check.
     pub embedder: String,
     /// Dimension of the embedder's output; embeddings of another length are rejected.
     pub embedding_dim: usize,
@@ -60,7 +66,8 @@ pub struct VisionConfig {
     pub min_face_px: f32,
     /// Which points drive alignment: `detector` (BlazeFace's 4), `mesh` (face mesh's 5), `eyes`.
     pub align: AlignPoints,
-    /// Embed each face together with its mirror image and average (free: the model's batch is 2).
+    /// Embed each face together with its mirror image and average: free for MobileFaceNet (its
+    /// batch is two), a second invoke for EdgeFace (decision 0204 measured both).
     pub flip_test: bool,
     /// Largest accepted photo, bytes.
     pub max_photo_bytes: usize,
@@ -84,8 +91,8 @@ pub struct VisionConfig {
 impl Default for VisionConfig {
     fn default() -> Self {
         Self {
-            embedder: fusion::FUSED_ID.into(),
-            embedding_dim: fusion::FUSED_DIM,
+            embedder: DEFAULT_EMBEDDER.into(),
+            embedding_dim: engine::embedder_spec(DEFAULT_EMBEDDER).map_or(0, |e| e.dim),
             model_dir: PathBuf::from("models"),
             detector: DetectorKind::ShortRange,
             min_detection_score: 0.5,

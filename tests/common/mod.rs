@@ -14,7 +14,7 @@ use wardgate::config::Config;
 use wardgate::model::TokenRole;
 use wardgate::store::Store;
 
-pub const DIM: usize = 320;
+pub const DIM: usize = 512;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Db {
