@@ -16,7 +16,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::access::decider::{Decider, Outcome, Presentation};
+use crate::access::decider::Decider;
 use crate::catalog::{Catalog, Recognition, Snapshot};
 use crate::change_feed::ChangeFeed;
 use crate::clock::SharedClock;
@@ -118,18 +118,8 @@ impl Controller {
         &self.decider
     }
 
-    /// Decides `presentation` from the current catalog: policy, unlock, one audit event.
-    pub async fn decide(&self, presentation: Presentation) -> Outcome {
-        self.decider.decide(presentation).await
-    }
-
-    /// Searches the gallery of `snap` for one probe: the one place a face vector is matched,
-    /// whatever the channel.
-    pub fn recognise(&self, snap: &Snapshot, probe: &[f32]) -> Result<Recognition, VectorError> {
-        self.catalog.recognise(snap, probe)
-    }
-
-    /// Each probe [`recognise`](Self::recognise)d on the current snapshot; when one matched
+    /// Each probe searched in the current snapshot's gallery (the one place a face vector is
+    /// matched, whatever the channel: [`Catalog::recognise`]); when one matched
     /// nobody, the change feed is read once (within [`FRESH_READ`]) and, if it brought
     /// changes, every probe is searched again — so a person enrolled through another
     /// controller or the CLI a moment ago is not refused for the feed's poll interval. Returns
@@ -143,7 +133,7 @@ impl Controller {
             probes
                 .iter()
                 .enumerate()
-                .map(|(i, p)| self.recognise(snap, p).map_err(|e| (i, e)))
+                .map(|(i, p)| self.catalog.recognise(snap, p).map_err(|e| (i, e)))
                 .collect::<Result<Vec<_>, _>>()
         };
         let snap = self.catalog.snapshot();
