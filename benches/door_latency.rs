@@ -202,7 +202,7 @@ fn main() {
         None => {}
     }
     for net in embedders {
-        let times = if vision.flip_test && net.batch() == 1 {
+        let times = if vision.flip_test_for(net) && net.batch() == 1 {
             2.0
         } else {
             1.0

@@ -566,6 +566,7 @@ mod tests {
             "`api.tls_cert_file`",
             "`api.tls_key_file`",
             "`api.tls_client_ca`",
+            "`vision.flip_test`",
         ] {
             if !doc.contains(key) {
                 missing.push(key.to_owned());

@@ -876,3 +876,92 @@ async fn the_served_document_carries_the_constraints() {
     assert!(ws["101"].is_object() && ws["426"]["headers"]["Upgrade"].is_object());
     a.stop().await;
 }
+
+/// The subject access report: everything held about one person — the record, template
+/// metadata, grants both ways, audit events counted — and never a vector; reading it is itself
+/// audited, and only an admin may.
+#[tokio::test]
+async fn subject_access_report_holds_what_is_stored_and_no_vector() {
+    let a = app().await;
+    let (_, doc) = a
+        .post(
+            "/register_face",
+            &a.sync,
+            json!({"name": "Dr R", "role": "doctor", "external_id": "R1", "embedding": emb(21)}),
+        )
+        .await;
+    let doc_id = doc["subject_id"].as_str().unwrap().to_owned();
+    let (_, pat) = a
+        .post(
+            "/api/v1/subjects",
+            &a.sync,
+            json!({"external_id": "P1", "name": "Pat", "role": "patient"}),
+        )
+        .await;
+    let pat_id = pat["id"].as_str().unwrap().to_owned();
+    a.post(
+        "/api/v1/doors",
+        &a.admin,
+        json!({"id": "ward-r", "name": "Ward R", "mode": "staff"}),
+    )
+    .await;
+    for body in [
+        json!({"staff_id": doc_id, "door_id": "ward-r"}),
+        json!({"staff_id": doc_id, "patient_id": pat_id}),
+    ] {
+        let (s, g) = a.post("/api/v1/grants", &a.admin, body).await;
+        assert_eq!(s, 201, "{g}");
+    }
+    let (s, d) = a
+        .post(
+            "/api/v1/decisions",
+            &a.terminal,
+            json!({"request_id": "r", "door": "ward-r", "staff": {"embedding": emb(21)}}),
+        )
+        .await;
+    assert_eq!((s, d["reason"].as_str()), (200, Some("granted")), "{d}");
+    a.state.core.events.flush().await.unwrap();
+
+    let path = format!("/api/v1/subjects/{doc_id}/report");
+    let (s, r) = a.get(&path, &a.admin).await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["subject"]["id"], doc_id.as_str());
+    let templates = r["templates"].as_array().unwrap();
+    assert_eq!(templates.len(), 1, "{r}");
+    assert_eq!(templates[0]["dim"], DIM);
+    assert_eq!(r["grants_held"].as_array().unwrap().len(), 2, "{r}");
+    assert!(r["grants_onto"].as_array().unwrap().is_empty(), "{r}");
+    let decisions = r["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "decision")
+        .unwrap_or_else(|| panic!("no decision counted: {r}"));
+    assert_eq!(decisions["count"], 1, "{r}");
+    let text = r.to_string();
+    assert!(
+        !text.contains("embedding") && !text.contains("vector"),
+        "the report carries no biometric data: {text}"
+    );
+
+    let (_, p) = a
+        .get(&format!("/api/v1/subjects/{pat_id}/report"), &a.admin)
+        .await;
+    assert_eq!(p["grants_onto"].as_array().unwrap().len(), 1, "{p}");
+    assert!(p["templates"].as_array().unwrap().is_empty());
+    let (s, _) = a.get(&path, &a.sync).await;
+    assert_eq!(s, 403, "admin only");
+    let (s, nf) = a.get("/api/v1/subjects/nobody/report", &a.admin).await;
+    assert_eq!((s, nf["status"].as_u64()), (404, Some(404)), "{nf}");
+
+    a.state.core.events.flush().await.unwrap();
+    let (_, ev) = a.get("/api/v1/events?kind=admin", &a.admin).await;
+    let audited = ev["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["reason"] == "subject_report")
+        .count();
+    assert_eq!(audited, 2, "each report read is audited: {ev}");
+    a.stop().await;
+}

@@ -182,6 +182,17 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         },
         Endpoint {
             method: "get",
+            path: "/api/v1/subjects/{id}/report",
+            handler: || get(subjects::report),
+            summary: "Subject access report: the record, template metadata, grants and audit event counts of one person (no vectors, no images); audited",
+            roles: Some(ADMIN),
+            request: None,
+            success: 200,
+            response: Some(schema::<subjects::SubjectReport>),
+            query: None,
+        },
+        Endpoint {
+            method: "get",
             path: "/api/v1/subjects/{id}/faces",
             handler: || get(subjects::list_faces),
             summary: "List a subject's face templates (metadata only)",

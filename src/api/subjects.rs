@@ -4,17 +4,20 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::StatusCode;
 use axum::Json;
+use schemars::JsonSchema;
+use serde::Serialize;
 
-use super::auth::{Auth, SyncOrTechnician, SyncRole};
+use super::auth::{AdminOnly, Auth, SyncOrTechnician, SyncRole};
 use super::problem::{body_rejection, media_type, parse_json, ApiJson, ApiQuery};
 use super::text::Text;
+use super::problem::fmt_time;
 use super::views::{
-    embedding_f32, AddFace, CreateSubject, FaceView, Page, Paging, SubjectQuery, SubjectView,
-    UpdateSubject,
+    embedding_f32, AddFace, CreateSubject, FaceView, GrantView, Page, Paging, SubjectQuery,
+    SubjectView, UpdateSubject,
 };
 use super::{admin_event, ApiError, ApiResult, AppState};
-use crate::model::{SubjectStatus, ADMIN_SOURCE};
-use crate::store::{SubjectFilter, SubjectPatch};
+use crate::model::{EventKind, GrantTarget, SubjectStatus, ADMIN_SOURCE};
+use crate::store::{GrantFilter, SubjectFilter, SubjectPatch};
 
 pub async fn list(
     State(st): State<AppState>,
@@ -222,4 +225,83 @@ pub async fn encode_photo(
     let v = crate::gallery::normalized(&v, st.core.catalog.dim())
         .map_err(|e| ApiError::vector(field, &e))?;
     Ok((v, model_id))
+}
+
+/// What the controller holds about one person (the subject access report of GDPR Art. 15):
+/// the record, template metadata, grants held and granted onto them, and what the audit log
+/// holds, counted. Never a template vector or a face image.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SubjectReport {
+    pub subject: SubjectView,
+    /// Metadata of every stored template (no vectors).
+    pub templates: Vec<FaceView>,
+    /// Grants this person holds (staff), revoked and expired ones included.
+    pub grants_held: Vec<GrantView>,
+    /// Grants other people hold onto this person (patient), revoked and expired ones included.
+    pub grants_onto: Vec<GrantView>,
+    /// Audit events that name this person, by kind.
+    pub events: Vec<ReportEvents>,
+    pub generated_at: String,
+}
+
+/// The audit events of one kind that name the person.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ReportEvents {
+    pub kind: EventKind,
+    pub count: i64,
+    pub first_at: String,
+    pub last_at: String,
+}
+
+/// Grants lists in the report are bounded: a person with more than this many is told so by
+/// the list endpoints' paging instead.
+const REPORT_GRANTS: u32 = 1000;
+
+/// `GET /api/v1/subjects/{id}/report`: admin only, and audited (reading a person's data is
+/// itself an access a compliance office asks about).
+pub async fn report(
+    State(st): State<AppState>,
+    Auth(caller, _): Auth<AdminOnly>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<SubjectReport>> {
+    let store = &st.core.store;
+    let subject = store.get_subject(&id).await?;
+    let templates = store.list_faces(&id).await?;
+    let grants = |staff_id: Option<String>, target: Option<GrantTarget>| GrantFilter {
+        staff_id,
+        target,
+        source: None,
+        include_revoked: true,
+        limit: REPORT_GRANTS,
+        offset: 0,
+    };
+    let (held, _) = store.list_grants(&grants(Some(id.clone()), None)).await?;
+    let (onto, _) = store
+        .list_grants(&grants(None, Some(GrantTarget::Patient(id.clone()))))
+        .await?;
+    let events = store.subject_event_counts(&id).await?;
+    let now = st.core.clock.now_ms();
+    admin_event(
+        &st,
+        &caller,
+        "subject_report",
+        serde_json::json!({"subject_id": id}),
+    )
+    .await;
+    Ok(Json(SubjectReport {
+        subject: subject.into(),
+        templates: templates.into_iter().map(Into::into).collect(),
+        grants_held: held.into_iter().map(|g| GrantView::new(g, now)).collect(),
+        grants_onto: onto.into_iter().map(|g| GrantView::new(g, now)).collect(),
+        events: events
+            .into_iter()
+            .map(|e| ReportEvents {
+                kind: e.kind,
+                count: e.count,
+                first_at: fmt_time(e.first_ms),
+                last_at: fmt_time(e.last_ms),
+            })
+            .collect(),
+        generated_at: fmt_time(now),
+    }))
 }

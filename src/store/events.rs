@@ -43,7 +43,41 @@ pub struct EventFilter {
     pub offset: u64,
 }
 
+/// How many events of one kind name a subject (as the person or the patient), and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventCount {
+    pub kind: EventKind,
+    pub count: i64,
+    pub first_ms: Millis,
+    pub last_ms: Millis,
+}
+
 impl Store {
+    /// The events that name `subject_id`, counted by kind (for the subject access report:
+    /// what the audit log holds about a person, without reading it all out).
+    pub async fn subject_event_counts(&self, subject_id: &str) -> StoreResult<Vec<EventCount>> {
+        let rows = sqlx::query(
+            "SELECT kind, COUNT(*) AS n, MIN(ts_ms) AS first_ms, MAX(ts_ms) AS last_ms \
+             FROM events WHERE subject_id = ? OR patient_id = ? GROUP BY kind ORDER BY kind",
+        )
+        .bind(subject_id)
+        .bind(subject_id)
+        .fetch_all(&self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let kind: String = col(r, "kind")?;
+                Ok(EventCount {
+                    kind: EventKind::parse(&kind)
+                        .ok_or_else(|| StoreError::Corrupt(format!("event kind {kind}")))?,
+                    count: col(r, "n")?,
+                    first_ms: col(r, "first_ms")?,
+                    last_ms: col(r, "last_ms")?,
+                })
+            })
+            .collect()
+    }
+
     /// Appends a batch in one transaction. An event already stored (same id) is skipped, so a
     /// spool replayed after a crash between insert and spool truncation does not duplicate.
     pub async fn append_events(&self, events: &[Event]) -> StoreResult<()> {

@@ -323,7 +323,7 @@ impl Engine {
                 };
                 d
             }
-            PartnerModel::Crop(m) => crop_embed(m, aligned, self.cfg.flip_test)?,
+            PartnerModel::Crop(m) => crop_embed(m, aligned, self.cfg.flip_test_for(m.net))?,
         };
         Ok(Some(fusion.fuse(&primary, &second)))
     }
@@ -351,9 +351,9 @@ impl Engine {
     }
 
     /// Embeds one aligned face with the primary embedder: with the flip-test (face + mirror,
-    /// summed) when configured, else the face alone.
+    /// summed) where [`VisionConfig::flip_test_for`] says so, else the face alone.
     pub fn embed(&self, aligned: &RgbImage) -> anyhow::Result<Vec<f32>> {
-        self.embed_with(aligned, self.cfg.flip_test)
+        self.embed_with(aligned, self.cfg.flip_test_for(self.embedder.net))
     }
 
     pub fn embed_with(&self, aligned: &RgbImage, flip_test: bool) -> anyhow::Result<Vec<f32>> {

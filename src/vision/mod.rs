@@ -66,9 +66,11 @@ pub struct VisionConfig {
     pub min_face_px: f32,
     /// Which points drive alignment: `detector` (BlazeFace's 4), `mesh` (face mesh's 5), `eyes`.
     pub align: AlignPoints,
-    /// Embed each face together with its mirror image and average: free for MobileFaceNet (its
-    /// batch is two), a second invoke for EdgeFace (decision 0204 measured both).
-    pub flip_test: bool,
+    /// Embed each face together with its mirror image and average. Unset (the default), it is on
+    /// where it is free — a model whose batch is two (MobileFaceNet) — and off where it would
+    /// cost a second invoke for no measured gain (EdgeFace, decision 0204); see
+    /// [`VisionConfig::flip_test_for`].
+    pub flip_test: Option<bool>,
     /// Largest accepted photo, bytes.
     pub max_photo_bytes: usize,
     /// Longest accepted photo side, pixels.
@@ -88,6 +90,14 @@ pub struct VisionConfig {
     pub quality_max_clipped: f32,
 }
 
+impl VisionConfig {
+    /// Whether faces are embedded with their mirror image by `net`: as configured, else only
+    /// where it costs no second invoke.
+    pub fn flip_test_for(&self, net: embed::CropNet) -> bool {
+        self.flip_test.unwrap_or(net.batch() == 2)
+    }
+}
+
 impl Default for VisionConfig {
     fn default() -> Self {
         Self {
@@ -98,7 +108,7 @@ impl Default for VisionConfig {
             min_detection_score: 0.5,
             min_face_px: 40.0,
             align: AlignPoints::Mesh,
-            flip_test: true,
+            flip_test: None,
             max_photo_bytes: 8 * 1024 * 1024,
             max_photo_side: 4096,
             quality_min_face_px: 80.0,
