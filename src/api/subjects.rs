@@ -8,9 +8,9 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::auth::{AdminOnly, Auth, SyncOrTechnician, SyncRole};
+use super::problem::fmt_time;
 use super::problem::{body_rejection, media_type, parse_json, ApiJson, ApiQuery};
 use super::text::Text;
-use super::problem::fmt_time;
 use super::views::{
     embedding_f32, AddFace, CreateSubject, FaceView, GrantView, Page, Paging, SubjectQuery,
     SubjectView, UpdateSubject,

@@ -214,3 +214,28 @@ pub trait FaceEncoder: Send + Sync {
 pub fn load_encoder(cfg: &VisionConfig) -> anyhow::Result<Arc<dyn FaceEncoder>> {
     Ok(Arc::new(Engine::load(cfg)?))
 }
+
+#[cfg(test)]
+mod flip_test_tests {
+    use super::embed::CropNet;
+    use super::VisionConfig;
+
+    /// Unset, the flip-test runs only where it is free (a batch of two); set, it is forced.
+    #[test]
+    fn flip_test_is_on_only_where_it_costs_no_second_invoke() {
+        let unset = VisionConfig::default();
+        assert!(unset.flip_test_for(CropNet::MobileFaceNet));
+        assert!(!unset.flip_test_for(CropNet::EdgeFaceXs));
+        assert!(!unset.flip_test_for(CropNet::EdgeFaceXxs));
+        let forced = VisionConfig {
+            flip_test: Some(true),
+            ..VisionConfig::default()
+        };
+        assert!(forced.flip_test_for(CropNet::EdgeFaceXs));
+        let off = VisionConfig {
+            flip_test: Some(false),
+            ..VisionConfig::default()
+        };
+        assert!(!off.flip_test_for(CropNet::MobileFaceNet));
+    }
+}
