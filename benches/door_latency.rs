@@ -112,7 +112,19 @@ fn main() {
         .build()
         .unwrap();
     let app = rt.block_on(async {
-        let a = TestApp::spawn_with_door(Db::Sqlite).await.unwrap();
+        // The controller's embedder is the bench's: templates and the gallery are of one model.
+        let (id, dim) = (vision.embedder.clone(), vision.embedding_dim);
+        let a = TestApp::spawn_at(
+            Db::Sqlite,
+            |cfg| {
+                cfg.vision.embedder = id;
+                cfg.vision.embedding_dim = dim;
+            },
+            true,
+            wardgate::clock::system(),
+        )
+        .await
+        .unwrap();
         let sample = engine
             .analyze_photo(&std::fs::read(people.join("Barack_Obama/obama1.jpg")).unwrap())
             .unwrap();

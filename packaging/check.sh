@@ -3,6 +3,8 @@
 #   - systemd units: `systemd-analyze verify` and the `security` exposure (target <= 2.0)
 #   - the Debian package: builds, lists its files, installs into a fresh Debian root (chroot),
 #     creates the user, enables the unit, puts every file where the unit expects it, purges
+#   - the arm64 package (the board's): cross-built, the same files, every ELF object AArch64,
+#     the aarch64 loader, libLiteRt.so and the RUNPATH that finds it
 #   - the Yocto layer: crate list in step with Cargo.lock, oelint-adv clean, pins consistent
 # Ends with `packaging: N passed, M failed`; exits 1 if any check failed.
 set -uo pipefail
@@ -58,7 +60,7 @@ build_deb() {
   echo "$DEB"
 }
 check "deb: builds (cargo-deb)" build_deb
-DEB="$(ls -t "$CACHE"/deb/wardgate_*.deb 2>/dev/null | head -1)"
+DEB="$(ls -t "$CACHE"/deb/wardgate_*_"$(dpkg --print-architecture)".deb 2>/dev/null | head -1)"
 
 deb_lists_files() {
   dpkg-deb --info "$DEB" | sed -n '/Package:/,$p'
@@ -274,6 +276,49 @@ mdwe_probe() {
 }
 check "units: MemoryDenyWriteExecute=yes holds (every model runs under PR_SET_MDWE)" mdwe_probe
 [ -f "$LOG/mdwe" ] && sed 's/^/      /' "$LOG/mdwe"
+
+# --- arm64: the board's package ------------------------------------------------------------------
+# Cross-built with Debian's gcc-aarch64-linux-gnu and the rustup target (build-deb.sh installs
+# both once), then read as a board would load it: every ELF file in it is AArch64, the binary
+# asks for the aarch64 loader and finds the aarch64 LiteRT library through its RUNPATH.
+DEB_ARM64=""
+build_deb_arm64() {
+  DEB_ARM64="$("$ROOT/packaging/build-deb.sh" --target aarch64-unknown-linux-gnu | tail -1)"
+  [ -f "$DEB_ARM64" ] || { echo "no arm64 .deb produced (got '$DEB_ARM64')"; return 1; }
+  echo "$DEB_ARM64"
+}
+check "deb arm64: cross-builds (aarch64-unknown-linux-gnu)" build_deb_arm64
+DEB_ARM64="$(ls -t "$CACHE"/deb/wardgate_*_arm64.deb 2>/dev/null | head -1)"
+
+arm64_same_files() {
+  [ -f "$DEB_ARM64" ] || { echo "no arm64 .deb"; return 1; }
+  dpkg-deb --field "$DEB_ARM64" Architecture | grep -qx arm64 || { echo "Architecture is not arm64"; return 1; }
+  # The same files at the same paths with the same modes as the amd64 package.
+  diff <(dpkg-deb --contents "$DEB" | awk '{print $1, $6}' | sort -k2) \
+       <(dpkg-deb --contents "$DEB_ARM64" | awk '{print $1, $6}' | sort -k2)
+}
+check "deb arm64: Architecture arm64, the amd64 package's files and modes" arm64_same_files
+
+arm64_elf() {
+  [ -f "$DEB_ARM64" ] || { echo "no arm64 .deb"; return 1; }
+  local x="$LOG/arm64" f bad=0 n=0
+  rm -rf "$x" && mkdir -p "$x" && dpkg-deb -x "$DEB_ARM64" "$x"
+  while IFS= read -r -d '' f; do
+    [ "$(head -c 4 "$f" | od -An -tx1 | tr -d ' ')" = 7f454c46 ] || continue
+    n=$((n + 1))
+    readelf -h "$f" | grep -q 'Machine: *AArch64' || { echo "not AArch64: ${f#"$x"}"; bad=1; }
+  done < <(find "$x" -type f -print0)
+  echo "$n ELF files, all AArch64"
+  local bin="$x/usr/bin/wardgate"
+  readelf -l "$bin" | grep -q 'interpreter: /lib/ld-linux-aarch64.so.1' || { echo "wrong program interpreter"; bad=1; }
+  readelf -d "$bin" | grep -q 'NEEDED.*\[libLiteRt.so\]' || { echo "does not link libLiteRt.so"; bad=1; }
+  readelf -d "$bin" | grep 'RUNPATH' | grep -q '\$ORIGIN/../lib/wardgate' || { echo "RUNPATH lacks \$ORIGIN/../lib/wardgate"; bad=1; }
+  readelf -h "$x/usr/lib/wardgate/libLiteRt.so" | grep -q 'Machine: *AArch64' || { echo "libLiteRt.so is not the aarch64 build"; bad=1; }
+  cmp -s "$x/usr/lib/wardgate/libLiteRt.so" "$ROOT/vendor/litert/aarch64/libLiteRt.so" || { echo "libLiteRt.so is not vendor/litert/aarch64's (sha256-checked by setup-litert.sh)"; bad=1; }
+  readelf -d "$bin" | grep -E 'NEEDED|RUNPATH'
+  return "$bad"
+}
+check "deb arm64: every ELF file AArch64; loader, libLiteRt.so NEEDED, RUNPATH to the aarch64 LiteRT" arm64_elf
 
 # --- Yocto layer -------------------------------------------------------------------------------
 check "yocto: wardgate-crates.inc in step with Cargo.lock" python3 packaging/gen-yocto-crates.py --check
