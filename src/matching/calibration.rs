@@ -91,8 +91,47 @@ pub const EDGEFACE_XXS: Calibration = Calibration {
     floor: Some(0.410),
 };
 
-/// The calibrations this build knows.
-pub const ALL: &[Calibration] = &[MOBILEFACENET, FUSED, EDGEFACE_XS, EDGEFACE_XXS];
+/// EdgeFace-XS fused with dlib's descriptor (0.5/0.5, `vision::fusion::XS_DLIB`), measured the
+/// same way on the same 19,374,944 pairs (docs/decisions/0204-edgeface.md). Without it the
+/// default floor 0.60 lies at FAR ≈ 1e-3 on this scale (an `eval identify` matched 438 of 2,022
+/// strangers), so its floor is its own FAR-1e-5 threshold. 0.061 per decade beyond 1e-6.
+pub const EDGEFACE_XS_DLIB: Calibration = Calibration {
+    model_id: "edgeface_xs+dlib",
+    source: "lfw-dev, all cross-identity pairs (docs/decisions/0204-edgeface.md)",
+    points: &[
+        (1e-2, 0.538),
+        (1e-3, 0.583),
+        (1e-4, 0.622),
+        (1e-5, 0.658),
+        (1e-6, 0.719),
+    ],
+    floor: Some(0.658),
+};
+
+/// EdgeFace-XS fused with MobileFaceNet (0.8/0.2, `vision::fusion::XS_MFN`), measured the same
+/// way; its own floor as for XS (0.115 per decade beyond 1e-6).
+pub const EDGEFACE_XS_MFN: Calibration = Calibration {
+    model_id: "edgeface_xs+mobilefacenet",
+    source: "lfw-dev, all cross-identity pairs (docs/decisions/0204-edgeface.md)",
+    points: &[
+        (1e-2, 0.207),
+        (1e-3, 0.286),
+        (1e-4, 0.354),
+        (1e-5, 0.415),
+        (1e-6, 0.530),
+    ],
+    floor: Some(0.415),
+};
+
+/// The calibrations this build knows: one per embedder of `vision::engine::EMBEDDERS`.
+pub const ALL: &[Calibration] = &[
+    MOBILEFACENET,
+    FUSED,
+    EDGEFACE_XS,
+    EDGEFACE_XXS,
+    EDGEFACE_XS_DLIB,
+    EDGEFACE_XS_MFN,
+];
 
 /// Least cosine similarity of two embeddings of `model_id` for them to count as the same face
 /// within one track (averaged together): the embedder's impostor score at FAR 1e-2, or 0.5
@@ -137,6 +176,19 @@ impl Calibration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An embedder without a measured tail would run at the default floor, which is a different
+    /// FAR on every embedder's scale (on `edgeface_xs+dlib`, FPIR 21.7 % at 796 enrolled).
+    #[test]
+    fn every_embedder_this_build_knows_is_calibrated() {
+        for e in crate::vision::engine::EMBEDDERS {
+            let c = for_model(e.id).unwrap_or_else(|| panic!("{} has no calibration", e.id));
+            assert!(c
+                .points
+                .windows(2)
+                .all(|w| w[0].0 > w[1].0 && w[0].1 < w[1].1));
+        }
+    }
 
     const C: Calibration = Calibration {
         model_id: "m",
