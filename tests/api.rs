@@ -938,6 +938,22 @@ async fn subject_access_report_holds_what_is_stored_and_no_vector() {
         .find(|e| e["kind"] == "decision")
         .unwrap_or_else(|| panic!("no decision counted: {r}"));
     assert_eq!(decisions["count"], 1, "{r}");
+    assert_eq!(r["decisions_total"], 1, "{r}");
+    assert_eq!(r["decisions"][0]["reason"], "granted", "{r}");
+    let (s, later) = a
+        .get(&format!("{path}?from=2999-01-01T00:00:00Z"), &a.admin)
+        .await;
+    assert_eq!(s, 200, "{later}");
+    assert_eq!(
+        later["decisions_total"], 0,
+        "the period bounds the list: {later}"
+    );
+    assert_eq!(
+        later["events"], r["events"],
+        "counts stay all-time: {later}"
+    );
+    let (s, bad) = a.get(&format!("{path}?from=yesterday"), &a.admin).await;
+    assert_eq!((s, bad["field"].as_str()), (422, Some("from")), "{bad}");
     let text = r.to_string();
     assert!(
         !text.contains("embedding") && !text.contains("vector"),
@@ -962,6 +978,6 @@ async fn subject_access_report_holds_what_is_stored_and_no_vector() {
         .iter()
         .filter(|e| e["reason"] == "subject_report")
         .count();
-    assert_eq!(audited, 2, "each report read is audited: {ev}");
+    assert_eq!(audited, 3, "each report read is audited: {ev}");
     a.stop().await;
 }

@@ -189,7 +189,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             request: None,
             success: 200,
             response: Some(schema::<subjects::SubjectReport>),
-            query: None,
+            query: Some(schema::<subjects::ReportQuery>),
         },
         Endpoint {
             method: "get",

@@ -5,19 +5,19 @@ use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::StatusCode;
 use axum::Json;
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::auth::{AdminOnly, Auth, SyncOrTechnician, SyncRole};
-use super::problem::fmt_time;
 use super::problem::{body_rejection, media_type, parse_json, ApiJson, ApiQuery};
+use super::problem::{fmt_time, parse_time};
 use super::text::Text;
 use super::views::{
-    embedding_f32, AddFace, CreateSubject, FaceView, GrantView, Page, Paging, SubjectQuery,
-    SubjectView, UpdateSubject,
+    embedding_f32, AddFace, CreateSubject, EventView, FaceView, GrantView, Page, Paging,
+    SubjectQuery, SubjectView, UpdateSubject,
 };
 use super::{admin_event, ApiError, ApiResult, AppState};
 use crate::model::{EventKind, GrantTarget, SubjectStatus, ADMIN_SOURCE};
-use crate::store::{GrantFilter, SubjectFilter, SubjectPatch};
+use crate::store::{EventFilter, GrantFilter, SubjectFilter, SubjectPatch};
 
 pub async fn list(
     State(st): State<AppState>,
@@ -239,10 +239,32 @@ pub struct SubjectReport {
     pub grants_held: Vec<GrantView>,
     /// Grants other people hold onto this person (patient), revoked and expired ones included.
     pub grants_onto: Vec<GrantView>,
-    /// Audit events that name this person, by kind.
+    /// Audit events that name this person, by kind (all time).
     pub events: Vec<ReportEvents>,
+    /// The access decisions that name this person (as the person or the patient) within
+    /// `from`..`to`, newest first, at most 500; `decisions_total` counts them all.
+    pub decisions: Vec<EventView>,
+    pub decisions_total: i64,
     pub generated_at: String,
 }
+
+/// The period of the report's decision list.
+#[derive(Debug, Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    /// RFC 3339, inclusive (default: all time).
+    #[serde(default)]
+    #[schemars(schema_with = "crate::api::contract::date_time_schema")]
+    pub from: Option<String>,
+    /// RFC 3339, exclusive (default: now).
+    #[serde(default)]
+    #[schemars(schema_with = "crate::api::contract::date_time_schema")]
+    pub to: Option<String>,
+}
+
+/// Decisions listed in one report; more are counted in `decisions_total` and paged through
+/// `GET /api/v1/events?subject_id=…&kind=decision`.
+const REPORT_DECISIONS: u32 = 500;
 
 /// The audit events of one kind that name the person.
 #[derive(Debug, Serialize, JsonSchema)]
@@ -263,7 +285,14 @@ pub async fn report(
     State(st): State<AppState>,
     Auth(caller, _): Auth<AdminOnly>,
     Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<ReportQuery>,
 ) -> ApiResult<Json<SubjectReport>> {
+    let from_ms = q
+        .from
+        .as_deref()
+        .map(|v| parse_time("from", v))
+        .transpose()?;
+    let to_ms = q.to.as_deref().map(|v| parse_time("to", v)).transpose()?;
     let store = &st.core.store;
     let subject = store.get_subject(&id).await?;
     let templates = store.list_faces(&id).await?;
@@ -280,6 +309,17 @@ pub async fn report(
         .list_grants(&grants(None, Some(GrantTarget::Patient(id.clone()))))
         .await?;
     let events = store.subject_event_counts(&id).await?;
+    let (decisions, decisions_total) = store
+        .list_events(&EventFilter {
+            door_id: None,
+            subject_id: Some(id.clone()),
+            kind: Some(EventKind::Decision.as_str().to_owned()),
+            from_ms,
+            to_ms,
+            limit: REPORT_DECISIONS,
+            offset: 0,
+        })
+        .await?;
     let now = st.core.clock.now_ms();
     admin_event(
         &st,
@@ -302,6 +342,8 @@ pub async fn report(
                 last_at: fmt_time(e.last_ms),
             })
             .collect(),
+        decisions: decisions.into_iter().map(Into::into).collect(),
+        decisions_total,
         generated_at: fmt_time(now),
     }))
 }
