@@ -128,6 +128,7 @@ files_where_unit_expects() {
   stat_is /etc/wardgate/credentials root:root 700
   stat_is /etc/wardgate/credentials/token_pepper root:root 600
   stat_is /etc/wardgate/credentials/admin_token root:root 600
+  stat_is /etc/wardgate/credentials/template_keys root:root 600
   stat_is /usr/lib/wardgate/libLiteRt.so root:root 644
   # The config points the state where StateDirectory= is.
   grep -q '^url = "sqlite:///var/lib/wardgate/' "$DEBROOT$config" || { echo "database.url not under /var/lib/wardgate"; bad=1; }

@@ -45,6 +45,10 @@ pub async fn prepare_at(
     encoder: Option<Arc<dyn FaceEncoder>>,
     clock: SharedClock,
 ) -> anyhow::Result<Wiring> {
+    // The template keys first: a missing or unreadable key stops the start before anything
+    // is connected, let alone written.
+    let keys = Store::resolve_template_keys(&cfg.database, &cfg.privacy)
+        .context("template keys ([privacy])")?;
     let store = Store::connect(&cfg.database).await.with_context(|| {
         format!(
             "connecting to {}",
@@ -54,8 +58,14 @@ pub async fn prepare_at(
     // This controller's writes are announced in the change feed under its audit node name.
     let store = store
         .with_writer(&cfg.events.node)
-        .with_clock(Arc::clone(&clock));
+        .with_clock(Arc::clone(&clock))
+        .with_template_keys(Arc::new(keys))
+        .with_consent_required(cfg.privacy.require_consent);
     store.migrate().await.context("applying migrations")?;
+    store
+        .prepare_templates()
+        .await
+        .context("checking the stored face templates against the template keys")?;
     let tokens = Arc::new(
         TokenAuth::with_pepper_file(cfg.auth.token_pepper_file.as_deref())
             .context("reading auth.token_pepper_file")?,

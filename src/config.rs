@@ -41,6 +41,7 @@ pub struct Config {
     pub liveness: crate::liveness::LivenessConfig,
     pub audio: crate::audio::AudioConfig,
     pub console: crate::console::ConsoleConfig,
+    pub privacy: crate::privacy::PrivacyConfig,
 }
 
 /// `[api]`
@@ -567,6 +568,7 @@ mod tests {
             "`api.tls_key_file`",
             "`api.tls_client_ca`",
             "`vision.flip_test`",
+            "`privacy.key_file`",
         ] {
             if !doc.contains(key) {
                 missing.push(key.to_owned());

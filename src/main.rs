@@ -50,6 +50,18 @@ enum Command {
         #[command(subcommand)]
         action: wardgate::console::users::UserCmd,
     },
+    /// Consent to face recognition: record, show, withdraw (withdrawal purges the person's
+    /// templates on every controller).
+    Consent {
+        #[command(subcommand)]
+        action: wardgate::cli::consent::ConsentCmd,
+    },
+    /// Face template keys: generate one, show rows per key id, re-seal under a new key
+    /// (docs/privacy.md).
+    Keys {
+        #[command(subcommand)]
+        action: wardgate::cli::keys::KeysCmd,
+    },
     /// Audit log tools.
     Audit {
         #[command(subcommand)]
@@ -172,6 +184,8 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             }
             Command::Token { action } => token(cfg, action).await,
+            Command::Consent { action } => wardgate::cli::consent::run(cfg, action).await,
+            Command::Keys { action } => wardgate::cli::keys::run(cfg, action).await,
             Command::User { action } => wardgate::console::users::run(cfg, action).await,
             Command::Audit {
                 action: AuditCmd::Verify { node },

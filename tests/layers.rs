@@ -24,6 +24,7 @@ const CORE: &[&str] = &[
     "liveness",
     "matching",
     "presentation",
+    "privacy",
     "store",
     "test_support",
     "tokens",

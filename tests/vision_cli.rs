@@ -21,8 +21,7 @@ async fn enroll_stores_templates_of_the_model_and_identify_finds_the_subject() {
     let mut cfg = Config::default();
     cfg.database.url = format!("sqlite://{}?mode=rwc", tmp.path().join("w.db").display());
     cfg.vision.model_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
-    let store = Store::connect(&cfg.database).await.unwrap();
-    store.migrate().await.unwrap();
+    let store = Store::open(&cfg.database, &cfg.privacy).await.unwrap();
     let subject = store
         .create_subject(
             "S-0001",

@@ -105,6 +105,7 @@ pub async fn register_face(
             (b.name.is_some(), "name"),
             (b.role.is_some(), "role"),
             (b.external_id.is_some(), "external_id"),
+            (b.consent.is_some(), "consent"),
         ] {
             if present {
                 return Err(ApiError::invalid(
@@ -114,6 +115,7 @@ pub async fn register_face(
             }
         }
         st.core.store.get_subject(sid).await?;
+        st.core.store.check_consent(sid).await?;
         let (vectors, model) = register_vectors(&st, &b).await?;
         let faces = st.core.store.add_faces(sid, &model, &vectors).await?;
         (
@@ -134,12 +136,22 @@ pub async fn register_face(
             .as_ref()
             .ok_or_else(|| ApiError::invalid("external_id", "required (staff number or MRN)"))?
             .as_str();
+        let consent = b.consent.as_ref().map(|c| c.input(&caller));
+        if consent.is_none() && st.cfg.privacy.require_consent {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "consent_required",
+                "a new person's face is enrolled only with their consent: give `consent` \
+                 (method, document) in this request",
+            )
+            .with_field("consent"));
+        }
         // Validate the whole body before writing anything.
         let (vectors, model) = register_vectors(&st, &b).await?;
         let (s, faces) = st
             .core
             .store
-            .register_subject_with_faces(ext, name, role, &model, &vectors)
+            .register_subject_with_faces(ext, name, role, &model, &vectors, consent.as_ref())
             .await?;
         (s.id, faces.into_iter().map(|f| f.id).collect::<Vec<_>>())
     };

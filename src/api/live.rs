@@ -124,6 +124,7 @@ pub async fn capture_face(
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<FaceView>)> {
     st.core.store.get_subject(&id).await?;
+    st.core.store.check_consent(&id).await?;
     let live = live(&st)?;
     // The person in front of the door, seen over several frames: their best frames that pass
     // the enrolment gate, averaged (one frame can blink or blur; the mean of a few is closer

@@ -6,6 +6,7 @@
 
 pub mod auth;
 mod compat;
+pub mod consent;
 pub mod contract;
 mod doors;
 mod events;

@@ -101,23 +101,25 @@ fn status_text(status: u16) -> &'static str {
 /// state (they answer 422 for a request the schema alone allows).
 fn specifics(method: &str, path: &str) -> (&'static [u16], &'static str) {
     match (method, path) {
-        ("post", "/register_face") => (&[404, 409, 503], "With `subject_id`, `name`, `role` and `external_id` are not allowed; without it all three are required. Photos must show one dominant face of sufficient quality (422 naming `image` or `images[i]`); photos need the vision models (503 without them)."),
+        ("post", "/register_face") => (&[404, 409, 503], "With `subject_id`, `name`, `role`, `external_id` and `consent` are not allowed; without it the first three are required, and `consent` too while `privacy.require_consent` (409 `consent_required`). Photos must show one dominant face of sufficient quality (422 naming `image` or `images[i]`); photos need the vision models (503 without them)."),
         ("post", "/create_access") => (&[404, 409], "`staff_id` and `patient_id` are subject ids or external ids (404 when neither); `staff_id` must be staff and `patient_id` a patient (422); `valid_until` must be in the future and is only allowed with `grant`; revoking with no active grant is 404."),
         ("post", "/api/v1/subjects") => (&[409], ""),
         ("patch", "/api/v1/subjects/{id}") => (&[409], "A subject cannot switch between staff and patient while grants reference it (422 naming `role`)."),
-        ("post", "/api/v1/subjects/{id}/faces") => (&[503], "As JSON: an embedding. As `image/jpeg` or `image/png`: a photo with one dominant face of sufficient quality (422 naming `body`); photos need the vision models (503 without them)."),
+        ("post", "/api/v1/subjects/{id}/faces") => (&[409, 503], "409 `consent_required` (field `consent`) while `privacy.require_consent` and no consent stands for the person, before the body is read. As JSON: an embedding. As `image/jpeg` or `image/png`: a photo with one dominant face of sufficient quality (422 naming `body`); photos need the vision models (503 without them)."),
         ("post", "/api/v1/doors") => (&[409], ""),
         ("post", "/api/v1/doors/{id}/commands") => (&[409], "404 for an unknown door, 409 for a door another controller drives or a command refused in lockdown; 403 for `lockdown` and `release_lockdown` without the admin role."),
         ("post", "/api/v1/grants") => (&[409], "`staff_id` must name a staff subject, `door_id` a door, `patient_id` a patient subject (422 naming the field); `valid_until` must be after `valid_from`."),
         ("put", "/api/v1/sync/grants") => (&[409], "Every `staff` and `patient` must be the external id of a subject and every `door` a door id (422 naming `grants[i].…`); a staff and target pair appears at most once; `valid_until` must be after `valid_from`."),
         ("put", "/api/v1/sync/subjects") => (&[409], "Each `external_id` appears at most once; an existing subject cannot switch between staff and patient (422 naming `subjects[i].…`)."),
+        ("put", "/api/v1/subjects/{id}/consent") => (&[], "`document` 1 to 255 characters, `recorded_by` 1 to 128 (422 naming the field)."),
+        ("delete", "/api/v1/subjects/{id}/consent") => (&[], "404 when the person has no standing consent to withdraw."),
         ("delete", "/api/v1/tokens/{id}") => (&[409], "A token cannot revoke itself (409)."),
         ("post", "/api/v1/users") => (&[409], ""),
         ("post", "/api/v1/users/me/totp") | ("delete", "/api/v1/users/me/totp") => (&[409], "Only a console session has an account: a bearer token gets 409."),
         ("put", "/api/v1/users/me/totp") => (&[409], "Only a console session has an account: a bearer token gets 409, as does a confirmation without a pending enrolment; a code that is not the app's current one is 422."),
         ("post", "/api/v1/decisions") => (&[], "Whatever the schema allows is decided: a face that cannot be used (no face in a photo, an unknown door, …) is a refusal with reason `bad_request`, recorded like every decision."),
         ("get", "/api/v1/live/stream") | ("get", "/api/v1/live/frame.jpg") | ("get", "/api/v1/live/overlay") => (&[503], "503 while this controller runs no camera loop or the camera has delivered no frame yet."),
-        ("post", "/api/v1/subjects/{id}/faces/capture") => (&[503], "503 while this controller runs no camera loop, the camera has delivered no frame yet or the vision models are not loaded; 422 naming `camera` when fewer than 3 frames of the acting track pass the quality gate and the newest frame shows no usable face."),
+        ("post", "/api/v1/subjects/{id}/faces/capture") => (&[409, 503], "409 `consent_required` (field `consent`) while `privacy.require_consent` and no consent stands for the person. 503 while this controller runs no camera loop, the camera has delivered no frame yet or the vision models are not loaded; 422 naming `camera` when fewer than 3 frames of the acting track pass the quality gate and the newest frame shows no usable face."),
         _ => (&[], ""),
     }
 }

@@ -139,6 +139,10 @@ impl From<StoreError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "conflict", message).with_field(field)
             }
             StoreError::Invalid { field, message } => ApiError::invalid(field, message),
+            e @ StoreError::ConsentRequired { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "consent_required", e.to_string())
+                    .with_field("consent")
+            }
             e if e.is_unavailable() => {
                 log::warn!("database unavailable: {e}");
                 ApiError::unavailable("the database is unreachable; try again shortly")

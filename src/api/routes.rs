@@ -12,8 +12,8 @@ use serde_json::Value;
 use super::views::*;
 use super::ws_auth::{AuthRequest, DecisionReply};
 use super::{
-    compat, doors, events, grants, health, live, openapi, status, subjects, sync, tokens, users,
-    ws_auth, ws_events, ws_presentation, AppState,
+    compat, consent, doors, events, grants, health, live, openapi, status, subjects, sync, tokens,
+    users, ws_auth, ws_events, ws_presentation, AppState,
 };
 use crate::store::SyncOutcome;
 
@@ -178,6 +178,39 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             request: None,
             success: 204,
             response: None,
+            query: None,
+        },
+        Endpoint {
+            method: "put",
+            path: "/api/v1/subjects/{id}/consent",
+            handler: || put(consent::record),
+            summary: "Record a person's consent to face recognition (replaces an earlier record); audited",
+            roles: Some(SYNC),
+            request: Some(schema::<consent::RecordConsent>),
+            success: 200,
+            response: Some(schema::<crate::privacy::consent::Consent>),
+            query: None,
+        },
+        Endpoint {
+            method: "get",
+            path: "/api/v1/subjects/{id}/consent",
+            handler: || get(consent::get),
+            summary: "A person's consent record, standing or withdrawn",
+            roles: Some(READ),
+            request: None,
+            success: 200,
+            response: Some(schema::<crate::privacy::consent::Consent>),
+            query: None,
+        },
+        Endpoint {
+            method: "delete",
+            path: "/api/v1/subjects/{id}/consent",
+            handler: || delete(consent::withdraw),
+            summary: "Withdraw a person's consent: their templates are purged at once on every controller; audited",
+            roles: Some(SYNC),
+            request: None,
+            success: 200,
+            response: Some(schema::<consent::Withdrawn>),
             query: None,
         },
         Endpoint {

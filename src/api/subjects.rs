@@ -139,6 +139,9 @@ pub async fn add_face(
     Path(id): Path<String>,
     req: Request,
 ) -> ApiResult<(StatusCode, Json<FaceView>)> {
+    // Before the body is looked at: a person without consent is not enrolled from any photo.
+    st.core.store.get_subject(&id).await?;
+    st.core.store.check_consent(&id).await?;
     let ct = media_type(req.headers());
     let bytes = Bytes::from_request(req, &())
         .await
@@ -233,6 +236,9 @@ pub async fn encode_photo(
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct SubjectReport {
     pub subject: SubjectView,
+    /// The consent record (standing or withdrawn); absent when none was ever recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consent: Option<crate::privacy::consent::Consent>,
     /// Metadata of every stored template (no vectors).
     pub templates: Vec<FaceView>,
     /// Grants this person holds (staff), revoked and expired ones included.
@@ -328,8 +334,10 @@ pub async fn report(
         serde_json::json!({"subject_id": id}),
     )
     .await;
+    let consent = st.core.store.consent(&subject.id).await?;
     Ok(Json(SubjectReport {
         subject: subject.into(),
+        consent,
         templates: templates.into_iter().map(Into::into).collect(),
         grants_held: held.into_iter().map(|g| GrantView::new(g, now)).collect(),
         grants_onto: onto.into_iter().map(|g| GrantView::new(g, now)).collect(),

@@ -441,6 +441,9 @@ pub struct RegisterFace {
         inner(length(max = "crate::api::compat::MAX_IMAGE_BASE64"))
     )]
     pub images: Option<Vec<String>>,
+    /// The person's consent, recorded with them (only when creating one; for an existing
+    /// person `PUT /api/v1/subjects/{id}/consent`). Required while `privacy.require_consent`.
+    pub consent: Option<crate::api::consent::RecordConsent>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]

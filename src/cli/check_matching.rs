@@ -30,9 +30,9 @@ async fn template_count(cfg: &Config) -> Result<usize, String> {
         .map_err(|_| "the database did not answer within 5 s".to_owned())?
         .map_err(|e| format!("the database is unreachable: {e}"))?;
     store
-        .templates_for_model(&cfg.vision.embedder, cfg.vision.embedding_dim)
+        .count_templates(&cfg.vision.embedder, cfg.vision.embedding_dim)
         .await
-        .map(|t| t.len())
+        .map(|n| usize::try_from(n).unwrap_or(0))
         .map_err(|e| format!("templates could not be counted: {e}"))
 }
 
@@ -49,9 +49,9 @@ async fn other_models(cfg: &Config) -> Vec<(&'static str, usize)> {
         if e.id == cfg.vision.embedder {
             continue;
         }
-        if let Ok(t) = store.templates_for_model(e.id, e.dim).await {
-            if !t.is_empty() {
-                out.push((e.id, t.len()));
+        if let Ok(n) = store.count_templates(e.id, e.dim).await {
+            if n > 0 {
+                out.push((e.id, usize::try_from(n).unwrap_or(0)));
             }
         }
     }

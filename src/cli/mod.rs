@@ -5,10 +5,14 @@
 //! |---|---|
 //! | [`check_matching`] | what `check-config` prints about the threshold in force |
 //! | [`check_camera`] | `wardgate check-camera` |
+//! | [`consent`] | `wardgate consent`: record, show, withdraw a person's consent |
+//! | [`keys`] | `wardgate keys`: generate, status and rotate the template keys |
 //! | [`photos`] | `wardgate enroll` and `wardgate identify` |
 
 pub mod check_camera;
 pub mod check_matching;
+pub mod consent;
+pub mod keys;
 pub mod photos;
 
 pub use check_camera::check_camera;

@@ -41,14 +41,18 @@ pub async fn enroll(cfg: Config, external_id: &str, photos: &[PathBuf]) -> anyho
     if photos.is_empty() {
         bail!("no photos given");
     }
-    let store = Store::connect(&cfg.database)
+    let store = Store::open(&cfg.database, &cfg.privacy)
         .await?
         .with_writer(&cfg.events.node);
-    store.migrate().await?;
     let subject = store
         .subject_by_external_id(external_id)
         .await?
         .with_context(|| format!("no subject with external id {external_id:?}; create it first"))?;
+    // Before any photo is read: without consent nobody is enrolled.
+    store
+        .check_consent(&subject.id)
+        .await
+        .with_context(|| format!("`wardgate consent record --subject {external_id} …` first"))?;
     let engine = load_engine(&cfg)?;
     let mut failed = 0;
     for path in photos {
@@ -84,8 +88,7 @@ pub async fn identify(cfg: Config, photos: &[PathBuf]) -> anyhow::Result<()> {
     if photos.is_empty() {
         bail!("no photos given");
     }
-    let store = Store::connect(&cfg.database).await?;
-    store.migrate().await?;
+    let store = Store::open(&cfg.database, &cfg.privacy).await?;
     let engine = load_engine(&cfg)?;
     let gallery = store
         .load_gallery(engine.model_id(), cfg.vision.embedding_dim)

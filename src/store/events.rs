@@ -186,6 +186,25 @@ impl Store {
         rows.iter().map(event_from_row).collect()
     }
 
+    /// Seals `draft` as the next event of `node`'s chain and stores it at once: for a tool run
+    /// from the command line (`wardgate keys rotate`), which has no journal of its own. Such a
+    /// tool writes under its own node name, so the service's chain is never written by two
+    /// processes; two runs at the same moment collide on the chain's unique (node, seq) and
+    /// the second is refused rather than forking the chain.
+    pub async fn record_direct(
+        &self,
+        node: &str,
+        draft: crate::audit::EventDraft,
+    ) -> StoreResult<Event> {
+        let mut chain = match self.last_event(node).await? {
+            Some(last) => crate::audit::Chain::after(&last),
+            None => crate::audit::Chain::new(node),
+        };
+        let e = chain.seal(draft, self.now());
+        self.append_events(std::slice::from_ref(&e)).await?;
+        Ok(e)
+    }
+
     /// The nodes that have events.
     pub async fn event_nodes(&self) -> StoreResult<Vec<String>> {
         let rows = sqlx::query("SELECT DISTINCT node FROM events ORDER BY node")

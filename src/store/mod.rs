@@ -9,6 +9,7 @@
 
 mod changes;
 mod config;
+mod consents;
 mod doors;
 mod events;
 mod faces;
@@ -17,6 +18,7 @@ mod hosts;
 mod sqlite_path;
 mod subjects;
 mod sync;
+mod template_keys;
 mod tokens;
 mod users;
 
@@ -34,6 +36,7 @@ pub use grants::GrantFilter;
 pub use hosts::split_hosts;
 pub use subjects::{SubjectFilter, SubjectPatch};
 pub use sync::{GrantSnapshotEntry, SubjectSnapshotEntry, SyncOutcome};
+pub use template_keys::{KeyCount, RotateReport};
 pub use users::ConsoleUser;
 
 /// Which SQL server is behind the pool.
@@ -61,6 +64,13 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error(transparent)]
+    Keys(#[from] crate::privacy::KeyError),
+    #[error(
+        "no consent to face recognition stands for subject {subject_id}: record it first \
+         (PUT /api/v1/subjects/{subject_id}/consent, `wardgate consent record`)"
+    )]
+    ConsentRequired { subject_id: String },
 }
 
 impl StoreError {
@@ -101,6 +111,11 @@ pub struct Store {
     local_changes: Arc<std::sync::atomic::AtomicU64>,
     /// Where the timestamps of the rows it writes come from ([`Store::with_clock`]).
     clock: crate::clock::SharedClock,
+    /// What seals and opens face templates ([`Store::with_template_keys`]); a store without
+    /// keys (the token and audit tools) refuses to read or write one.
+    keys: Option<Arc<crate::privacy::TemplateKeys>>,
+    /// Whether enrolment needs a standing consent record ([`Store::with_consent_required`]).
+    consent_required: bool,
 }
 
 /// The pool in use and the hosts it may move to.
@@ -164,6 +179,8 @@ impl Store {
                         writer: Arc::from(DEFAULT_WRITER),
                         local_changes: Arc::default(),
                         clock: crate::clock::system(),
+                        keys: None,
+                        consent_required: false,
                     });
                 }
                 Err(e) => {
@@ -191,6 +208,83 @@ impl Store {
     pub fn with_clock(mut self, clock: crate::clock::SharedClock) -> Self {
         self.clock = clock;
         self
+    }
+
+    /// The same store, sealing the face templates it writes and opening those it reads with
+    /// `keys` (docs/privacy.md).
+    #[must_use]
+    pub fn with_template_keys(mut self, keys: Arc<crate::privacy::TemplateKeys>) -> Self {
+        self.keys = Some(keys);
+        self
+    }
+
+    /// The same store, refusing to enrol a person without a standing consent record
+    /// (`privacy.require_consent`).
+    #[must_use]
+    pub fn with_consent_required(mut self, required: bool) -> Self {
+        self.consent_required = required;
+        self
+    }
+
+    /// Fails fast with [`StoreError::ConsentRequired`] when enrolment of `subject_id` would be
+    /// refused (before a photo is decoded or a camera frame taken); the enrolment's own
+    /// transaction checks again.
+    pub async fn check_consent(&self, subject_id: &str) -> StoreResult<()> {
+        if !self.consent_required {
+            return Ok(());
+        }
+        match self.consent(subject_id).await? {
+            Some(c) if c.stands() => Ok(()),
+            _ => Err(StoreError::ConsentRequired {
+                subject_id: subject_id.to_owned(),
+            }),
+        }
+    }
+
+    /// The template keys, or the error saying where they come from.
+    pub(crate) fn template_keys(&self) -> StoreResult<&crate::privacy::TemplateKeys> {
+        self.keys
+            .as_deref()
+            .ok_or(StoreError::Keys(crate::privacy::KeyError::Missing))
+    }
+
+    /// The template keys for the database `db`, from the first source that has them:
+    /// the systemd credential, `privacy.key_file`, or (SQLite) the file beside the database,
+    /// created at first start.
+    pub fn resolve_template_keys(
+        db: &DatabaseConfig,
+        privacy: &crate::privacy::PrivacyConfig,
+    ) -> Result<crate::privacy::TemplateKeys, crate::privacy::KeyError> {
+        let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(std::path::PathBuf::from);
+        let sqlite = db.url.starts_with("sqlite:");
+        let file = if sqlite {
+            sqlite_path::file_of(&db.url)
+        } else {
+            None
+        };
+        crate::privacy::TemplateKeys::resolve(
+            privacy.key_file.as_deref(),
+            credentials.as_deref(),
+            file.as_deref(),
+            sqlite && file.is_none(),
+        )
+    }
+
+    /// Connects, migrates and takes the template keys: the store every tool that reads or
+    /// writes faces uses. Stored templates under a key it lacks stop it here, with nothing
+    /// changed; templates left in the clear by an older version are sealed now.
+    pub async fn open(
+        db: &DatabaseConfig,
+        privacy: &crate::privacy::PrivacyConfig,
+    ) -> StoreResult<Self> {
+        let keys = Self::resolve_template_keys(db, privacy)?;
+        let store = Self::connect(db).await?;
+        store.migrate().await?;
+        let store = store
+            .with_template_keys(Arc::new(keys))
+            .with_consent_required(privacy.require_consent);
+        store.prepare_templates().await?;
+        Ok(store)
     }
 
     /// Now, by this store's clock.
@@ -338,6 +432,11 @@ async fn open_pool(
                     .execute(&mut *conn)
                     .await?;
                 sqlx::query("PRAGMA foreign_keys = ON")
+                    .execute(&mut *conn)
+                    .await?;
+                // A deleted or re-sealed row is overwritten, not left in a free page of the
+                // file: an erased person's template must not linger on the SD card.
+                sqlx::query("PRAGMA secure_delete = ON")
                     .execute(&mut *conn)
                     .await?;
                 Ok(())

@@ -9,6 +9,19 @@ use std::path::{Path, PathBuf};
 
 use super::StoreError;
 
+/// Where an `sqlite:` URL keeps its data: `Some(file)`, or `None` for an in-memory database.
+pub(super) fn file_of(url: &str) -> Option<PathBuf> {
+    let rest = url.strip_prefix("sqlite:").unwrap_or(url);
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    let in_memory =
+        path.is_empty() || path == ":memory:" || query.is_some_and(|q| q.contains("mode=memory"));
+    (!in_memory).then(|| PathBuf::from(path))
+}
+
 /// The URL to hand to sqlx for `url` (an `sqlite:` URL), or a one-line error about its path.
 pub(super) fn prepare(url: &str) -> Result<String, StoreError> {
     let rest = url.strip_prefix("sqlite:").unwrap_or(url);

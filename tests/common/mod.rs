@@ -29,6 +29,12 @@ pub struct TestDb {
     mysql_admin: Option<(String, String)>,
 }
 
+/// The template key file of the test database in `dir` (what [`TestDb::config`] names and
+/// `fleet::Controller::start` hands to each controller it starts there).
+pub fn key_file(dir: &std::path::Path) -> std::path::PathBuf {
+    dir.join("template.keys")
+}
+
 pub fn mysql_skipped() -> bool {
     std::env::var("WARDGATE_TEST_MYSQL").is_ok_and(|v| v == "skip")
 }
@@ -36,6 +42,8 @@ pub fn mysql_skipped() -> bool {
 impl TestDb {
     pub async fn new(db: Db) -> Option<Self> {
         let dir = tempfile::tempdir().unwrap();
+        // One template key per test database, shared by every controller and tool on it.
+        wardgate::privacy::keys::create_key_file(&key_file(dir.path())).unwrap();
         match db {
             Db::Sqlite => Some(Self {
                 url: format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display()),
@@ -78,13 +86,16 @@ impl TestDb {
         // Load and outage tests stream decisions from one terminal token; the ceiling has its
         // own test (tests/abuse.rs).
         cfg.api.ws_auth_max_decisions_per_minute = 0;
+        cfg.privacy.key_file = Some(key_file(self.dir.path()));
+        // Consent has its own tests (tests/consent.rs); the other suites enrol without it.
+        cfg.privacy.require_consent = false;
         cfg
     }
 
+    /// The test database's store, migrated, with its template keys.
     pub async fn store(&self) -> Store {
-        let s = Store::connect(&self.config().database).await.unwrap();
-        s.migrate().await.unwrap();
-        s
+        let cfg = self.config();
+        Store::open(&cfg.database, &cfg.privacy).await.unwrap()
     }
 
     pub async fn cleanup(self) {

@@ -71,6 +71,11 @@ impl Controller {
     /// Starts `wardgate run` as `name` (audit node and door `door-<name>`) on `db_url`, with
     /// the camera loop off and no models (decisions come from embeddings over the API).
     pub fn start(name: &str, db_url: &str, dir: &Path, extra: &[(&str, &str)]) -> Self {
+        // Every controller on one database holds the same template key.
+        let keys = dir.join("template.keys");
+        if !keys.exists() {
+            wardgate::privacy::keys::create_key_file(&keys).unwrap();
+        }
         let dir = dir.join(name);
         std::fs::create_dir_all(&dir).unwrap();
         let config = dir.join("wardgate.toml");
@@ -87,6 +92,9 @@ impl Controller {
             .arg("run")
             .env("WARDGATE_API__LISTEN", format!("127.0.0.1:{port}"))
             .env("WARDGATE_DATABASE__URL", db_url)
+            .env("WARDGATE_PRIVACY__KEY_FILE", &keys)
+            // Consent has its own tests (tests/consent.rs, which turns it on in `extra`).
+            .env("WARDGATE_PRIVACY__REQUIRE_CONSENT", "false")
             .env("WARDGATE_DATABASE__CONNECT_TIMEOUT_SECS", "2")
             .env("WARDGATE_EVENTS__NODE", name)
             .env("WARDGATE_EVENTS__SPOOL_DIR", dir.join("spool"))
@@ -242,6 +250,18 @@ impl Controller {
             "{}: spool not drained within {within:?}; status {last}; log (newest first):\n{tail}",
             self.name
         );
+    }
+
+    /// Waits up to `within` for the process to exit by itself (a start-up that must fail).
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let until = Instant::now() + within;
+        while Instant::now() < until {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
     }
 
     /// SIGTERM, then waits for the exit (the events are flushed on the way out).
