@@ -151,6 +151,10 @@ pub struct EventsConfig {
     pub flush_interval_secs: u64,
     /// Capacity of the live broadcast feeding `/ws/events`; slow subscribers skip ahead.
     pub broadcast_capacity: usize,
+    /// This controller's Ed25519 key (PKCS#8) that signs `wardgate audit export` files; created
+    /// at the first export (0600). The systemd credential `audit_signing_key` takes its place
+    /// when given. `check-config` prints its public key, which `audit verify --pubkey` takes.
+    pub audit_key_file: PathBuf,
 }
 
 impl Default for EventsConfig {
@@ -160,6 +164,7 @@ impl Default for EventsConfig {
             spool_dir: PathBuf::from("var/spool"),
             flush_interval_secs: 5,
             broadcast_capacity: 1024,
+            audit_key_file: PathBuf::from("var/audit-ed25519.pk8"),
         }
     }
 }

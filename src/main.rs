@@ -124,10 +124,32 @@ enum TokenCmd {
 
 #[derive(Subcommand, Debug)]
 enum AuditCmd {
-    /// Verify the hash chain of every node (or one) in the database.
+    /// Verify the hash chain of every node (or one) in the database; with --file, verify an
+    /// export offline instead (no database needed), naming the first line at fault.
     Verify {
         #[arg(long)]
         node: Option<String>,
+        /// An export written by `wardgate audit export`.
+        #[arg(long, value_name = "FILE", requires = "pubkey")]
+        file: Option<PathBuf>,
+        /// The exporting controller's public key (hex), as its `check-config` prints it.
+        #[arg(long, value_name = "KEY")]
+        pubkey: Option<String>,
+    },
+    /// Write the audit log (every node, or one) within --from..--to to a JSON-lines file,
+    /// each event with its chain hashes, closed by a checkpoint signed with this controller's
+    /// Ed25519 key.
+    Export {
+        /// RFC 3339, inclusive (default: the beginning).
+        #[arg(long)]
+        from: Option<String>,
+        /// RFC 3339, exclusive (default: now).
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        node: Option<String>,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
     },
 }
 
@@ -180,6 +202,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                     }
                 }
                 eprint!("{}", wardgate::tls::describe(&cfg.api));
+                eprint!("{}", wardgate::cli::audit_export::describe(&cfg));
                 eprintln!("configuration is valid");
                 Ok(())
             }
@@ -188,8 +211,44 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             Command::Keys { action } => wardgate::cli::keys::run(cfg, action).await,
             Command::User { action } => wardgate::console::users::run(cfg, action).await,
             Command::Audit {
-                action: AuditCmd::Verify { node },
+                action:
+                    AuditCmd::Verify {
+                        file: Some(file),
+                        pubkey,
+                        ..
+                    },
+            } => {
+                let n = wardgate::cli::audit_export::verify_file(
+                    &file,
+                    pubkey.as_deref().unwrap_or_default(),
+                )?;
+                println!(
+                    "{}: {n} events, chains and signed checkpoint intact",
+                    file.display()
+                );
+                Ok(())
+            }
+            Command::Audit {
+                action: AuditCmd::Verify { node, .. },
             } => audit_verify(cfg, node).await,
+            Command::Audit {
+                action:
+                    AuditCmd::Export {
+                        from,
+                        to,
+                        node,
+                        out,
+                    },
+            } => {
+                wardgate::cli::audit_export::export(
+                    &cfg,
+                    from.as_deref(),
+                    to.as_deref(),
+                    node.as_deref(),
+                    &out,
+                )
+                .await
+            }
             Command::Enroll { subject, photos } => {
                 wardgate::cli::photos::enroll(cfg, &subject, &photos).await
             }

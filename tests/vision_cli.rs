@@ -32,6 +32,19 @@ async fn enroll_stores_templates_of_the_model_and_identify_finds_the_subject() {
         )
         .await
         .unwrap();
+    // Enrolment asks for the person's consent first (privacy.require_consent, the default).
+    store
+        .record_consent(
+            &subject.id,
+            &wardgate::privacy::consent::ConsentInput {
+                scope: wardgate::privacy::consent::ConsentScope::FaceRecognition,
+                method: wardgate::privacy::consent::ConsentMethod::Written,
+                document: "FR-01 v3".into(),
+                recorded_by: "test".into(),
+            },
+        )
+        .await
+        .unwrap();
     let people = faces().join("people/S001");
     let enrolled = [
         people.join("S001-01-t10_01.jpg"),

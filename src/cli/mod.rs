@@ -3,12 +3,14 @@
 //!
 //! | file | what lives there |
 //! |---|---|
+//! | [`audit_export`] | `wardgate audit export` and `audit verify --file`: signed, offline-verifiable exports |
 //! | [`check_matching`] | what `check-config` prints about the threshold in force |
 //! | [`check_camera`] | `wardgate check-camera` |
 //! | [`consent`] | `wardgate consent`: record, show, withdraw a person's consent |
 //! | [`keys`] | `wardgate keys`: generate, status and rotate the template keys |
 //! | [`photos`] | `wardgate enroll` and `wardgate identify` |
 
+pub mod audit_export;
 pub mod check_camera;
 pub mod check_matching;
 pub mod consent;
