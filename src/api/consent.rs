@@ -21,7 +21,8 @@ pub struct RecordConsent {
     pub document: Text<255>,
     /// Default `face_recognition`.
     pub scope: Option<ConsentScope>,
-    /// Who took the consent (a person); default: the calling token (`token:<id>`).
+    /// Who took the consent (a person); default: the console account (`user:<name>`) or the
+    /// calling token (`token:<id>`).
     pub recorded_by: Option<Text<128>>,
 }
 
@@ -32,7 +33,14 @@ impl RecordConsent {
             method: self.method,
             document: self.document.as_str().to_owned(),
             recorded_by: self.recorded_by.as_ref().map_or_else(
-                || format!("token:{}", caller.token_id),
+                // A console session's caller is already `user:<account>`.
+                || {
+                    if caller.token_id.starts_with("user:") {
+                        caller.token_id.clone()
+                    } else {
+                        format!("token:{}", caller.token_id)
+                    }
+                },
                 |b| b.as_str().to_owned(),
             ),
         }

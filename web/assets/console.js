@@ -308,6 +308,33 @@
         } }, "Delete")))) : [el("tr", {}, el("td", { colspan: 4, class: "muted" }, "no templates yet"))]));
       rows.dataset.count = String(r.data.length);
     };
+    const consent = async () => {
+      const r = await api("GET", "/api/v1/subjects/" + picked.id + "/consent");
+      const s = $("#consent-status");
+      const stands = r.ok && !r.data.withdrawn_ms;
+      if (stands) s.textContent = "Consent on record: " + r.data.method + ", " + r.data.document + ", recorded by " + r.data.recorded_by + " on " + fmtTime(r.data.recorded_ms) + ".";
+      else if (r.ok) s.textContent = "Consent withdrawn on " + fmtTime(r.data.withdrawn_ms) + ": record it again before adding a template.";
+      else if (r.status === 404) s.textContent = "No consent on record: record it before adding a template.";
+      else s.textContent = problem(r);
+      s.className = stands ? "ok" : "warn";
+      s.dataset.stands = String(stands);
+      $("#withdraw-consent").hidden = !stands;
+    };
+    $("#consent").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const f = new FormData(ev.target);
+      const body = { method: f.get("method"), document: f.get("document") };
+      if (String(f.get("recorded_by") || "").trim()) body.recorded_by = f.get("recorded_by");
+      const r = await api("PUT", "/api/v1/subjects/" + picked.id + "/consent", body);
+      if (r.ok) flash("Consent recorded."); else flash(problem(r), true);
+      consent();
+    });
+    $("#withdraw-consent").addEventListener("click", async () => {
+      if (!confirm("Withdraw consent? Every template of this person is deleted at once.")) return;
+      const r = await api("DELETE", "/api/v1/subjects/" + picked.id + "/consent");
+      if (r.ok) flash("Consent withdrawn; " + r.data.purged_templates + " template(s) deleted."); else flash(problem(r), true);
+      consent(); templates();
+    });
     const pick = (s) => {
       picked = s;
       $("#picked").textContent = s.name + " (" + s.external_id + ")";
@@ -321,6 +348,7 @@
           q.className = o.faces.length && !o.feedback ? "ok" : "warn";
         });
       }
+      consent();
       templates();
     };
     const refresh = subjectPicker($("#person-search"), $("#person-results"), pick);

@@ -175,7 +175,7 @@ await check("admin logs in and sees every page", async () => {
   }
 });
 
-await check("enrolment from an uploaded fixture photo adds a template; a non-image shows a clear error", async () => {
+await check("enrolment asks for consent, then an uploaded fixture photo adds a template; a non-image shows a clear error", async () => {
   const page = admin.page;
   await page.goto(`${BASE}/console/enrolment`);
   await page.click("details summary");
@@ -185,6 +185,20 @@ await check("enrolment from an uploaded fixture photo adds a template; a non-ima
   await page.click('#new-person button[type="submit"]');
   await page.waitForFunction(() => !document.querySelector("#enrol-panel").hidden, null, { timeout: 10000 });
   await page.waitForFunction(() => document.querySelector("#templates").dataset.count === "0", null, { timeout: 10000 });
+  // No consent yet: the upload is refused, saying why.
+  await page.waitForFunction(() => document.querySelector("#consent-status").dataset.stands === "false", null, { timeout: 10000 });
+  await page.setInputFiles("#photo", path.join(FACES, "people/Barack_Obama/obama1.jpg"));
+  await page.click('#upload button[type="submit"]');
+  await page.waitForFunction(() => document.querySelector("#upload-result").classList.contains("error"), null, { timeout: 10000 });
+  const refused = await page.textContent("#upload-result");
+  assert(/consent/.test(refused), refused);
+  assert(await page.locator("#templates").getAttribute("data-count") === "0", "a template without consent");
+  // Consent recorded on the page; then the same photo is enrolled.
+  await page.fill('#consent input[name="document"]', "FR-01 v3");
+  await page.click('#consent button[type="submit"]');
+  await page.waitForFunction(() => document.querySelector("#consent-status").dataset.stands === "true", null, { timeout: 10000 });
+  const status = await page.textContent("#consent-status");
+  assert(/FR-01 v3/.test(status) && /user:admin|admin/.test(status), status);
   await page.setInputFiles("#photo", path.join(FACES, "people/Barack_Obama/obama1.jpg"));
   await page.click('#upload button[type="submit"]');
   await page.waitForFunction(() => document.querySelector("#templates").dataset.count === "1", null, { timeout: 30000 });
