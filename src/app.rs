@@ -88,6 +88,15 @@ pub async fn prepare_at(
     let feed = Arc::clone(&changes);
     let poll = Duration::from_millis(cfg.database.change_poll_ms);
     tasks.spawn("change feed", move |stop| feed.run(poll, stop));
+    let policy = crate::privacy::retention::RetentionPolicy {
+        privacy: cfg.privacy.clone(),
+        event_days: cfg.events.retention_days,
+        record_node: format!("{}-retention", cfg.events.node),
+    };
+    let (job_store, holder) = (store.clone(), cfg.events.node.clone());
+    tasks.spawn("retention", move |stop| {
+        crate::privacy::retention::run(job_store, policy, holder, stop)
+    });
     let events = EventSink::start(
         store.clone(),
         &cfg.events.node,

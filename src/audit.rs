@@ -132,6 +132,16 @@ impl Default for Verifier {
 }
 
 impl Verifier {
+    /// A verifier that picks a chain up after its pruned prefix: the next event must be
+    /// `through_seq + 1` and link to `last_hash`, the hash of the last event pruned.
+    pub fn resume(through_seq: i64, last_hash: &str) -> Self {
+        Self {
+            expected_seq: through_seq + 1,
+            head: last_hash.to_owned(),
+            checked: 0,
+        }
+    }
+
     pub fn push(&mut self, e: &Event) -> Result<(), ChainBreak> {
         if e.seq != self.expected_seq {
             return Err(ChainBreak::Gap {
@@ -182,6 +192,27 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn a_resumed_verifier_checks_the_rest_of_a_pruned_chain() {
+        let c = chain(6);
+        let mut v = Verifier::resume(c[2].seq, &c[2].hash);
+        for e in &c[3..] {
+            v.push(e).unwrap();
+        }
+        assert_eq!(v.checked, 3);
+        // Starting one event late, or from the wrong hash, is a break.
+        let mut v = Verifier::resume(c[2].seq, &c[2].hash);
+        assert_eq!(
+            v.push(&c[4]),
+            Err(ChainBreak::Gap {
+                seq: 5,
+                expected: 4
+            })
+        );
+        let mut v = Verifier::resume(c[2].seq, &c[1].hash);
+        assert_eq!(v.push(&c[3]), Err(ChainBreak::Link { seq: 4 }));
     }
 
     #[test]

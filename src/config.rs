@@ -155,6 +155,10 @@ pub struct EventsConfig {
     /// at the first export (0600). The systemd credential `audit_signing_key` takes its place
     /// when given. `check-config` prints its public key, which `audit verify --pubkey` takes.
     pub audit_key_file: PathBuf,
+    /// Days events are kept; older ones are pruned by the daily retention job, leaving a
+    /// checkpoint from which the rest of each chain still verifies (docs/privacy.md,
+    /// "Retention"). 0 (the default) keeps every event; HIPAA asks for six years (2,190 days).
+    pub retention_days: u32,
 }
 
 impl Default for EventsConfig {
@@ -165,6 +169,7 @@ impl Default for EventsConfig {
             flush_interval_secs: 5,
             broadcast_capacity: 1024,
             audit_key_file: PathBuf::from("var/audit-ed25519.pk8"),
+            retention_days: 0,
         }
     }
 }

@@ -35,7 +35,7 @@
 //! | [`tokens`] | core | API token hashing and the valid-token cache (a miss is looked up in the store) |
 //! | [`events`] | core | event sink: seal, local fsynced journal (group commit), broadcast, store |
 //! | [`presentation`] | core | what the person at the door is told: the door display's board |
-//! | [`privacy`] | core | biometric privacy: the template keys, sealing and opening each template (XChaCha20-Poly1305, bound to its ids) |
+//! | [`privacy`] | core | biometric privacy: the template keys, sealing and opening each template (XChaCha20-Poly1305, bound to its ids), consent, the retention job |
 //! | [`store`] | core | repository over sqlx (`Any` driver): one query set for MySQL and SQLite; `[database]` |
 //! | [`gallery`] | core | in-memory 1:N search over L2-normalised templates; the door decides from it |
 //! | [`matching`] | core | the open-set operating point: threshold for the gallery size, margin rule, aggregation |

@@ -131,7 +131,8 @@ async fn store_in_the_clear(store: &Store, url: &str, v: &[f32]) -> String {
     .bind(MODEL)
     .bind(DIM as i64)
     .bind(wardgate::store::encode_vector(v))
-    .bind(1_i64)
+    // Enrolled today: an old date would make the retention job purge it as idle at start.
+    .bind(chrono::Utc::now().timestamp_millis())
     .execute(&mut conn)
     .await
     .unwrap();

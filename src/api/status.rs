@@ -111,7 +111,8 @@ pub struct ModelFile {
 pub struct AuditStatus {
     /// `intact`, `broken` or `unavailable` (database unreachable).
     pub chain: String,
-    /// Events of this node checked from the start of its chain.
+    /// Events of this node checked from the start of its chain (from its retention
+    /// checkpoint when old events were pruned).
     pub checked: u64,
     /// What is wrong, for a broken chain.
     pub error: Option<String>,
@@ -124,20 +125,37 @@ const AUDIT_CHECK_LIMIT: u64 = 200_000;
 
 async fn check_chain(st: &AppState) -> AuditStatus {
     let node = &st.cfg.events.node;
-    let mut v = crate::audit::Verifier::default();
-    let mut after = 0;
+    let unavailable = |e: crate::store::StoreError, checked| {
+        log::warn!("status: audit chain not readable: {e}");
+        AuditStatus {
+            chain: "unavailable".into(),
+            checked,
+            error: Some("the database is unreachable".into()),
+            partial: true,
+        }
+    };
+    // A pruned chain verifies from its checkpoint, and the checkpoints must be the ones the
+    // audit log recorded.
+    let (mut v, mut after) = match st.core.store.chain_verifier(node).await {
+        Ok(start) => start,
+        Err(e) => return unavailable(e, 0),
+    };
+    match st.core.store.corroborate_checkpoints().await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            return AuditStatus {
+                chain: "broken".into(),
+                checked: 0,
+                error: Some(e),
+                partial: false,
+            }
+        }
+        Err(e) => return unavailable(e, 0),
+    }
     loop {
         let page = match st.core.store.chain_page(node, after, 1000).await {
             Ok(p) => p,
-            Err(e) => {
-                log::warn!("status: audit chain not readable: {e}");
-                return AuditStatus {
-                    chain: "unavailable".into(),
-                    checked: v.checked,
-                    error: Some("the database is unreachable".into()),
-                    partial: true,
-                };
-            }
+            Err(e) => return unavailable(e, v.checked),
         };
         if page.is_empty() {
             break;

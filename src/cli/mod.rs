@@ -9,6 +9,7 @@
 //! | [`consent`] | `wardgate consent`: record, show, withdraw a person's consent |
 //! | [`keys`] | `wardgate keys`: generate, status and rotate the template keys |
 //! | [`photos`] | `wardgate enroll` and `wardgate identify` |
+//! | [`retention`] | `wardgate retention`: the retention job now, or its dry run |
 
 pub mod audit_export;
 pub mod check_camera;
@@ -16,5 +17,6 @@ pub mod check_matching;
 pub mod consent;
 pub mod keys;
 pub mod photos;
+pub mod retention;
 
 pub use check_camera::check_camera;

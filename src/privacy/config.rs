@@ -1,4 +1,5 @@
-//! `[privacy]`: where the template keys come from.
+//! `[privacy]`: where the template keys come from, whether enrolment needs consent, and how
+//! long templates are kept.
 
 use std::path::PathBuf;
 
@@ -19,6 +20,15 @@ pub struct PrivacyConfig {
     /// Refuse to enrol a person's face (409 `consent_required`, on every enrolment path)
     /// unless a consent record stands for them.
     pub require_consent: bool,
+    /// Days after a patient's discharge (any status but `active`) until their face templates
+    /// are purged; 0 keeps them until another rule or an admin removes them.
+    pub discharged_patient_days: u32,
+    /// Days after a staff member's deactivation (any status but `active`) until their face
+    /// templates are purged; 0: never by this rule.
+    pub inactive_staff_days: u32,
+    /// Days a person may go unseen at every door (no decision naming them, no new template)
+    /// before their templates are purged; 1,095 is BIPA's three years. 0: never by this rule.
+    pub max_idle_days: u32,
 }
 
 impl Default for PrivacyConfig {
@@ -26,6 +36,9 @@ impl Default for PrivacyConfig {
         Self {
             key_file: None,
             require_consent: true,
+            discharged_patient_days: 30,
+            inactive_staff_days: 90,
+            max_idle_days: 1095,
         }
     }
 }

@@ -10,6 +10,10 @@
 //! Consent ([`consent`]): with `privacy.require_consent` the store refuses to enrol a person
 //! without a standing consent record, on every path; withdrawal purges their templates.
 //!
+//! Retention ([`retention`]): a daily job purges the templates of people discharged or
+//! deactivated past their period, or unseen for `privacy.max_idle_days`, and prunes events past
+//! `events.retention_days`, leaving a checkpoint the rest of each chain verifies from.
+//!
 //! The in-memory gallery is decrypted once when it is loaded and by the change feed; nothing
 //! decrypted is written anywhere. docs/privacy.md is the page for a compliance office;
 //! docs/decisions/0007-template-encryption.md says why this shape.
@@ -17,6 +21,7 @@
 mod config;
 pub mod consent;
 pub mod keys;
+pub mod retention;
 
 pub use config::PrivacyConfig;
 pub use keys::{KeyError, KeySource, TemplateKeys, TemplateRef};

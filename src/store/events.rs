@@ -87,28 +87,9 @@ impl Store {
                 .bind(e.id.clone())
                 .fetch_optional(&mut *tx)
                 .await?;
-            if dup.is_some() {
-                continue;
+            if dup.is_none() {
+                insert_event(&mut tx, e).await?;
             }
-            sqlx::query(
-                "INSERT INTO events (id, node, seq, ts_ms, kind, door_id, subject_id, patient_id, \
-                 granted, reason, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(e.id.clone())
-            .bind(e.node.clone())
-            .bind(e.seq)
-            .bind(e.ts_ms)
-            .bind(e.kind.as_str())
-            .bind(e.door_id.clone())
-            .bind(e.subject_id.clone())
-            .bind(e.patient_id.clone())
-            .bind(e.granted.map(i64::from))
-            .bind(e.reason.clone())
-            .bind(e.details.to_string())
-            .bind(e.prev_hash.clone())
-            .bind(e.hash.clone())
-            .execute(&mut *tx)
-            .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -196,12 +177,9 @@ impl Store {
         node: &str,
         draft: crate::audit::EventDraft,
     ) -> StoreResult<Event> {
-        let mut chain = match self.last_event(node).await? {
-            Some(last) => crate::audit::Chain::after(&last),
-            None => crate::audit::Chain::new(node),
-        };
-        let e = chain.seal(draft, self.now());
-        self.append_events(std::slice::from_ref(&e)).await?;
+        let mut tx = self.begin_write().await?;
+        let e = record_in(&mut tx, node, draft, self.now()).await?;
+        tx.commit().await?;
         Ok(e)
     }
 
@@ -212,4 +190,50 @@ impl Store {
             .await?;
         rows.iter().map(|r| col(r, "node")).collect()
     }
+}
+
+/// Inserts one sealed event inside a caller's transaction.
+async fn insert_event(tx: &mut sqlx::Transaction<'_, sqlx::Any>, e: &Event) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO events (id, node, seq, ts_ms, kind, door_id, subject_id, patient_id, \
+         granted, reason, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(e.id.clone())
+    .bind(e.node.clone())
+    .bind(e.seq)
+    .bind(e.ts_ms)
+    .bind(e.kind.as_str())
+    .bind(e.door_id.clone())
+    .bind(e.subject_id.clone())
+    .bind(e.patient_id.clone())
+    .bind(e.granted.map(i64::from))
+    .bind(e.reason.clone())
+    .bind(e.details.to_string())
+    .bind(e.prev_hash.clone())
+    .bind(e.hash.clone())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Seals `draft` as the next event of `node`'s chain inside a caller's transaction, so the
+/// event is stored if and only if the change it records is ([`Store::record_direct`]).
+pub(crate) async fn record_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    node: &str,
+    draft: crate::audit::EventDraft,
+    now: Millis,
+) -> StoreResult<Event> {
+    let sql = format!("SELECT {EVENT_COLS} FROM events WHERE node = ? ORDER BY seq DESC LIMIT 1");
+    let last = sqlx::query(&sql)
+        .bind(node)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let mut chain = match last.as_ref().map(event_from_row).transpose()? {
+        Some(last) => crate::audit::Chain::after(&last),
+        None => crate::audit::Chain::new(node),
+    };
+    let e = chain.seal(draft, now);
+    insert_event(tx, &e).await?;
+    Ok(e)
 }

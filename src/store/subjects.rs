@@ -168,12 +168,15 @@ impl Store {
         }
         s.updated_ms = self.now();
         sqlx::query(
-            "UPDATE subjects SET external_id = ?, name = ?, role = ?, status = ?, updated_ms = ? \
-             WHERE id = ?",
+            "UPDATE subjects SET external_id = ?, name = ?, role = ?, \
+             status_ms = CASE WHEN status = ? THEN status_ms ELSE ? END, status = ?, \
+             updated_ms = ? WHERE id = ?",
         )
         .bind(s.external_id.clone())
         .bind(s.name.clone())
         .bind(s.role.as_str())
+        .bind(s.status.as_str())
+        .bind(s.updated_ms)
         .bind(s.status.as_str())
         .bind(s.updated_ms)
         .bind(id)
@@ -252,8 +255,8 @@ pub(crate) async fn insert_subject(
         updated_ms: now,
     };
     sqlx::query(
-        "INSERT INTO subjects (id, external_id, name, role, status, source, created_ms, updated_ms) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO subjects (id, external_id, name, role, status, source, created_ms, updated_ms, \
+         status_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(s.id.clone())
     .bind(s.external_id.clone())
@@ -263,6 +266,7 @@ pub(crate) async fn insert_subject(
     .bind(s.source.clone())
     .bind(s.created_ms)
     .bind(s.updated_ms)
+    .bind(s.created_ms)
     .execute(&mut **tx)
     .await?;
     Ok(s)

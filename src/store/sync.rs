@@ -292,10 +292,14 @@ impl Store {
                         unchanged += 1;
                     } else {
                         sqlx::query(
-                            "UPDATE subjects SET name = ?, role = ?, status = ?, source = ?, updated_ms = ? WHERE id = ?",
+                            "UPDATE subjects SET name = ?, role = ?, \
+                             status_ms = CASE WHEN status = ? THEN status_ms ELSE ? END, \
+                             status = ?, source = ?, updated_ms = ? WHERE id = ?",
                         )
                         .bind(e.name.clone())
                         .bind(e.role.as_str())
+                        .bind(e.status.as_str())
+                        .bind(now)
                         .bind(e.status.as_str())
                         .bind(source)
                         .bind(now)
@@ -317,12 +321,15 @@ impl Store {
                 } else {
                     SubjectStatus::Suspended
                 };
-                sqlx::query("UPDATE subjects SET status = ?, updated_ms = ? WHERE id = ?")
-                    .bind(status.as_str())
-                    .bind(now)
-                    .bind(s.id.clone())
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "UPDATE subjects SET status = ?, status_ms = ?, updated_ms = ? WHERE id = ?",
+                )
+                .bind(status.as_str())
+                .bind(now)
+                .bind(now)
+                .bind(s.id.clone())
+                .execute(&mut *tx)
+                .await?;
                 removed += 1;
             }
         }
