@@ -62,13 +62,11 @@ enum Command {
         #[command(subcommand)]
         action: wardgate::cli::keys::KeysCmd,
     },
-    /// Run the retention job now: purge the face templates of people discharged, deactivated
-    /// or unseen past their period ([privacy]) and prune events older than
-    /// events.retention_days, leaving a verifiable checkpoint (docs/privacy.md, "Retention").
-    Retention {
-        /// List what is due (people, rule, since when; events per node) and change nothing.
-        #[arg(long)]
-        dry_run: bool,
+    /// Privacy jobs: `purge` runs the retention job now, or lists what it would purge
+    /// (`--dry-run`).
+    Privacy {
+        #[command(subcommand)]
+        action: wardgate::cli::privacy::PrivacyCmd,
     },
     /// Audit log tools.
     Audit {
@@ -217,7 +215,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             Command::Token { action } => token(cfg, action).await,
             Command::Consent { action } => wardgate::cli::consent::run(cfg, action).await,
             Command::Keys { action } => wardgate::cli::keys::run(cfg, action).await,
-            Command::Retention { dry_run } => wardgate::cli::retention::run(cfg, dry_run).await,
+            Command::Privacy { action } => wardgate::cli::privacy::run(cfg, action).await,
             Command::User { action } => wardgate::console::users::run(cfg, action).await,
             Command::Audit {
                 action:

@@ -10,7 +10,7 @@
 //!   edited after pruning, and a checkpoint moved to hide deleted events, are both caught;
 //!   SQLite still refuses to delete an event no checkpoint covers;
 //! - one controller at a time holds the daily job;
-//! - `wardgate retention --dry-run` and `wardgate retention` do the same from the shell.
+//! - `wardgate privacy purge --dry-run` and `wardgate privacy purge` do the same from the shell.
 
 mod common;
 
@@ -441,14 +441,14 @@ async fn the_command_line_lists_then_purges() {
     clock.set(now - 40 * DAY_MS);
     seen(&store, &kept, None).await;
 
-    let (ok, out) = cli(&tdb, &["retention", "--dry-run"]);
+    let (ok, out) = cli(&tdb, &["privacy", "purge", "--dry-run"]);
     assert!(ok, "{out}");
     assert!(out.contains("would purge 1 of MRN-9"), "{out}");
     assert!(out.contains("discharged since"), "{out}");
     assert!(!out.contains("MRN-10"), "{out}");
     assert!(out.contains("would prune 2 of node ctl-x"), "{out}");
     assert_eq!(faces(&store, &gone).await, 1, "a dry run changes nothing");
-    let (ok, out) = cli(&tdb, &["retention"]);
+    let (ok, out) = cli(&tdb, &["privacy", "purge"]);
     assert!(ok, "{out}");
     assert!(out.contains("purged 1 of MRN-9"), "{out}");
     assert!(out.contains("pruned 2 of node ctl-x"), "{out}");

@@ -106,11 +106,39 @@ pub async fn update(
     Ok(Json(s.into()))
 }
 
+/// `DELETE /api/v1/subjects/{id}`'s options.
+#[derive(Debug, Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteQuery {
+    /// Erase the person (GDPR Art. 17): as a delete, and then no copy of their record is left
+    /// in the database's files (docs/privacy.md, "Answering a person's request"). The audit
+    /// log keeps their subject id, a pseudonym nothing maps to them any more.
+    #[serde(default)]
+    pub erase: bool,
+}
+
 pub async fn delete(
     State(st): State<AppState>,
     Auth(caller, _): Auth<SyncRole>,
     Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<DeleteQuery>,
 ) -> ApiResult<StatusCode> {
+    if q.erase {
+        let e = st.core.store.erase_subject(&id).await?;
+        admin_event(
+            &st,
+            &caller,
+            "subject_erased",
+            serde_json::json!({
+                "subject_id": id,
+                "templates_purged": e.templates,
+                "grants_removed": e.grants,
+                "consent_removed": e.consent,
+            }),
+        )
+        .await;
+        return Ok(StatusCode::NO_CONTENT);
+    }
     let purged = st.core.store.delete_subject(&id).await?;
     admin_event(
         &st,

@@ -9,7 +9,7 @@
 //! | [`consent`] | `wardgate consent`: record, show, withdraw a person's consent |
 //! | [`keys`] | `wardgate keys`: generate, status and rotate the template keys |
 //! | [`photos`] | `wardgate enroll` and `wardgate identify` |
-//! | [`retention`] | `wardgate retention`: the retention job now, or its dry run |
+//! | [`privacy`] | `wardgate privacy purge`: the retention job now, or its dry run |
 
 pub mod audit_export;
 pub mod check_camera;
@@ -17,6 +17,6 @@ pub mod check_matching;
 pub mod consent;
 pub mod keys;
 pub mod photos;
-pub mod retention;
+pub mod privacy;
 
 pub use check_camera::check_camera;

@@ -36,7 +36,7 @@ pub use faces::StoredTemplate;
 pub use grants::GrantFilter;
 pub use hosts::split_hosts;
 pub use retention::{purge_rule, Checkpoint, DueTemplates, PrunePlan, PurgeRule, RetentionFacts};
-pub use subjects::{SubjectFilter, SubjectPatch};
+pub use subjects::{Erasure, SubjectFilter, SubjectPatch};
 pub use sync::{GrantSnapshotEntry, SubjectSnapshotEntry, SyncOutcome};
 pub use template_keys::{KeyCount, RotateReport};
 pub use users::ConsoleUser;

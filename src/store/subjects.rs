@@ -2,7 +2,7 @@
 
 use sqlx::any::AnyRow;
 
-use super::{col, Bind, ChangeKind, Filter, Store, StoreError, StoreResult};
+use super::{col, Backend, Bind, ChangeKind, Filter, Store, StoreError, StoreResult};
 use crate::model::{new_id, Millis, Role, Subject, SubjectKind, SubjectStatus};
 
 /// Filters of `list_subjects`.
@@ -190,6 +190,57 @@ impl Store {
     /// Deletes a subject with its face templates and every grant that names it (as staff or as
     /// patient). Returns how many templates were purged.
     pub async fn delete_subject(&self, id: &str) -> StoreResult<u64> {
+        Ok(self.remove_subject(id).await?.templates)
+    }
+
+    /// Erases a person (GDPR Art. 17): their record, templates, grants and consent record go
+    /// in one transaction, as with [`Store::delete_subject`], and then no copy of them is left
+    /// in the database's own files — on SQLite the write-ahead log is folded into the file
+    /// (whose freed pages `secure_delete` zeroed) and truncated; on MySQL the tables are
+    /// rebuilt so InnoDB keeps no old row versions in its pages. The audit log keeps the
+    /// person's subject id, a random pseudonym that nothing maps to a person any more.
+    pub async fn erase_subject(&self, id: &str) -> StoreResult<Erasure> {
+        let erased = self.remove_subject(id).await?;
+        if let Err(e) = self.scrub_files().await {
+            // The rows are gone either way; what may be left is a copy in freed space.
+            log::warn!("after erasing a subject, the database files were not scrubbed: {e}");
+        }
+        Ok(erased)
+    }
+
+    async fn scrub_files(&self) -> Result<(), String> {
+        use sqlx::Row;
+        match self.backend {
+            Backend::MySql => {
+                sqlx::query("OPTIMIZE TABLE subjects, faces, grants, consents")
+                    .execute(&self.pool())
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            Backend::Sqlite => {
+                // A checkpoint that a reader holds back answers busy = 1 rather than failing:
+                // the change feed reads every second, so a few tries find a gap.
+                for _ in 0..40 {
+                    let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                        .fetch_one(&self.pool())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let busy: i64 = row.try_get(0).map_err(|e| e.to_string())?;
+                    if busy == 0 {
+                        return Ok(());
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+                }
+                return Err(
+                    "the write-ahead log stayed busy; it is folded in at the next checkpoint"
+                        .into(),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    async fn remove_subject(&self, id: &str) -> StoreResult<Erasure> {
         let mut tx = self.begin_write().await?;
         let exists = sqlx::query("SELECT id FROM subjects WHERE id = ?")
             .bind(id)
@@ -198,18 +249,25 @@ impl Store {
         if exists.is_none() {
             return Err(StoreError::NotFound { entity: "subject" });
         }
-        let faces = sqlx::query("DELETE FROM faces WHERE subject_id = ?")
+        let templates = sqlx::query("DELETE FROM faces WHERE subject_id = ?")
             .bind(id)
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        sqlx::query(
+        let grants = sqlx::query(
             "DELETE FROM grants WHERE staff_id = ? OR (target_kind = 'patient' AND target_id = ?)",
         )
         .bind(id)
         .bind(id)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
+        let consent = sqlx::query("DELETE FROM consents WHERE subject_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            > 0;
         sqlx::query("DELETE FROM subjects WHERE id = ?")
             .bind(id)
             .execute(&mut *tx)
@@ -220,8 +278,20 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        Ok(faces)
+        Ok(Erasure {
+            templates,
+            grants,
+            consent,
+        })
     }
+}
+
+/// What removing a person took with them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Erasure {
+    pub templates: u64,
+    pub grants: u64,
+    pub consent: bool,
 }
 
 /// Inserts a subject inside a caller's transaction (used by `register_face` and sync too).

@@ -1,8 +1,9 @@
-//! `wardgate retention`: the daily retention job run now, or shown without changing anything
-//! (`--dry-run`): which people's templates are due and under which rule, and how many events
-//! of each chain are past `events.retention_days`.
+//! `wardgate privacy purge`: the daily retention job run now, or shown without changing
+//! anything (`--dry-run`): which people's templates are due and under which rule, and how many
+//! events of each chain are past `events.retention_days`.
 
 use anyhow::Context;
+use clap::Subcommand;
 
 use crate::config::Config;
 use crate::privacy::retention::{self, RetentionPolicy};
@@ -40,8 +41,22 @@ fn print(due: &[DueTemplates], pruned: &[PrunePlan], dry_run: bool) {
     }
 }
 
-/// Runs `wardgate retention [--dry-run]`.
-pub async fn run(cfg: Config, dry_run: bool) -> anyhow::Result<()> {
+#[derive(Subcommand, Debug)]
+pub enum PrivacyCmd {
+    /// Run the retention job now: purge the face templates of people discharged, deactivated
+    /// or unseen past their period ([privacy]) and prune events older than
+    /// events.retention_days, leaving a verifiable checkpoint (docs/privacy.md). The service
+    /// runs the same job at start and daily.
+    Purge {
+        /// List what is due (person, rule, since when; events per chain) and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// Runs a `wardgate privacy` command.
+pub async fn run(cfg: Config, cmd: PrivacyCmd) -> anyhow::Result<()> {
+    let PrivacyCmd::Purge { dry_run } = cmd;
     let store = Store::open(&cfg.database, &cfg.privacy)
         .await?
         .with_writer(&cfg.events.node);
