@@ -18,7 +18,7 @@ pub const LINES: [&str; 8] = [
     "buzzer",
     "led_green",
     "led_red",
-    "tamper",
+    "break_glass",
 ];
 
 /// Label of the simulated chip (`gpiodetect` shows it; gpiocdev can find the chip by it).

@@ -89,9 +89,12 @@ pub fn unlock_refusal(answer: &Result<DoorStatus, CommandError>) -> Option<Reaso
         Err(CommandError::Lockdown { .. }) => Some(Reason::Lockdown),
         Err(CommandError::Stopped) => Some(Reason::ControllerUnavailable),
         // Not answers to an unlock; should one appear, the door did not open for a door reason.
-        Err(CommandError::InvalidHold { .. } | CommandError::Forbidden { .. }) => {
-            Some(Reason::DoorFault)
-        }
+        Err(
+            CommandError::InvalidHold { .. }
+            | CommandError::InvalidBreakGlass { .. }
+            | CommandError::InvalidReason(_)
+            | CommandError::Forbidden { .. },
+        ) => Some(Reason::DoorFault),
     }
 }
 
@@ -247,12 +250,15 @@ impl Decider {
         let answer = tokio::time::timeout(DOOR_ANSWER, apply_command(door, cmd.clone()))
             .await
             .unwrap_or(Err(CommandError::Stopped));
-        let unlocks = matches!(cmd, Command::Pulse)
+        let unlocks = matches!(cmd, Command::Pulse | Command::BreakGlass { .. })
             || matches!(cmd, Command::Hold { minutes } if minutes > 0);
         let refused = match &answer {
-            Err(CommandError::InvalidHold { .. } | CommandError::Forbidden { .. }) => {
-                Some(Reason::BadRequest)
-            }
+            Err(
+                CommandError::InvalidHold { .. }
+                | CommandError::InvalidBreakGlass { .. }
+                | CommandError::InvalidReason(_)
+                | CommandError::Forbidden { .. },
+            ) => Some(Reason::BadRequest),
             Err(_) => unlock_refusal(&answer),
             Ok(_) if unlocks => unlock_refusal(&answer),
             Ok(_) => None,
@@ -260,6 +266,10 @@ impl Decider {
         let mut details = Details::new(Channel::DoorApi, None, Some(token_id)).to_value();
         details["command"] = cmd.name().into();
         details["role"] = role.into();
+        if let Command::BreakGlass { minutes, reason } = &cmd {
+            // Who is the token (and the console account behind it); why is the admin's word.
+            details["break_glass"] = serde_json::json!({"reason": reason, "minutes": minutes});
+        }
         self.record(
             Channel::DoorApi,
             EventDraft {

@@ -5,6 +5,7 @@
 //! error leaves as problem+json (see [`problem`]), unknown paths and methods included.
 
 pub mod auth;
+mod break_glass;
 mod compat;
 pub mod consent;
 pub mod contract;

@@ -61,6 +61,8 @@ pub struct Limits {
     pub max_page_size: u32,
     /// `door.max_hold_minutes`: the largest `hold`.
     pub max_hold_minutes: u32,
+    /// `door.break_glass_minutes`: the longest `break_glass`.
+    pub break_glass_minutes: u32,
 }
 
 impl Limits {
@@ -69,6 +71,7 @@ impl Limits {
             dim: cfg.vision.embedding_dim,
             max_page_size: cfg.api.max_page_size,
             max_hold_minutes: cfg.door.max_hold_minutes,
+            break_glass_minutes: cfg.door.break_glass_minutes,
         }
     }
 }
@@ -194,8 +197,24 @@ fn build(limits: Limits) -> Value {
         .and_then(Value::as_array_mut)
     {
         for v in variants {
+            let break_glass =
+                v.pointer("/properties/command/enum/0") == Some(&json!("break_glass"));
             if let Some(m) = v.pointer_mut("/properties/minutes") {
-                m["maximum"] = json!(limits.max_hold_minutes);
+                if break_glass {
+                    m["minimum"] = json!(1);
+                    m["maximum"] = json!(limits.break_glass_minutes);
+                } else {
+                    m["maximum"] = json!(limits.max_hold_minutes);
+                }
+            }
+            if let Some(r) = v.pointer_mut("/properties/reason") {
+                *r = json!({
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": crate::door::command::MAX_REASON,
+                    "pattern": super::contract::TEXT_PATTERN,
+                    "description": "Why emergency access is needed (recorded in the audit log).",
+                });
             }
         }
     }
@@ -381,6 +400,7 @@ mod tests {
             dim: 7,
             max_page_size: 33,
             max_hold_minutes: 11,
+            break_glass_minutes: 15,
         });
         let params = doc["paths"]["/api/v1/subjects"]["get"]["parameters"]
             .as_array()

@@ -12,8 +12,8 @@ use serde_json::Value;
 use super::views::*;
 use super::ws_auth::{AuthRequest, DecisionReply};
 use super::{
-    compat, consent, doors, events, grants, health, live, openapi, status, subjects, sync, tokens,
-    users, ws_auth, ws_events, ws_presentation, AppState,
+    break_glass, compat, consent, doors, events, grants, health, live, openapi, status, subjects,
+    sync, tokens, users, ws_auth, ws_events, ws_presentation, AppState,
 };
 use crate::store::SyncOutcome;
 
@@ -377,6 +377,17 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             success: 200,
             response: Some(schema::<Page<EventView>>),
             query: Some(schema::<EventQuery>),
+        },
+        Endpoint {
+            method: "get",
+            path: "/api/v1/break-glass",
+            handler: || get(break_glass::report),
+            summary: "The emergency-access report: every break-glass episode in a period (default the last 30 days), where, when, how long, from the key switch or by which token and why",
+            roles: Some(TECH),
+            request: None,
+            success: 200,
+            response: Some(schema::<break_glass::BreakGlassReport>),
+            query: Some(schema::<break_glass::BreakGlassQuery>),
         },
         Endpoint {
             method: "get",

@@ -24,6 +24,14 @@ pub enum Command {
     Hold {
         minutes: u32,
     },
+    /// Emergency access: unlocked for `minutes` (1..=`door.break_glass_minutes`, default all of
+    /// it), the `break_glass` alarm raised until acknowledged, then relocked by itself. Admin
+    /// only; `reason` (why, for the audit log) is required. Refused during lockdown.
+    BreakGlass {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        minutes: Option<u32>,
+        reason: String,
+    },
     /// Refuse face and API unlocks (REX and fire still unlock).
     Lockdown,
     ReleaseLockdown,
@@ -65,6 +73,7 @@ impl Command {
         match self {
             Command::Pulse => "pulse",
             Command::Hold { .. } => "hold",
+            Command::BreakGlass { .. } => "break_glass",
             Command::Lockdown => "lockdown",
             Command::ReleaseLockdown => "release_lockdown",
             Command::AckAlarm { .. } => "ack_alarm",
@@ -79,7 +88,9 @@ impl Command {
             Command::Pulse | Command::Hold { .. } | Command::AckAlarm { .. } => {
                 DoorRole::Technician
             }
-            Command::Lockdown | Command::ReleaseLockdown => DoorRole::Admin,
+            Command::Lockdown | Command::ReleaseLockdown | Command::BreakGlass { .. } => {
+                DoorRole::Admin
+            }
         }
     }
 }
@@ -106,6 +117,12 @@ pub enum CommandError {
     Lockdown { door: String },
     #[error("hold minutes must be between 0 and {max} (door.max_hold_minutes), got {got}")]
     InvalidHold { got: u32, max: u32 },
+    #[error(
+        "break-glass minutes must be between 1 and {max} (door.break_glass_minutes), got {got}"
+    )]
+    InvalidBreakGlass { got: u32, max: u32 },
+    #[error("`reason`: {0}")]
+    InvalidReason(String),
     #[error("command `{command}` needs the {required} role")]
     Forbidden {
         command: &'static str,
@@ -121,7 +138,9 @@ impl CommandError {
     pub fn http_status(&self) -> StatusCode {
         match self {
             CommandError::Lockdown { .. } => StatusCode::CONFLICT,
-            CommandError::InvalidHold { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            CommandError::InvalidHold { .. }
+            | CommandError::InvalidBreakGlass { .. }
+            | CommandError::InvalidReason(_) => StatusCode::UNPROCESSABLE_ENTITY,
             CommandError::Forbidden { .. } => StatusCode::FORBIDDEN,
             CommandError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -133,6 +152,8 @@ impl CommandError {
         match self {
             CommandError::Lockdown { .. } => "door_lockdown",
             CommandError::InvalidHold { .. } => "invalid_hold_minutes",
+            CommandError::InvalidBreakGlass { .. } => "invalid_break_glass_minutes",
+            CommandError::InvalidReason(_) => "invalid_field",
             CommandError::Forbidden { .. } => "forbidden",
             CommandError::Stopped => "door_unavailable",
         }
@@ -148,10 +169,33 @@ pub async fn apply_command(
     match command {
         Command::Pulse => door.pulse().await,
         Command::Hold { minutes } => door.hold(minutes).await,
+        Command::BreakGlass { minutes, reason } => {
+            check_reason(&reason)?;
+            door.break_glass(minutes).await
+        }
         Command::Lockdown => door.lockdown().await,
         Command::ReleaseLockdown => door.release_lockdown().await,
         Command::AckAlarm { alarm } => door.ack_alarm(alarm).await,
     }
+}
+
+/// Longest break-glass reason, in characters.
+pub const MAX_REASON: usize = 255;
+
+/// A break-glass reason: printable, not blank, at most [`MAX_REASON`] characters (what the
+/// OpenAPI document states for `reason`).
+fn check_reason(reason: &str) -> Result<(), CommandError> {
+    if reason.chars().any(char::is_control) {
+        return Err(CommandError::InvalidReason(
+            "must not contain control characters".into(),
+        ));
+    }
+    if reason.trim().is_empty() || reason.chars().count() > MAX_REASON {
+        return Err(CommandError::InvalidReason(format!(
+            "say why, in 1 to {MAX_REASON} characters"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

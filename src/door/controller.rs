@@ -6,11 +6,14 @@
 //! and it computes the lock position from scratch after every input, command and timer:
 //!
 //! ```text
-//! unlocked  =  fire alarm active  ||  an unlock (face / REX / test pulse / hold) is running
+//! unlocked  =  fire alarm active  ||  an unlock (face / REX / test pulse / hold / break-glass)
+//!              is running
 //! ```
 //!
-//! Lockdown only decides which unlocks may start (REX and fire always may), so nothing can keep
-//! the door locked while the fire input is active.
+//! Lockdown only decides which unlocks may start (REX, the break-glass key switch and fire always
+//! may), so nothing can keep the door locked while the fire input is active. Break-glass is an
+//! unlock like a hold, with an alarm that stays latched until acknowledged; its end relocks only
+//! what it unlocked, never a door the fire alarm holds open.
 //!
 //! Timers (unlock end, held-open pre-alarm and alarm, input debounce, relay retry) are deadlines
 //! on `tokio::time::Instant`, so the unit tests run on a paused clock and check exact times.
@@ -23,7 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep_until, Instant};
 
 use super::command::CommandError;
-use super::events::{AlarmKind, DoorEvent, DoorEventKind, UnlockReason};
+use super::events::{AlarmKind, BreakGlassSource, DoorEvent, DoorEventKind, UnlockReason};
 use super::hardware::{DoorHardware, Indicator, Input, InputChange};
 use super::{ContactType, DoorConfig, LockType};
 
@@ -112,6 +115,7 @@ enum Op {
     Unlock(UnlockReason, String),
     Signal(Signal),
     Hold(u32),
+    BreakGlass(Option<u32>),
     Lockdown(bool),
     Ack(Option<AlarmKind>),
     Status,
@@ -170,6 +174,13 @@ impl DoorHandle {
     /// early. Refused during lockdown.
     pub async fn hold(&self, minutes: u32) -> Result<DoorStatus, CommandError> {
         self.op(Op::Hold(minutes)).await
+    }
+
+    /// Emergency access (break-glass) for `minutes` (1..=`door.break_glass_minutes`, default
+    /// all of it): unlocked, with the `break_glass` alarm raised until acknowledged; relocks by
+    /// itself. Refused during lockdown (the key switch is not).
+    pub async fn break_glass(&self, minutes: Option<u32>) -> Result<DoorStatus, CommandError> {
+        self.op(Op::BreakGlass(minutes)).await
     }
 
     /// Lockdown: locks now (cancelling face/API unlocks and holds) and refuses further face and
@@ -296,8 +307,11 @@ struct Machine {
     door_open: Option<bool>,
     rex: bool,
     fire: bool,
+    break_glass_key: bool,
+    /// When the running break-glass started (for how long it lasted).
+    break_glass_since: Option<Instant>,
     /// Raw level waiting to become stable, per input, with the time it will.
-    pending: [Option<(bool, Instant)>; 3],
+    pending: [Option<(bool, Instant)>; 4],
     unlock: Option<Unlock>,
     lockdown: bool,
     /// Relay level as last written successfully.
@@ -331,7 +345,9 @@ impl Machine {
             door_open: None,
             rex: false,
             fire: false,
-            pending: [None; 3],
+            break_glass_key: false,
+            break_glass_since: None,
+            pending: [None; 4],
             unlock: None,
             lockdown: false,
             relay: None,
@@ -411,6 +427,7 @@ impl Machine {
                 self.door_open = levels.contact.map(|a| self.contact_means_open(a));
                 self.rex = levels.rex.unwrap_or(false);
                 self.fire = levels.fire.unwrap_or(false);
+                self.break_glass_key = levels.break_glass.unwrap_or(false);
             }
             Err(e) => self.report_fault(&format!("cannot read door inputs: {e}")),
         }
@@ -420,6 +437,14 @@ impl Machine {
         if self.door_open == Some(true) && !self.fire {
             // Open at start-up: history unknown, so no forced alarm, but it must not stay open.
             self.held_since = Some(now);
+        }
+        if self.break_glass_key {
+            // The key was turned while the controller was down: the emergency is still on.
+            self.start_break_glass(
+                now,
+                self.cfg.break_glass_minutes,
+                BreakGlassSource::KeySwitch,
+            );
         }
         self.tick(now);
     }
@@ -495,9 +520,22 @@ impl Machine {
                     self.clear_held_alarms();
                 } else {
                     self.emit(DoorEventKind::FireAlarmCleared);
-                    if self.door_open == Some(true) && !self.holding() {
+                    if self.door_open == Some(true) && !self.long_unlock() {
                         self.held_since = Some(now);
                     }
+                }
+            }
+            Input::BreakGlass => {
+                if asserted == self.break_glass_key {
+                    return;
+                }
+                self.break_glass_key = asserted;
+                if asserted {
+                    // Like REX, the key works in lockdown: its holder is at the door.
+                    let minutes = self.cfg.break_glass_minutes;
+                    self.start_break_glass(now, minutes, BreakGlassSource::KeySwitch);
+                } else if self.breaking_glass() {
+                    self.end_unlock(now);
                 }
             }
         }
@@ -507,14 +545,48 @@ impl Machine {
         matches!(self.unlock, Some(u) if u.reason == UnlockReason::Hold)
     }
 
+    fn breaking_glass(&self) -> bool {
+        matches!(self.unlock, Some(u) if u.reason == UnlockReason::BreakGlass)
+    }
+
+    /// A hold or break-glass: the door is meant to stand open, so no held-open alarm, no
+    /// relock on close, and a pulse inside it changes nothing.
+    fn long_unlock(&self) -> bool {
+        self.holding() || self.breaking_glass()
+    }
+
+    fn start_break_glass(&mut self, now: Instant, minutes: u32, source: BreakGlassSource) {
+        if self.holding() {
+            self.end_unlock(now);
+        }
+        let length = Duration::from_secs(u64::from(minutes) * 60);
+        if !self.breaking_glass() {
+            self.break_glass_since = Some(now);
+        }
+        self.unlock = Some(Unlock {
+            reason: UnlockReason::BreakGlass,
+            until: now + length,
+            opened: self.door_open == Some(true),
+        });
+        self.held_since = None;
+        self.clear_held_alarms();
+        self.raise(AlarmKind::BreakGlass);
+        self.emit(DoorEventKind::BreakGlassStarted {
+            source,
+            minutes,
+            until: Utc::now() + length,
+        });
+    }
+
     fn door_opened(&mut self, now: Instant) {
         self.emit(DoorEventKind::DoorOpened);
         if self.fire {
             return;
         }
+        let long = self.long_unlock();
         if let Some(u) = self.unlock.as_mut() {
             u.opened = true;
-            if u.reason != UnlockReason::Hold {
+            if !long {
                 self.held_since = Some(now);
             }
         } else {
@@ -536,7 +608,7 @@ impl Machine {
         }
         self.drop_finished_alarms();
         if let Some(u) = self.unlock {
-            if self.cfg.relock_on_close && u.opened && u.reason != UnlockReason::Hold {
+            if self.cfg.relock_on_close && u.opened && !self.long_unlock() {
                 self.unlock = None;
             }
         }
@@ -593,9 +665,10 @@ impl Machine {
     /// Starts (or extends) an unlock pulse.
     fn grant(&mut self, now: Instant, reason: UnlockReason) {
         let until = now + Duration::from_millis(self.cfg.unlock_pulse_ms);
+        let long = self.long_unlock();
         match self.unlock.as_mut() {
-            // A pulse inside a longer hold changes nothing.
-            Some(u) if u.reason == UnlockReason::Hold && u.until >= until => {}
+            // A pulse inside a longer hold or break-glass changes nothing.
+            Some(u) if long && u.until >= until => {}
             Some(u) => {
                 u.reason = reason;
                 u.until = u.until.max(until);
@@ -663,6 +736,9 @@ impl Machine {
                     }
                     return Ok(());
                 }
+                if self.breaking_glass() {
+                    self.end_unlock(now);
+                }
                 let length = Duration::from_secs(u64::from(minutes) * 60);
                 self.unlock = Some(Unlock {
                     reason: UnlockReason::Hold,
@@ -675,6 +751,24 @@ impl Machine {
                     minutes,
                     until: Utc::now() + length,
                 });
+                Ok(())
+            }
+            Op::BreakGlass(minutes) => {
+                let max = self.cfg.break_glass_minutes;
+                let minutes = minutes.unwrap_or(max);
+                if !(1..=max).contains(&minutes) {
+                    return Err(CommandError::InvalidBreakGlass { got: minutes, max });
+                }
+                if self.lockdown {
+                    self.emit(DoorEventKind::UnlockRefused {
+                        reason: UnlockReason::BreakGlass,
+                        why: "lockdown".into(),
+                    });
+                    return Err(CommandError::Lockdown {
+                        door: self.cfg.id.clone(),
+                    });
+                }
+                self.start_break_glass(now, minutes, BreakGlassSource::Command);
                 Ok(())
             }
             Op::Lockdown(on) => {
@@ -708,14 +802,32 @@ impl Machine {
         }
     }
 
-    /// Ends the running unlock (timer, lockdown, hold 0).
+    /// Ends the running unlock (timer, lockdown, hold 0, the key turned back).
     fn end_unlock(&mut self, now: Instant) {
         if let Some(u) = self.unlock.take() {
             if u.reason == UnlockReason::Hold {
                 self.emit(DoorEventKind::HoldEnded);
-                if self.door_open == Some(true) && !self.fire {
-                    self.held_since = Some(now);
+            }
+            if u.reason == UnlockReason::BreakGlass {
+                let since = self.break_glass_since.take().unwrap_or(now);
+                self.emit(DoorEventKind::BreakGlassEnded {
+                    seconds: now.saturating_duration_since(since).as_secs(),
+                });
+                // Latched until someone acknowledges it, like a forced door.
+                if let Some(a) = self
+                    .alarms
+                    .iter_mut()
+                    .find(|a| a.alarm == AlarmKind::BreakGlass)
+                {
+                    a.active = false;
                 }
+                self.drop_finished_alarms();
+            }
+            if matches!(u.reason, UnlockReason::Hold | UnlockReason::BreakGlass)
+                && self.door_open == Some(true)
+                && !self.fire
+            {
+                self.held_since = Some(now);
             }
         }
     }

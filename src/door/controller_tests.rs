@@ -680,3 +680,132 @@ async fn indicators_follow_grants_denials_prompts_and_lockdown() {
         assert!(!rig.sim.indicator_on(which), "{which:?} lit after shutdown");
     }
 }
+
+fn with_key_switch(lock_type: LockType) -> DoorConfig {
+    DoorConfig {
+        break_glass_line: Some(LineRef::Offset(7)),
+        ..wired(lock_type)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn break_glass_unlocks_alarms_and_relocks_by_itself() {
+    for lock_type in [LockType::FailSafe, LockType::FailSecure] {
+        let mut rig = Rig::start(with_key_switch(lock_type)).await;
+        let st = rig.door.break_glass(None).await.unwrap();
+        assert_eq!(st.unlock_reason, Some(UnlockReason::BreakGlass));
+        assert!(!st.locked);
+        assert!(st
+            .alarms
+            .iter()
+            .any(|a| a.alarm == AlarmKind::BreakGlass && a.active && !a.acknowledged));
+        // The door stands open for the emergency: no held-open alarm, no relock on close, and
+        // a face or REX inside it does not shorten it.
+        rig.door_open(true).await;
+        sleep(Duration::from_secs(600)).await;
+        rig.door.unlock_for_access("granted").await.unwrap();
+        rig.press_rex().await;
+        rig.door_open(false).await;
+        let alarms: Vec<AlarmKind> = rig.status().await.alarms.iter().map(|a| a.alarm).collect();
+        assert_eq!(alarms, [AlarmKind::BreakGlass]);
+        assert!(rig.unlocked());
+        // Relocks at exactly door.break_glass_minutes (15).
+        let now = (Instant::now() - rig.t0).as_millis() as u64;
+        sleep(Duration::from_millis(900_000 - now - 1)).await;
+        assert!(rig.unlocked(), "1 ms before the end");
+        sleep(2 * MS).await;
+        assert!(!rig.unlocked());
+        assert_eq!(rig.lock_log(), [(0, true), (900_000, false)]);
+        let ev = rig.drain();
+        assert!(ev.iter().any(|e| matches!(
+            e,
+            DoorEventKind::BreakGlassStarted {
+                source: BreakGlassSource::Command,
+                minutes: 15,
+                ..
+            }
+        )));
+        assert!(ev.contains(&DoorEventKind::BreakGlassEnded { seconds: 900 }));
+        // The alarm stays latched until acknowledged, then leaves.
+        let st = rig.status().await;
+        assert!(st
+            .alarms
+            .iter()
+            .any(|a| a.alarm == AlarmKind::BreakGlass && !a.active));
+        let st = rig
+            .door
+            .ack_alarm(Some(AlarmKind::BreakGlass))
+            .await
+            .unwrap();
+        assert!(st.alarms.is_empty());
+        // Bounded: 1..=15 minutes.
+        for bad in [0, 16] {
+            assert_eq!(
+                rig.door.break_glass(Some(bad)).await.unwrap_err(),
+                CommandError::InvalidBreakGlass { got: bad, max: 15 }
+            );
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_key_switch_works_in_lockdown_the_command_does_not() {
+    let mut rig = Rig::start(with_key_switch(LockType::FailSafe)).await;
+    rig.door.lockdown().await.unwrap();
+    let err = rig.door.break_glass(Some(5)).await.unwrap_err();
+    assert!(matches!(err, CommandError::Lockdown { .. }), "{err}");
+    assert!(!rig.unlocked());
+    // Turning the key unlocks, lockdown or not; turning it back ends it early.
+    rig.sim.set_input(Input::BreakGlass, true);
+    sleep(Duration::from_millis(rig.cfg.break_glass_debounce_ms) + MS).await;
+    let st = rig.status().await;
+    assert_eq!(st.unlock_reason, Some(UnlockReason::BreakGlass));
+    sleep(Duration::from_secs(90)).await;
+    rig.sim.set_input(Input::BreakGlass, false);
+    sleep(Duration::from_millis(rig.cfg.break_glass_debounce_ms) + MS).await;
+    let st = rig.status().await;
+    assert!(st.locked);
+    assert_eq!(st.state, DoorState::Lockdown);
+    let ev = rig.drain();
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        DoorEventKind::BreakGlassStarted {
+            source: BreakGlassSource::KeySwitch,
+            ..
+        }
+    )));
+    assert!(ev.contains(&DoorEventKind::BreakGlassEnded { seconds: 90 }));
+}
+
+#[tokio::test(start_paused = true)]
+async fn break_glass_ending_never_relocks_a_door_the_fire_alarm_holds() {
+    let mut rig = Rig::start(with_key_switch(LockType::FailSecure)).await;
+    rig.door.break_glass(Some(1)).await.unwrap();
+    rig.fire(true).await;
+    sleep(Duration::from_secs(61)).await;
+    let st = rig.status().await;
+    assert!(!st.locked, "the fire alarm still holds the door unlocked");
+    assert_eq!(st.state, DoorState::FireRelease);
+    assert!(rig
+        .drain()
+        .iter()
+        .any(|e| matches!(e, DoorEventKind::BreakGlassEnded { .. })));
+    rig.fire(false).await;
+    assert!(rig.status().await.locked);
+    // And a fire alarm that starts and clears during break-glass leaves it running.
+    rig.door.break_glass(Some(2)).await.unwrap();
+    rig.fire(true).await;
+    rig.fire(false).await;
+    let st = rig.status().await;
+    assert!(!st.locked);
+    assert_eq!(st.unlock_reason, Some(UnlockReason::BreakGlass));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_key_turned_while_the_controller_was_down_is_honoured_at_start() {
+    let cfg = with_key_switch(LockType::FailSafe);
+    let rig = Rig::start_with(cfg, |sim| sim.set_input(Input::BreakGlass, true)).await;
+    let st = rig.status().await;
+    assert_eq!(st.unlock_reason, Some(UnlockReason::BreakGlass));
+    assert!(!st.locked);
+}

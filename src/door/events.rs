@@ -22,6 +22,19 @@ pub enum UnlockReason {
     Hold,
     /// Fire alarm input active.
     Fire,
+    /// Emergency access (break-glass): the key switch, or an admin's command with a reason.
+    BreakGlass,
+}
+
+/// Who started emergency access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakGlassSource {
+    /// The physical key switch (`door.break_glass_line`).
+    KeySwitch,
+    /// An admin's `break_glass` command (the API or the console); the command's own audit
+    /// event carries who and why.
+    Command,
 }
 
 /// Alarm kinds.
@@ -34,6 +47,8 @@ pub enum AlarmKind {
     HeldOpen,
     /// The door opened while locked with no unlock and no REX. Latched until acknowledged.
     ForcedOpen,
+    /// Emergency access is running, or ran and is not yet acknowledged.
+    BreakGlass,
 }
 
 /// One door event.
@@ -116,6 +131,18 @@ pub enum DoorEventKind {
         until: DateTime<Utc>,
     },
     HoldEnded,
+    /// Emergency access started: the door stays unlocked until `until`, then relocks by itself.
+    BreakGlassStarted {
+        source: BreakGlassSource,
+        minutes: u32,
+        #[schemars(with = "String")]
+        until: DateTime<Utc>,
+    },
+    /// Emergency access ended (its time ran out, the key was turned back, or a lockdown or
+    /// hold replaced it), after `seconds`.
+    BreakGlassEnded {
+        seconds: u64,
+    },
     /// A relay write or input failed; the controller keeps retrying.
     HardwareFault {
         message: String,
@@ -145,6 +172,8 @@ impl DoorEventKind {
             DoorEventKind::LockdownReleased => "lockdown_released",
             DoorEventKind::HoldStarted { .. } => "hold_started",
             DoorEventKind::HoldEnded => "hold_ended",
+            DoorEventKind::BreakGlassStarted { .. } => "break_glass_started",
+            DoorEventKind::BreakGlassEnded { .. } => "break_glass_ended",
             DoorEventKind::HardwareFault { .. } => "hardware_fault",
             DoorEventKind::HardwareRecovered => "hardware_recovered",
         }

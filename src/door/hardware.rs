@@ -1,4 +1,4 @@
-//! The hardware seam of the door: one relay output, up to three inputs and up to three
+//! The hardware seam of the door: one relay output, up to four inputs and up to three
 //! indicator outputs (green and red LEDs, buzzer).
 //!
 //! Backends translate electrical levels into logical ones (the configured active level is applied
@@ -19,10 +19,12 @@ pub enum Input {
     Rex,
     /// Fire-alarm panel output.
     Fire,
+    /// Break-glass key switch: turning it starts emergency access (`door.break_glass_minutes`).
+    BreakGlass,
 }
 
 impl Input {
-    pub const ALL: [Input; 3] = [Input::Contact, Input::Rex, Input::Fire];
+    pub const ALL: [Input; 4] = [Input::Contact, Input::Rex, Input::Fire, Input::BreakGlass];
 
     /// Index into per-input arrays.
     #[must_use]
@@ -31,6 +33,7 @@ impl Input {
             Input::Contact => 0,
             Input::Rex => 1,
             Input::Fire => 2,
+            Input::BreakGlass => 3,
         }
     }
 
@@ -40,6 +43,7 @@ impl Input {
             Input::Contact => "contact",
             Input::Rex => "rex",
             Input::Fire => "fire",
+            Input::BreakGlass => "break_glass",
         }
     }
 }
@@ -86,6 +90,7 @@ pub struct InputLevels {
     pub contact: Option<bool>,
     pub rex: Option<bool>,
     pub fire: Option<bool>,
+    pub break_glass: Option<bool>,
 }
 
 impl InputLevels {
@@ -95,6 +100,7 @@ impl InputLevels {
             Input::Contact => self.contact,
             Input::Rex => self.rex,
             Input::Fire => self.fire,
+            Input::BreakGlass => self.break_glass,
         }
     }
 
@@ -103,6 +109,7 @@ impl InputLevels {
             Input::Contact => &mut self.contact,
             Input::Rex => &mut self.rex,
             Input::Fire => &mut self.fire,
+            Input::BreakGlass => &mut self.break_glass,
         };
         *slot = Some(asserted);
     }

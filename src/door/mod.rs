@@ -33,7 +33,7 @@ pub mod sim;
 
 pub use command::{apply_command, Command, CommandError, DoorRole};
 pub use controller::{spawn, AlarmStatus, DoorHandle, DoorPosition, DoorState, DoorStatus, Signal};
-pub use events::{AlarmKind, DoorEvent, DoorEventKind, UnlockReason};
+pub use events::{AlarmKind, BreakGlassSource, DoorEvent, DoorEventKind, UnlockReason};
 pub use hardware::{DoorHardware, HardwareError, Indicator, Input, InputChange, InputLevels};
 
 /// Which hardware the door controller drives.
@@ -144,6 +144,18 @@ pub struct DoorConfig {
     pub fire_active_low: bool,
     /// Debounce of the fire input, ms.
     pub fire_debounce_ms: u64,
+    /// Break-glass key switch line (none: no key switch). Turning the key starts emergency
+    /// access for `door.break_glass_minutes`, in lockdown too (the key holder is at the door);
+    /// turning it back ends it early.
+    pub break_glass_line: Option<LineRef>,
+    /// The break-glass line reads low while the key is turned.
+    pub break_glass_active_low: bool,
+    /// Debounce of the break-glass key switch, ms.
+    pub break_glass_debounce_ms: u64,
+    /// How long emergency access (break-glass, from the key switch or an admin's command
+    /// without `minutes`) keeps the door unlocked before it relocks by itself; an admin's
+    /// command may ask for 1 to this many minutes.
+    pub break_glass_minutes: u32,
     /// Green LED line (none: no green LED): lit while the door is unlocked.
     pub led_green_line: Option<LineRef>,
     /// Red LED line (none: no red LED): lit after a denial and during lockdown.
@@ -180,6 +192,10 @@ impl Default for DoorConfig {
             fire_line: None,
             fire_active_low: false,
             fire_debounce_ms: 100,
+            break_glass_line: None,
+            break_glass_active_low: true,
+            break_glass_debounce_ms: 50,
+            break_glass_minutes: 15,
             led_green_line: None,
             led_red_line: None,
             buzzer_line: None,
@@ -228,10 +244,14 @@ impl DoorConfig {
         if !(1..=1440).contains(&self.max_hold_minutes) {
             return bad("max_hold_minutes", "must be between 1 and 1440".into());
         }
+        if !(1..=240).contains(&self.break_glass_minutes) {
+            return bad("break_glass_minutes", "must be between 1 and 240".into());
+        }
         for (key, ms) in [
             ("contact_debounce_ms", self.contact_debounce_ms),
             ("rex_debounce_ms", self.rex_debounce_ms),
             ("fire_debounce_ms", self.fire_debounce_ms),
+            ("break_glass_debounce_ms", self.break_glass_debounce_ms),
         ] {
             if ms > 5000 {
                 return bad(key, "must be at most 5000 ms".into());
@@ -248,6 +268,7 @@ impl DoorConfig {
             ("contact_line", &self.contact_line),
             ("rex_line", &self.rex_line),
             ("fire_line", &self.fire_line),
+            ("break_glass_line", &self.break_glass_line),
             ("led_green_line", &self.led_green_line),
             ("led_red_line", &self.led_red_line),
             ("buzzer_line", &self.buzzer_line),
@@ -296,6 +317,7 @@ impl DoorConfig {
             Input::Contact => self.contact_debounce_ms,
             Input::Rex => self.rex_debounce_ms,
             Input::Fire => self.fire_debounce_ms,
+            Input::BreakGlass => self.break_glass_debounce_ms,
         })
     }
 
@@ -306,6 +328,7 @@ impl DoorConfig {
             Input::Contact => self.contact_line.as_ref(),
             Input::Rex => self.rex_line.as_ref(),
             Input::Fire => self.fire_line.as_ref(),
+            Input::BreakGlass => self.break_glass_line.as_ref(),
         }
     }
 
@@ -326,6 +349,7 @@ impl DoorConfig {
             Input::Contact => self.contact_active_low,
             Input::Rex => self.rex_active_low,
             Input::Fire => self.fire_active_low,
+            Input::BreakGlass => self.break_glass_active_low,
         }
     }
 }
@@ -361,6 +385,7 @@ mod tests {
             contact_line: Some(LineRef::Offset(1)),
             rex_line: Some(LineRef::Offset(2)),
             fire_line: Some(LineRef::Offset(3)),
+            break_glass_line: Some(LineRef::Offset(7)),
             led_green_line: Some(LineRef::Offset(4)),
             led_red_line: Some(LineRef::Offset(5)),
             buzzer_line: Some(LineRef::Offset(6)),

@@ -74,6 +74,9 @@ impl SimDoor {
         if cfg.fire_line.is_some() {
             levels.fire = Some(false);
         }
+        if cfg.break_glass_line.is_some() {
+            levels.break_glass = Some(false);
+        }
         let shared = Arc::new(Mutex::new(Shared {
             energised: false,
             log: Vec::new(),

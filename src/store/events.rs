@@ -183,6 +183,33 @@ impl Store {
         Ok(e)
     }
 
+    /// Events whose reason is one of `reasons` within `[from, to)`, oldest first, at most
+    /// `limit` (for reports that follow one kind of episode, e.g. break-glass).
+    pub async fn events_with_reasons(
+        &self,
+        reasons: &[&str],
+        from_ms: Millis,
+        to_ms: Millis,
+        limit: u32,
+    ) -> StoreResult<Vec<Event>> {
+        let marks = vec!["?"; reasons.len()].join(", ");
+        let sql = format!(
+            "SELECT {EVENT_COLS} FROM events WHERE reason IN ({marks}) AND ts_ms >= ? AND ts_ms < ? \
+             ORDER BY ts_ms, node, seq LIMIT ?"
+        );
+        let mut q = sqlx::query(&sql);
+        for r in reasons {
+            q = q.bind(*r);
+        }
+        let rows = q
+            .bind(from_ms)
+            .bind(to_ms)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool())
+            .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
     /// The nodes that have events.
     pub async fn event_nodes(&self) -> StoreResult<Vec<String>> {
         let rows = sqlx::query("SELECT DISTINCT node FROM events ORDER BY node")

@@ -50,7 +50,8 @@
     lockdown: "door in lockdown", unknown_door: "unknown door", bad_request: "bad request", awaiting_patient: "waiting for the patient",
     login_succeeded: "logged in", login_failed: "wrong name or password", login_throttled: "too many failed logins", logged_out: "logged out",
     login_code_failed: "wrong login code", auth_failed: "API credential refused", auth_throttled: "API client held back (too many refused credentials)", totp_enabled: "second factor on", totp_disabled: "second factor off",
-    door_command: "door command", pulse: "test pulse", hold: "hold unlocked", release_lockdown: "lockdown released", ack_alarm: "alarm acknowledged",
+    door_command: "door command", pulse: "test pulse", hold: "hold unlocked", break_glass: "break glass (emergency access)",
+    break_glass_started: "emergency access started", break_glass_ended: "emergency access ended", release_lockdown: "lockdown released", ack_alarm: "alarm acknowledged",
     patient_timeout: "no patient came in time", door_fault: "door fault", controller_unavailable: "door controller not answering",
     lock_changed: "lock moved", state_changed: "door state changed", door_opened: "door opened",
     door_closed: "door closed", rex_pressed: "exit button pressed", unlock_refused: "unlock refused", alarm_raised: "alarm raised",
@@ -196,19 +197,35 @@
       const r = await api("GET", "/api/v1/doors/" + encodeURIComponent(doorId));
       if (r.ok && r.data.state) show(r.data.state); else if (!r.ok) flash(problem(r), true);
     };
+    // The emergency-access report: every break-glass at this door, with who and why.
+    const episodes = async () => {
+      const r = await api("GET", "/api/v1/break-glass");
+      if (!r.ok) return;
+      const mine = r.data.episodes.filter((e) => e.door_id === doorId).reverse();
+      $("#break-glass-rows").replaceChildren(...(mine.length ? mine.map((e) => el("tr", { "data-source": e.source },
+        el("td", {}, fmtTime(e.started_at)), el("td", {}, e.ended_at ? fmtTime(e.ended_at) + " (" + e.seconds + " s)" : "running"),
+        el("td", {}, e.source === "key_switch" ? "key switch" : "command, " + e.minutes + " min"), el("td", {}, e.reason || ""),
+        el("td", {}, e.token_id ? e.token_id + " (" + e.role + ")" : "")))
+        : [el("tr", {}, el("td", { colspan: "5", class: "muted" }, "none"))]));
+    };
     $$("button[data-cmd]").forEach((b) => b.addEventListener("click", async () => {
-      if (!confirm(b.dataset.confirm)) return;
       let cmd = { command: b.dataset.cmd };
+      if (b.dataset.cmd === "break_glass") {
+        cmd.reason = $("#break-glass-reason").value.trim();
+        if (!cmd.reason) { flash("Say why emergency access is needed: it is recorded.", true); return; }
+      }
+      if (!confirm(b.dataset.confirm)) return;
       if (b.dataset.cmd === "hold") cmd.minutes = parseInt($("#hold-minutes").value, 10) || 0;
       if (b.dataset.cmd === "hold0") cmd = { command: "hold", minutes: 0 };
       b.disabled = true;
       const r = await api("POST", "/api/v1/doors/" + encodeURIComponent(doorId) + "/commands", cmd);
       b.disabled = false;
-      if (r.ok) { show(r.data); flash("Done: " + b.textContent + ". It is in the audit log."); } else flash(problem(r), true);
+      if (r.ok) { show(r.data); flash("Done: " + b.textContent + ". It is in the audit log."); setTimeout(episodes, 1500); } else flash(problem(r), true);
     }));
     refresh();
+    episodes();
     setInterval(refresh, 2000);
-    eventSocket((e) => { if (e.door_id === doorId && (e.kind === "door" || e.kind === "alarm")) refresh(); });
+    eventSocket((e) => { if (e.door_id === doorId && (e.kind === "door" || e.kind === "alarm")) { refresh(); episodes(); } });
   };
 
   pages.events = async () => {

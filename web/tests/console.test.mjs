@@ -299,6 +299,32 @@ await check("the door display shows the challenge arrow, then the denial in word
   await ctx.close();
 });
 
+await check("an admin breaks glass from Door with a reason: the door unlocks, the alarm shows, the report lists who and why", async () => {
+  const page = admin.page;
+  await page.goto(`${BASE}/console/door`);
+  await page.waitForFunction(() => document.querySelector("#door-state").textContent !== "…", null, { timeout: 10000 });
+  // Without a reason nothing is sent.
+  await page.click('button[data-cmd="break_glass"]');
+  await page.waitForFunction(() => /Say why/.test(document.querySelector("#flash").textContent), null, { timeout: 5000 });
+  const why = "resuscitation team locked out " + crypto.randomBytes(3).toString("hex");
+  await page.fill("#break-glass-reason", why);
+  await page.click('button[data-cmd="break_glass"]');
+  await page.waitForFunction(() => /Done: Break glass/.test(document.querySelector("#flash").textContent), null, { timeout: 10000 });
+  await page.waitForFunction(() => /break glass since/.test(document.querySelector("#door-alarms").textContent), null, { timeout: 10000 });
+  const row = page.locator('#break-glass-rows tr[data-source="command"]').first();
+  await row.waitFor({ timeout: 10000 });
+  assert((await row.textContent()).includes(why), await row.textContent());
+  const r = await pageFetch(page, "GET", "/api/v1/break-glass");
+  const ep = r.data.episodes.find((e) => e.reason === why);
+  assert(ep && ep.role === "admin" && ep.source === "command", JSON.stringify(r.data));
+  // Back to normal for what follows: lockdown ends it, then release and acknowledge.
+  for (const command of ["lockdown", "release_lockdown", "ack_alarm"]) {
+    const c = await pageFetch(page, "POST", `/api/v1/doors/${DOOR}/commands`, { command });
+    assert(c.status === 200, JSON.stringify(c));
+  }
+  await page.screenshot({ path: path.join(ART, "console-break-glass.png") });
+});
+
 await check("Health shows the change lag, the HTTPS certificate's fingerprint (as openssl computes it) and the matching threshold in force", async () => {
   const page = admin.page;
   await page.goto(`${BASE}/console/health`);

@@ -9,13 +9,14 @@
 //! Without arguments the chip comes from `WARDGATE_HW_GPIO_CHIP` / `WARDGATE_HW_GPIO_SYSFS` (set
 //! by the guest). The controller process is this same program: it runs Wardgate's door controller
 //! on the configured lines, prints every door event as a JSON line, takes commands on stdin
-//! (`pulse`, `hold N`, `lockdown`, `release_lockdown`, `ack`, and the indicator signals `deny`,
-//! `prompt`) and, on SIGTERM, drives the safe
+//! (`pulse`, `hold N`, `break_glass [N]`, `lockdown`, `release_lockdown`, `ack`, and the
+//! indicator signals `deny`, `prompt`) and, on SIGTERM, drives the safe
 //! state and exits — what `wardgate run` does with its door.
 //!
 //! Checks: relay level read back at each step, inputs driven by pulls, pulse length within
 //! ±50 ms, REX, forced-open, fire precedence over lockdown, SIGTERM, SIGKILL (the kernel releases
-//! the line to its pull), restart (the relay is requested at its released level) and the
+//! the line to its pull), restart (the relay is requested at its released level), the
+//! break-glass key switch (in lockdown, its alarm, relocking, the fire alarm's precedence) and the
 //! indicator lines (green LED over the unlock, red LED and buzzer pulses for a denial).
 
 use std::io::{BufRead, BufReader, Write};
@@ -111,6 +112,9 @@ fn controller(config: &Path) -> Result<()> {
                     let result = match (words.next(), words.next()) {
                         (Some("pulse"), _) => handle.pulse().await,
                         (Some("hold"), Some(n)) => handle.hold(n.parse()?).await,
+                        (Some("break_glass"), n) => {
+                            handle.break_glass(n.map(str::parse).transpose()?).await
+                        }
                         (Some("lockdown"), _) => handle.lockdown().await,
                         (Some("release_lockdown"), _) => handle.release_lockdown().await,
                         (Some("ack"), _) => handle.ack_alarm(None).await,
@@ -150,6 +154,7 @@ struct Lines {
     contact: u32,
     rex: u32,
     fire: u32,
+    break_glass: u32,
     green: u32,
     red: u32,
     buzzer: u32,
@@ -321,12 +326,14 @@ fn config(chip: &SimChip, lines: &Lines, lock_type: &str, by_name: bool) -> Stri
 }
 
 /// Idle wiring: door closed (NC contact closed → low, active low), REX released (pull-up,
-/// active low), fire panel normal (low, active high), relay output pulled down.
+/// active low), fire panel normal (low, active high), break-glass key not turned (pull-up,
+/// active low), relay output pulled down.
 fn idle(chip: &SimChip, l: &Lines) -> Result<()> {
     chip.set_input(l.relay, false)?;
     chip.set_input(l.contact, false)?;
     chip.set_input(l.rex, true)?;
     chip.set_input(l.fire, false)?;
+    chip.set_input(l.break_glass, true)?;
     Ok(())
 }
 
@@ -340,6 +347,7 @@ fn run_checks(chip: &SimChip) {
             contact: SimChip::offset("door_contact")?,
             rex: SimChip::offset("rex_button")?,
             fire: SimChip::offset("fire_alarm")?,
+            break_glass: SimChip::offset("break_glass")?,
             green: SimChip::offset("led_green")?,
             red: SimChip::offset("led_red")?,
             buzzer: SimChip::offset("buzzer")?,
@@ -494,6 +502,63 @@ fn run_checks(chip: &SimChip) {
             );
             ensure!(p.terminate()?.0.success());
             chip.set_input(l.fire, false)?;
+            Ok(())
+        },
+    );
+
+    checks.run(
+        "break-glass key switch: unlocks in lockdown with its alarm, relocks when turned back, \
+         never against the fire alarm",
+        || {
+            idle(chip, l)?;
+            let cfg = format!(
+                "{}break_glass_line = \"break_glass\"\n",
+                config(chip, l, "fail_secure", false)
+            );
+            let mut p = Proc::start(&cfg, dir)?;
+            let r = p.send("lockdown")?;
+            ensure!(r["ok"] == true, "{r}");
+            let r = p.send("break_glass 5")?;
+            ensure!(
+                r["error"] == "door_lockdown",
+                "the command in lockdown: {r}"
+            );
+            expect_relay(
+                chip,
+                l.relay,
+                false,
+                "break-glass command refused in lockdown",
+            )?;
+            // The key (active low) works in lockdown.
+            chip.set_input(l.break_glass, false)?;
+            wait_relay(chip, l.relay, true, WAIT)?;
+            let v = p.wait_kind("break_glass_started")?;
+            ensure!(v["source"] == "key_switch" && v["minutes"] == 15, "{v}");
+            ensure!(
+                p.seen
+                    .iter()
+                    .any(|e| e["kind"] == "alarm_raised" && e["alarm"] == "break_glass"),
+                "no break_glass alarm: {:?}",
+                p.kinds()
+            );
+            std::thread::sleep(Duration::from_millis(2 * PULSE_MS));
+            expect_relay(chip, l.relay, true, "while the key is turned")?;
+            chip.set_input(l.break_glass, true)?;
+            wait_relay(chip, l.relay, false, WAIT)?;
+            p.wait_kind("break_glass_ended")?;
+            // Turned back during a fire alarm: the door stays unlocked until the fire clears.
+            chip.set_input(l.break_glass, false)?;
+            wait_relay(chip, l.relay, true, WAIT)?;
+            chip.set_input(l.fire, true)?;
+            p.wait_kind("fire_alarm_active")?;
+            chip.set_input(l.break_glass, true)?;
+            p.wait_kind("break_glass_ended")?;
+            std::thread::sleep(Duration::from_millis(2 * PULSE_MS));
+            expect_relay(chip, l.relay, true, "break-glass ended during a fire alarm")?;
+            chip.set_input(l.fire, false)?;
+            wait_relay(chip, l.relay, false, WAIT)?;
+            let (status, _) = p.terminate()?;
+            ensure!(status.success(), "controller exited with {status}");
             Ok(())
         },
     );
