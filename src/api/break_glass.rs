@@ -157,3 +157,72 @@ pub fn episodes(events: &[Event]) -> Vec<BreakGlassEpisode> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{Chain, EventDraft, EventKind};
+
+    fn ev(chain: &mut Chain, ts: i64, reason: &str, details: serde_json::Value) -> Event {
+        chain.seal(
+            EventDraft {
+                kind: EventKind::Door,
+                door_id: Some("icu".into()),
+                granted: (reason == "break_glass").then_some(true),
+                reason: reason.into(),
+                details,
+                ..Default::default()
+            },
+            ts,
+        )
+    }
+
+    #[test]
+    fn starts_pair_with_their_ends_and_commands_with_their_reason() {
+        let mut c = Chain::new("ctl");
+        let events = [
+            // A key switch, 90 s.
+            ev(
+                &mut c,
+                1_000,
+                "break_glass_started",
+                serde_json::json!({"source": "key_switch", "minutes": 15}),
+            ),
+            ev(
+                &mut c,
+                91_000,
+                "break_glass_ended",
+                serde_json::json!({"seconds": 90}),
+            ),
+            // A command: the door's start is recorded just before the command's own event.
+            ev(
+                &mut c,
+                200_000,
+                "break_glass_started",
+                serde_json::json!({"source": "command", "minutes": 5}),
+            ),
+            ev(
+                &mut c,
+                200_004,
+                "break_glass",
+                serde_json::json!({"token_id": "t1", "role": "admin", "break_glass": {"reason": "arrest", "minutes": 5}}),
+            ),
+            // The key turned during it extends the same episode, which is still running.
+            ev(
+                &mut c,
+                260_000,
+                "break_glass_started",
+                serde_json::json!({"source": "key_switch", "minutes": 15}),
+            ),
+        ];
+        let eps = episodes(&events);
+        assert_eq!(eps.len(), 2, "{eps:?}");
+        assert_eq!(eps[0].source, "key_switch");
+        assert_eq!((eps[0].seconds, eps[0].reason.as_deref()), (Some(90), None));
+        assert_eq!(eps[1].source, "command");
+        assert_eq!(eps[1].reason.as_deref(), Some("arrest"));
+        assert_eq!(eps[1].token_id.as_deref(), Some("t1"));
+        assert_eq!(eps[1].minutes, Some(15), "extended by the key");
+        assert!(eps[1].ended_at.is_none());
+    }
+}

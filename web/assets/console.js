@@ -427,6 +427,32 @@
           if (d.ok) { flash("Grant revoked."); grants(s); } else flash(problem(d), true);
         } }, "Revoke") : ""))));
     };
+    // The subject access report, as a printable section (the API's JSON, in words).
+    const report = async (s) => {
+      const r = await api("GET", "/api/v1/subjects/" + encodeURIComponent(s.id) + "/report");
+      if (!r.ok) { flash(problem(r), true); return; }
+      const d = r.data;
+      const none = (n) => [el("tr", {}, el("td", { colspan: String(n), class: "muted" }, "none"))];
+      $("#report-person").textContent = d.subject.name;
+      $("#report-at").textContent = fmtTime(d.generated_at);
+      const c = d.consent;
+      dl($("#report-record"), [["name", d.subject.name], ["number", d.subject.external_id], ["role", d.subject.role], ["status", d.subject.status],
+        ["managed by", d.subject.source], ["created", fmtTime(d.subject.created_at)],
+        ["consent", c ? (c.withdrawn_ms ? "withdrawn " + fmtTime(c.withdrawn_ms) : c.method + ", " + c.document + ", recorded by " + c.recorded_by) : "none recorded"]]);
+      $("#report-templates").replaceChildren(...(d.templates.length ? d.templates.map((t) => el("tr", {}, el("td", {}, t.id), el("td", {}, t.model_id + " (" + t.dim + ")"), el("td", {}, fmtTime(t.created_at)))) : none(3)));
+      const gr = d.grants_held.concat(d.grants_onto);
+      $("#report-grants").replaceChildren(...(gr.length ? gr.map((g) => el("tr", {}, el("td", {}, g.door_id ? "door " + g.door_id : "patient " + nameOf(g.patient_id)),
+        el("td", {}, fmtTime(g.valid_from)), el("td", {}, fmtTime(g.valid_until)), el("td", {}, g.status.replace(/_/g, " ")))) : none(4)));
+      $("#report-events").replaceChildren(...(d.events.length ? d.events.map((e) => el("tr", {}, el("td", {}, e.kind), el("td", {}, String(e.count)),
+        el("td", {}, fmtTime(e.first_at)), el("td", {}, fmtTime(e.last_at)))) : none(4)));
+      $("#report-decisions-total").textContent = "(" + d.decisions_total + ")";
+      $("#report-decisions").replaceChildren(...(d.decisions.length ? d.decisions.map((e) => el("tr", {}, el("td", {}, fmtTime(e.time)),
+        el("td", {}, e.door_id || ""), el("td", {}, (e.granted ? "granted" : "denied") + ": " + reasonWords(e.reason)))) : none(3)));
+      $("#report-panel").hidden = false;
+      $("#report-panel").scrollIntoView();
+    };
+    $("#report-open").addEventListener("click", () => { if (person) report(person); });
+    $("#report-print").addEventListener("click", () => window.print());
     $("#people-search").addEventListener("input", drawPeople);
     const doors = await api("GET", "/api/v1/doors");
     if (doors.ok) $('select[name="door_id"]').append(...doors.data.map((d) => el("option", { value: d.id }, d.name + " (" + d.id + ")")));

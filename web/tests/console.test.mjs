@@ -325,6 +325,26 @@ await check("an admin breaks glass from Door with a reason: the door unlocks, th
   await page.screenshot({ path: path.join(ART, "console-break-glass.png") });
 });
 
+await check("People opens the access report of a person, and printing prints the report alone", async () => {
+  const page = admin.page;
+  await page.goto(`${BASE}/console/people`);
+  await page.fill("#people-search", "T-100");
+  const row = page.locator("#people-rows tr").first();
+  await row.waitFor({ timeout: 10000 });
+  await row.click();
+  await page.click("#report-open");
+  await page.waitForFunction(() => !document.querySelector("#report-panel").hidden, null, { timeout: 10000 });
+  const text = await page.textContent("#report-panel");
+  for (const want of ["Dr Test Obama", "T-100", "FR-01 v3"]) assert(text.includes(want), `report lacks ${want}: ${text}`);
+  assert(await page.locator("#report-templates tr td").first().textContent() !== "none", "no template in the report");
+  await page.emulateMedia({ media: "print" });
+  const shown = await page.evaluate(() => [getComputedStyle(document.querySelector(".top")).display, getComputedStyle(document.querySelector("#report-panel")).display,
+    getComputedStyle(document.querySelector("#grants-panel")).display]);
+  await page.screenshot({ path: path.join(ART, "console-access-report-print.png"), fullPage: true });
+  await page.emulateMedia({ media: "screen" });
+  assert(shown[0] === "none" && shown[1] !== "none" && shown[2] === "none", `print shows ${JSON.stringify(shown)}`);
+});
+
 await check("Health shows the change lag, the HTTPS certificate's fingerprint (as openssl computes it) and the matching threshold in force", async () => {
   const page = admin.page;
   await page.goto(`${BASE}/console/health`);

@@ -507,18 +507,19 @@ fn run_checks(chip: &SimChip) {
     );
 
     checks.run(
-        "break-glass key switch: unlocks in lockdown with its alarm, relocks when turned back, \
-         never against the fire alarm",
+        "break-glass key switch: unlocks in lockdown with its alarm, relocks when turned back \
+         and when its minute is up, never against the fire alarm",
         || {
             idle(chip, l)?;
+            // One minute, the shortest period: long enough to see it expire here.
             let cfg = format!(
-                "{}break_glass_line = \"break_glass\"\n",
+                "{}break_glass_line = \"break_glass\"\nbreak_glass_minutes = 1\n",
                 config(chip, l, "fail_secure", false)
             );
             let mut p = Proc::start(&cfg, dir)?;
             let r = p.send("lockdown")?;
             ensure!(r["ok"] == true, "{r}");
-            let r = p.send("break_glass 5")?;
+            let r = p.send("break_glass 1")?;
             ensure!(
                 r["error"] == "door_lockdown",
                 "the command in lockdown: {r}"
@@ -533,7 +534,7 @@ fn run_checks(chip: &SimChip) {
             chip.set_input(l.break_glass, false)?;
             wait_relay(chip, l.relay, true, WAIT)?;
             let v = p.wait_kind("break_glass_started")?;
-            ensure!(v["source"] == "key_switch" && v["minutes"] == 15, "{v}");
+            ensure!(v["source"] == "key_switch" && v["minutes"] == 1, "{v}");
             ensure!(
                 p.seen
                     .iter()
@@ -557,6 +558,16 @@ fn run_checks(chip: &SimChip) {
             expect_relay(chip, l.relay, true, "break-glass ended during a fire alarm")?;
             chip.set_input(l.fire, false)?;
             wait_relay(chip, l.relay, false, WAIT)?;
+            // Left turned, it expires: relocked after the minute, the alarm still latched.
+            chip.set_input(l.break_glass, false)?;
+            let on = wait_relay(chip, l.relay, true, WAIT)?;
+            let off = wait_relay(chip, l.relay, false, Duration::from_secs(70))?;
+            let ms = i64::try_from((off - on).as_millis())?;
+            println!("  break-glass expired after {ms} ms (configured 60000 ms)");
+            ensure!((ms - 60_000).abs() <= 1_000, "break-glass lasted {ms} ms");
+            let v = p.wait_kind("break_glass_ended")?;
+            ensure!(v["seconds"] == 60, "{v}");
+            chip.set_input(l.break_glass, true)?;
             let (status, _) = p.terminate()?;
             ensure!(status.success(), "controller exited with {status}");
             Ok(())
