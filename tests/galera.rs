@@ -195,15 +195,43 @@ impl Cluster {
 
     /// Waits until node `i` is Synced in a cluster of `size`.
     async fn wait_synced(&mut self, i: usize, size: usize) {
+        if let Err(log) = self.synced_or_exited(i, size).await {
+            panic!("node {} exited: {log}", i + 1);
+        }
+    }
+
+    /// Starts node `i` again into the running cluster, as its service manager would
+    /// (`Restart=on-failure`): a start that gives up because gcomm reached no primary view in
+    /// time (the others still evicting its killed incarnation) is retried, up to three starts.
+    async fn rejoin(&mut self, i: usize, size: usize) {
+        for attempt in 1..=3 {
+            self.spawn(i, false);
+            match self.synced_or_exited(i, size).await {
+                Ok(()) => return,
+                Err(log) if attempt < 3 => {
+                    let last = log.lines().last().unwrap_or_default().to_owned();
+                    eprintln!(
+                        "node {} start {attempt} gave up ({last}); starting it again",
+                        i + 1
+                    );
+                }
+                Err(log) => panic!("node {} did not rejoin in 3 starts: {log}", i + 1),
+            }
+        }
+    }
+
+    /// Node `i` Synced in a cluster of `size`, or the tail of its error log when it exited.
+    async fn synced_or_exited(&mut self, i: usize, size: usize) -> Result<(), String> {
         let until = Instant::now() + Duration::from_secs(90);
         loop {
             let state = self.status(i, "WSREP_LOCAL_STATE_COMMENT").await;
             let members = self.status(i, "WSREP_CLUSTER_SIZE").await;
             if state.as_deref() == Some("Synced") && members == Some(size.to_string()) {
-                return;
+                return Ok(());
             }
             if let Some(Ok(Some(st))) = self.nodes[i].child.as_mut().map(Child::try_wait) {
-                panic!("node {} exited ({st}): {}", i + 1, self.error_log(i));
+                self.nodes[i].child = None;
+                return Err(format!("({st}) {}", self.error_log(i)));
             }
             assert!(
                 Instant::now() < until,
@@ -448,8 +476,7 @@ async fn three_controllers_on_a_three_node_galera_cluster() {
     }
 
     // Node 2 rejoins.
-    cluster.spawn(1, false);
-    cluster.wait_synced(1, 3).await;
+    cluster.rejoin(1, 3).await;
     eprintln!("node 2 rejoined {:?} after it was killed", outage.elapsed());
     revoke(0, g2).await;
     for c in &ctl {
