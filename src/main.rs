@@ -330,28 +330,17 @@ async fn audit_verify(cfg: Config, node: Option<String>) -> anyhow::Result<()> {
     let mut broken = 0;
     for n in nodes {
         // A chain whose old events were pruned verifies from its checkpoint.
-        let (mut v, mut after) = store.chain_verifier(&n).await?;
-        let pruned = after;
-        let result = loop {
-            let page = store.chain_page(&n, after, 1000).await?;
-            if page.is_empty() {
-                break Ok(());
-            }
-            after = page.last().map_or(after, |e| e.seq);
-            if let Some(err) = page.iter().find_map(|e| v.push(e).err()) {
-                break Err(err);
-            }
-        };
-        match result {
-            Ok(()) if pruned > 0 => println!(
-                "node {n}: {} events, chain intact from its checkpoint (seq 1 to {pruned} \
-                 pruned by retention)",
-                v.checked
+        let c = store.verify_chain(&n).await?;
+        match c.broken {
+            None if c.pruned_through > 0 => println!(
+                "node {n}: {} events, chain intact from its checkpoint (seq 1 to {} pruned by \
+                 retention)",
+                c.checked, c.pruned_through
             ),
-            Ok(()) => println!("node {n}: {} events, chain intact", v.checked),
-            Err(e) => {
+            None => println!("node {n}: {} events, chain intact", c.checked),
+            Some(e) => {
                 broken += 1;
-                println!("node {n}: BROKEN after {} good events: {e}", v.checked);
+                println!("node {n}: BROKEN after {} good events: {e}", c.checked);
             }
         }
     }

@@ -35,7 +35,9 @@ pub use events::EventFilter;
 pub use faces::StoredTemplate;
 pub use grants::GrantFilter;
 pub use hosts::split_hosts;
-pub use retention::{purge_rule, Checkpoint, DueTemplates, PrunePlan, PurgeRule, RetentionFacts};
+pub use retention::{
+    purge_rule, ChainCheck, Checkpoint, DueTemplates, PrunePlan, PurgeRule, RetentionFacts,
+};
 pub use subjects::{Erasure, SubjectFilter, SubjectPatch};
 pub use sync::{GrantSnapshotEntry, SubjectSnapshotEntry, SyncOutcome};
 pub use template_keys::{KeyCount, RotateReport};

@@ -95,6 +95,15 @@ pub struct Checkpoint {
     pub pruned: i64,
 }
 
+/// What [`Store::verify_chain`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainCheck {
+    pub checked: u64,
+    /// The last seq pruned by retention (0: the chain is whole).
+    pub pruned_through: i64,
+    pub broken: Option<crate::audit::ChainBreak>,
+}
+
 /// What pruning would remove from one node's chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrunePlan {
@@ -278,6 +287,31 @@ impl Store {
                 (Verifier::resume(through, &hash), through)
             }
             None => (Verifier::default(), 0),
+        })
+    }
+
+    /// Verifies `node`'s whole stored chain, page by page, from its checkpoint when a prefix
+    /// was pruned: the events checked, the seq it started after (0: from the start) and the
+    /// first break, if any.
+    pub async fn verify_chain(&self, node: &str) -> StoreResult<ChainCheck> {
+        let (mut v, start) = self.chain_verifier(node).await?;
+        let mut after = start;
+        loop {
+            let page = self.chain_page(node, after, 1000).await?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            if let Some(err) = page.iter().find_map(|e| v.push(e).err()) {
+                return Ok(ChainCheck {
+                    checked: v.checked,
+                    pruned_through: start,
+                    broken: Some(err),
+                });
+            }
+        }
+        Ok(ChainCheck {
+            checked: v.checked,
+            pruned_through: start,
+            broken: None,
         })
     }
 
