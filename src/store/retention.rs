@@ -137,16 +137,39 @@ fn due_from_row(
         last_seen_ms: col(row, "last_seen_ms")?,
         newest_template_ms: newest,
     };
-    Ok(
-        purge_rule(cfg, &facts, now).map(|(rule, since_ms)| DueTemplates {
-            subject_id: col(row, "id").unwrap_or_default(),
-            external_id: col(row, "external_id").unwrap_or_default(),
-            rule,
-            since_ms,
-            templates: col(row, "n").unwrap_or(0),
-            newest_ms: newest,
-        }),
-    )
+    purge_rule(cfg, &facts, now)
+        .map(|(rule, since_ms)| -> StoreResult<_> {
+            Ok(DueTemplates {
+                subject_id: col(row, "id")?,
+                external_id: col(row, "external_id")?,
+                rule,
+                since_ms,
+                templates: col(row, "n")?,
+                newest_ms: newest,
+            })
+        })
+        .transpose()
+}
+
+/// The rows of [`DUE_SQL`] that are due at `now`.
+fn due_in(cfg: &PrivacyConfig, rows: &[AnyRow], now: Millis) -> StoreResult<Vec<DueTemplates>> {
+    let mut out = Vec::new();
+    for r in rows {
+        out.extend(due_from_row(cfg, r, now)?);
+    }
+    Ok(out)
+}
+
+const CHECKPOINT_SQL: &str =
+    "SELECT node, through_seq, last_hash, pruned FROM event_prunes ORDER BY node";
+
+fn checkpoint_from_row(r: &AnyRow) -> StoreResult<Checkpoint> {
+    Ok(Checkpoint {
+        node: col(r, "node")?,
+        through_seq: col(r, "through_seq")?,
+        last_hash: col(r, "last_hash")?,
+        pruned: col(r, "pruned")?,
+    })
 }
 
 impl Store {
@@ -194,11 +217,7 @@ impl Store {
     pub async fn due_templates(&self, cfg: &PrivacyConfig) -> StoreResult<Vec<DueTemplates>> {
         let now = self.now();
         let rows = sqlx::query(DUE_SQL).fetch_all(&self.pool()).await?;
-        let mut out = Vec::new();
-        for r in &rows {
-            out.extend(due_from_row(cfg, r, now)?);
-        }
-        Ok(out)
+        due_in(cfg, &rows, now)
     }
 
     /// Purges the templates [`Store::due_templates`] lists, in one transaction with an audit
@@ -212,10 +231,7 @@ impl Store {
         let now = self.now();
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(DUE_SQL).fetch_all(&mut *tx).await?;
-        let mut due = Vec::new();
-        for r in &rows {
-            due.extend(due_from_row(cfg, r, now)?);
-        }
+        let due = due_in(cfg, &rows, now)?;
         if due.is_empty() {
             return Ok(due);
         }
@@ -256,21 +272,8 @@ impl Store {
 
     /// Every node's checkpoint.
     pub async fn checkpoints(&self) -> StoreResult<Vec<Checkpoint>> {
-        let rows = sqlx::query(
-            "SELECT node, through_seq, last_hash, pruned FROM event_prunes ORDER BY node",
-        )
-        .fetch_all(&self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Checkpoint {
-                    node: col(r, "node")?,
-                    through_seq: col(r, "through_seq")?,
-                    last_hash: col(r, "last_hash")?,
-                    pruned: col(r, "pruned")?,
-                })
-            })
-            .collect()
+        let rows = sqlx::query(CHECKPOINT_SQL).fetch_all(&self.pool()).await?;
+        rows.iter().map(checkpoint_from_row).collect()
     }
 
     /// A verifier for `node`'s chain as stored: from its checkpoint when a prefix was pruned,
@@ -418,10 +421,8 @@ impl Store {
         let plan = self.prune_plan(retention_days).await?;
         for p in &plan {
             let mut done = 0;
-            let (_, mut at) = self.chain_verifier(&p.node).await?;
-            if at == 0 {
-                at = self.first_seq(&p.node).await? - 1;
-            }
+            // The plan's events run from the chain's first stored seq to `through_seq`.
+            let mut at = p.through_seq - p.events;
             while at < p.through_seq {
                 let upto = (at + PRUNE_BATCH).min(p.through_seq);
                 done += self.prune_batch(&p.node, upto, record_node).await?;
@@ -430,14 +431,6 @@ impl Store {
             }
         }
         Ok(plan)
-    }
-
-    async fn first_seq(&self, node: &str) -> StoreResult<i64> {
-        let row = sqlx::query("SELECT MIN(seq) AS s FROM events WHERE node = ?")
-            .bind(node)
-            .fetch_one(&self.pool())
-            .await?;
-        Ok(col::<Option<i64>>(&row, "s")?.unwrap_or(1))
     }
 
     /// Prunes `node`'s events through `through_seq` in one transaction.
@@ -492,20 +485,11 @@ impl Store {
             .bind(through_seq)
             .execute(&mut *tx)
             .await?;
-        let rows = sqlx::query(
-            "SELECT node, through_seq, last_hash, pruned FROM event_prunes ORDER BY node",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut all = Vec::new();
-        for r in &rows {
-            all.push(Checkpoint {
-                node: col(r, "node")?,
-                through_seq: col(r, "through_seq")?,
-                last_hash: col(r, "last_hash")?,
-                pruned: col(r, "pruned")?,
-            });
-        }
+        let rows = sqlx::query(CHECKPOINT_SQL).fetch_all(&mut *tx).await?;
+        let all = rows
+            .iter()
+            .map(checkpoint_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
         record_in(
             &mut tx,
             record_node,

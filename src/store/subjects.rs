@@ -2,7 +2,7 @@
 
 use sqlx::any::AnyRow;
 
-use super::{col, Backend, Bind, ChangeKind, Filter, Store, StoreError, StoreResult};
+use super::{col, Bind, ChangeKind, Filter, Store, StoreError, StoreResult};
 use crate::model::{new_id, Millis, Role, Subject, SubjectKind, SubjectStatus};
 
 /// Filters of `list_subjects`.
@@ -201,43 +201,11 @@ impl Store {
     /// person's subject id, a random pseudonym that nothing maps to a person any more.
     pub async fn erase_subject(&self, id: &str) -> StoreResult<Erasure> {
         let erased = self.remove_subject(id).await?;
-        if let Err(e) = self.scrub_files().await {
+        if let Err(e) = self.scrub_files("subjects, faces, grants, consents").await {
             // The rows are gone either way; what may be left is a copy in freed space.
             log::warn!("after erasing a subject, the database files were not scrubbed: {e}");
         }
         Ok(erased)
-    }
-
-    async fn scrub_files(&self) -> Result<(), String> {
-        use sqlx::Row;
-        match self.backend {
-            Backend::MySql => {
-                sqlx::query("OPTIMIZE TABLE subjects, faces, grants, consents")
-                    .execute(&self.pool())
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
-            Backend::Sqlite => {
-                // A checkpoint that a reader holds back answers busy = 1 rather than failing:
-                // the change feed reads every second, so a few tries find a gap.
-                for _ in 0..40 {
-                    let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                        .fetch_one(&self.pool())
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    let busy: i64 = row.try_get(0).map_err(|e| e.to_string())?;
-                    if busy == 0 {
-                        return Ok(());
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-                }
-                return Err(
-                    "the write-ahead log stayed busy; it is folded in at the next checkpoint"
-                        .into(),
-                );
-            }
-        }
-        Ok(())
     }
 
     async fn remove_subject(&self, id: &str) -> StoreResult<Erasure> {

@@ -10,7 +10,7 @@ use std::ops::ControlFlow;
 
 use serde::Serialize;
 
-use super::{col, Backend, Store, StoreError, StoreResult};
+use super::{col, Store, StoreError, StoreResult};
 use crate::privacy::{KeyError, TemplateRef};
 
 /// Stored templates per key id (`None`: stored in the clear by a version before sealing).
@@ -193,16 +193,11 @@ impl Store {
         Ok(n)
     }
 
-    /// After rows were re-sealed: on SQLite, moves the write-ahead log into the file (whose
-    /// old pages `secure_delete` overwrote); on MySQL, rebuilds the table so InnoDB keeps no
-    /// old row versions in its pages. Best effort: a failure is logged, never fatal.
+    /// After rows were re-sealed, no old row versions stay in the database files
+    /// ([`Store::scrub_files`]). Best effort: a failure is logged, never fatal.
     async fn compact_after_reseal(&self) {
-        let sql = match self.backend {
-            Backend::Sqlite => "PRAGMA wal_checkpoint(TRUNCATE)",
-            Backend::MySql => "OPTIMIZE TABLE faces",
-        };
-        if let Err(e) = sqlx::query(sql).execute(&self.pool()).await {
-            log::warn!("after re-sealing templates, `{sql}` failed: {e}");
+        if let Err(e) = self.scrub_files("faces").await {
+            log::warn!("after re-sealing templates, the database files were not scrubbed: {e}");
         }
     }
 }
