@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use serde::{Deserialize, Serialize};
 
 use crate::config_error::ConfigError;
-use crate::liveness::Direction;
+use crate::liveness::{Direction, Hint};
 use crate::presentation::{Announcement, DoorPrompt};
 
 /// `[audio]`
@@ -79,18 +79,23 @@ impl AudioConfig {
 pub enum Cue {
     Look,
     Turn(Direction),
+    /// Guidance while a step is stuck (docs/decisions/0105).
+    Hint(Hint),
     Good,
     Welcome,
     Denied,
 }
 
 impl Cue {
-    pub const ALL: [Cue; 8] = [
+    pub const ALL: [Cue; 11] = [
         Cue::Look,
         Cue::Turn(Direction::Left),
         Cue::Turn(Direction::Right),
         Cue::Turn(Direction::Up),
         Cue::Turn(Direction::Down),
+        Cue::Hint(Hint::Further),
+        Cue::Hint(Hint::Closer),
+        Cue::Hint(Hint::FaceCamera),
         Cue::Good,
         Cue::Welcome,
         Cue::Denied,
@@ -102,6 +107,7 @@ impl Cue {
             DoorPrompt::Idle => None,
             DoorPrompt::Looking => Some(Cue::Look),
             DoorPrompt::Challenge { direction, .. } => Some(Cue::Turn(direction)),
+            DoorPrompt::Guide { hint, .. } => hint.map(Cue::Hint),
             DoorPrompt::StepPassed { .. } => Some(Cue::Good),
             DoorPrompt::Decided { granted: true, .. } => Some(Cue::Welcome),
             DoorPrompt::Decided { granted: false, .. } => Some(Cue::Denied),
@@ -116,6 +122,9 @@ impl Cue {
             Cue::Turn(Direction::Right) => "turn-right.wav",
             Cue::Turn(Direction::Up) => "turn-up.wav",
             Cue::Turn(Direction::Down) => "turn-down.wav",
+            Cue::Hint(Hint::Further) => "further.wav",
+            Cue::Hint(Hint::Closer) => "closer.wav",
+            Cue::Hint(Hint::FaceCamera) => "face-camera.wav",
             Cue::Good => "good.wav",
             Cue::Welcome => "welcome.wav",
             Cue::Denied => "denied.wav",
@@ -130,6 +139,9 @@ impl Cue {
             Cue::Turn(Direction::Right) => "Turn your head to the right.",
             Cue::Turn(Direction::Up) => "Look up.",
             Cue::Turn(Direction::Down) => "Look down.",
+            Cue::Hint(Hint::Further) => "A little further.",
+            Cue::Hint(Hint::Closer) => "Please come closer.",
+            Cue::Hint(Hint::FaceCamera) => "Look back at the camera.",
             Cue::Good => "Good.",
             Cue::Welcome => "Welcome.",
             Cue::Denied => "Access denied.",
@@ -219,9 +231,20 @@ pub fn speak_prompts(cfg: AudioConfig, mut prompts: tokio::sync::watch::Receiver
         log::error!("audio prompts: cannot start their runtime");
         return;
     };
+    let mut last_hint = None;
     while runtime.block_on(prompts.changed()).is_ok() {
         let prompt = prompts.borrow_and_update().prompt;
-        if let Some(cue) = Cue::for_prompt(prompt) {
+        let cue = Cue::for_prompt(prompt);
+        // The arrow's fill changes often while a hint stands: say the hint once.
+        if let DoorPrompt::Guide { .. } = prompt {
+            if cue.is_none() || cue == last_hint {
+                continue;
+            }
+            last_hint = cue;
+        } else {
+            last_hint = None;
+        }
+        if let Some(cue) = cue {
             speaker.say(cue);
         }
     }
@@ -243,6 +266,18 @@ mod tests {
                 direction: Direction::Up
             }),
             Some(Cue::Turn(Direction::Up))
+        );
+        let guide = |hint| DoorPrompt::Guide {
+            step: 1,
+            of: 2,
+            direction: Direction::Up,
+            filled: 2,
+            hint,
+        };
+        assert_eq!(Cue::for_prompt(guide(None)), None, "a fill alone is silent");
+        assert_eq!(
+            Cue::for_prompt(guide(Some(Hint::Further))),
+            Some(Cue::Hint(Hint::Further))
         );
         assert_eq!(
             Cue::for_prompt(DoorPrompt::Decided {

@@ -10,7 +10,7 @@
 use serde::Serialize;
 
 use crate::access::policy::Reason;
-use crate::liveness::{Direction, Prompt};
+use crate::liveness::{Direction, Hint, Prompt};
 
 /// What the door's display shows now (and what a scripted camera answers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
@@ -29,6 +29,15 @@ pub enum DoorPrompt {
     },
     /// Step `step` was verified.
     StepPassed { step: u32 },
+    /// Step `step` still runs: the arrow filled to `filled` quarters, and a hint when the step
+    /// is stuck on something the person can fix ("a little further", "come closer").
+    Guide {
+        step: u32,
+        of: u32,
+        direction: Direction,
+        filled: u8,
+        hint: Option<Hint>,
+    },
     /// The presentation was decided.
     Decided { granted: bool, reason: Reason },
 }
@@ -107,6 +116,19 @@ impl From<Prompt> for DoorPrompt {
                 direction,
             },
             Prompt::StepPassed { step } => DoorPrompt::StepPassed { step },
+            Prompt::Guide {
+                step,
+                of,
+                direction,
+                filled,
+                hint,
+            } => DoorPrompt::Guide {
+                step,
+                of,
+                direction,
+                filled,
+                hint,
+            },
         }
     }
 }

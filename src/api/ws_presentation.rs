@@ -4,8 +4,9 @@
 //!
 //! `{"type":"prompt","seq":7,"door_id":"ward-3","state":"challenge","step":1,"of":2,"direction":"left"}`
 //!
-//! `state` is `idle`, `looking`, `challenge` (`step`, `of`, `direction`), `step_passed`
-//! (`step`) or `decided` (`granted`, `reason`, and `message`: the reason in words for the
+//! `state` is `idle`, `looking`, `challenge` (`step`, `of`, `direction`), `guide` (the same, with
+//! `filled`: quarters of the asked turn made, 0–4, and `hint`: `further`, `closer`,
+//! `face_camera` or null), `step_passed` (`step`) or `decided` (`granted`, `reason`, and `message`: the reason in words for the
 //! person). It carries no identity, no score and no picture: the screen faces the corridor.
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};

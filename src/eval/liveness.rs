@@ -23,8 +23,8 @@ use rand::SeedableRng;
 
 use crate::camera::{FrameSource, Script, ScriptedSource};
 use crate::liveness::{
-    check::draw_with, Direction, FacePoints, LivenessCheck, LivenessConfig, Mode, Observation,
-    Verdict,
+    check::draw_with, Direction, FacePoints, Failure, LivenessCheck, LivenessConfig, Mode,
+    Observation, Prompt, Verdict,
 };
 use crate::pipeline::FaceAnalyser;
 use crate::presentation::PromptBoard;
@@ -73,7 +73,10 @@ fn frames(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 /// The door loop's view of one frame: the closest face's points and embedding.
-fn analyse(engine: &Engine, img: &RgbImage) -> anyhow::Result<Option<(FacePoints, Vec<f32>)>> {
+pub(crate) fn analyse(
+    engine: &Engine,
+    img: &RgbImage,
+) -> anyhow::Result<Option<(FacePoints, Vec<f32>)>> {
     let dets = FaceAnalyser::detect(engine, img)?;
     let Some(det) = dets.into_iter().max_by(|a, b| {
         crate::pipeline::tracks::closeness(a, img.width(), img.height()).total_cmp(
@@ -92,11 +95,88 @@ fn analyse(engine: &Engine, img: &RgbImage) -> anyhow::Result<Option<(FacePoints
 #[derive(Debug, Clone)]
 struct Outcome {
     kind: String,
+    /// The person (bona fide sets) or the attack sequence.
+    who: String,
     name: String,
     challenge: Vec<Direction>,
     verdict: Verdict,
     cues: String,
     took_ms: u64,
+    /// What rejected it, for a rejected presentation (see [`Ended::cause`]).
+    cause: Option<Cause>,
+}
+
+/// Which cue rejected a presentation: what a site (or the thresholds) would have to change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Cause {
+    /// The head turned the other way (or on the other axis) first.
+    WrongDirection,
+    /// The step timed out with the head turned, but less than `min_turn_deg`.
+    TurnAngle,
+    /// Flat motion: the gain was below `min_gain`.
+    Gain,
+    /// Flat motion: the planar residual was below `min_planar_residual`.
+    PlanarResidual,
+    /// The turned face no longer matched the identified one.
+    Identity,
+    /// Most frames of the failing step were too small to judge.
+    FaceSize,
+    /// The head never came back to the camera to start the step, or never turned at all.
+    Timing,
+    /// No face was found to identify: the check never started.
+    NoFace,
+    /// Anything else (the infrared side).
+    Other,
+}
+
+impl Cause {
+    fn as_str(self) -> &'static str {
+        match self {
+            Cause::WrongDirection => "wrong direction",
+            Cause::TurnAngle => "turn angle",
+            Cause::Gain => "gain",
+            Cause::PlanarResidual => "planar residual",
+            Cause::Identity => "identity",
+            Cause::FaceSize => "face size",
+            Cause::Timing => "timing",
+            Cause::NoFace => "no face",
+            Cause::Other => "other",
+        }
+    }
+
+    /// Why `check` ended with `verdict` (not passed), from its last step's evidence.
+    fn of(check: &LivenessCheck, verdict: Verdict, cfg: &LivenessConfig, frames: u32) -> Self {
+        let last = check.cues().last();
+        match verdict {
+            Verdict::Passed => Cause::Other,
+            Verdict::Failed(Failure::WrongDirection) => Cause::WrongDirection,
+            Verdict::Failed(Failure::IdentityChanged) => Cause::Identity,
+            Verdict::Failed(Failure::FlatMotion) => match last {
+                Some(c) if c.gain < cfg.min_gain => Cause::Gain,
+                Some(_) => Cause::PlanarResidual,
+                None => Cause::Gain,
+            },
+            Verdict::Failed(_) => Cause::Other,
+            Verdict::TimedOut => {
+                if check.small_frames() * 2 > frames {
+                    Cause::FaceSize
+                } else if check.centred() && check.step_max_turn() >= 0.25 * cfg.min_turn_deg {
+                    Cause::TurnAngle
+                } else {
+                    Cause::Timing
+                }
+            }
+        }
+    }
+}
+
+/// How one driven check ended.
+struct Ended {
+    verdict: Verdict,
+    cues: String,
+    took_ms: u64,
+    challenge: Vec<Direction>,
+    cause: Option<Cause>,
 }
 
 impl Outcome {
@@ -105,12 +185,34 @@ impl Outcome {
     }
 }
 
+/// One frame's closest face: its points and embedding.
+type Analysed = (FacePoints, Vec<f32>);
+
 /// What every session of a run shares.
 struct Ctx<'a> {
     engine: &'a Engine,
     /// Camera time between two frames.
     period: Duration,
     trace: bool,
+    /// Each distinct frame is analysed once: sessions replay the same clips many times, and
+    /// the analysis is deterministic.
+    seen: std::cell::RefCell<std::collections::HashMap<u64, Option<Analysed>>>,
+}
+
+impl Ctx<'_> {
+    fn analyse(&self, img: &RgbImage) -> anyhow::Result<Option<Analysed>> {
+        use std::hash::{Hash as _, Hasher as _};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (img.width(), img.height()).hash(&mut h);
+        img.as_raw().hash(&mut h);
+        let key = h.finish();
+        if let Some(hit) = self.seen.borrow().get(&key) {
+            return Ok(hit.clone());
+        }
+        let got = analyse(self.engine, img)?;
+        self.seen.borrow_mut().insert(key, got.clone());
+        Ok(got)
+    }
 }
 
 /// Drives one check with frames from `next` until it has a verdict (or `max_frames`).
@@ -121,15 +223,16 @@ fn drive(
     board: &PromptBoard,
     max_frames: usize,
     mut next: impl FnMut() -> anyhow::Result<Option<RgbImage>>,
-) -> anyhow::Result<(Verdict, String, u64, Vec<Direction>)> {
-    let (engine, period, trace) = (ctx.engine, ctx.period, ctx.trace);
+) -> anyhow::Result<Ended> {
+    let (period, trace) = (ctx.period, ctx.trace);
     let mut check: Option<LivenessCheck> = None;
     let mut reference: Option<Vec<f32>> = None;
     let mut t = Duration::ZERO;
+    let mut step_frames = 0u32;
     for i in 0..max_frames {
         let Some(img) = next()? else { break };
         t += period;
-        let seen = analyse(engine, &img)?;
+        let seen = ctx.analyse(&img)?;
         if check.is_none() {
             if let Some((_, emb)) = &seen {
                 // Identified: the door starts the check here.
@@ -156,19 +259,41 @@ fn drive(
             }
             None => c.tick(t),
         }
+        step_frames += 1;
         for p in c.take_prompts() {
+            if matches!(p, Prompt::Challenge { .. }) {
+                step_frames = 0;
+            }
+            if trace {
+                println!("    prompt {p:?}");
+            }
             board.announce(p.into());
         }
         if let Some(v) = c.verdict() {
-            let cues = serde_json::to_string(c.cues()).unwrap_or_default();
-            return Ok((v, cues, c.elapsed_ms(t), c.challenge().to_vec()));
+            return Ok(Ended {
+                verdict: v,
+                cues: serde_json::to_string(c.cues()).unwrap_or_default(),
+                took_ms: c.elapsed_ms(t),
+                challenge: c.challenge().to_vec(),
+                cause: (v != Verdict::Passed).then(|| Cause::of(c, v, cfg, step_frames)),
+            });
         }
     }
     let challenge = check
         .as_ref()
         .map(|c| c.challenge().to_vec())
         .unwrap_or_default();
-    Ok((Verdict::TimedOut, "[]".into(), 0, challenge))
+    Ok(Ended {
+        verdict: Verdict::TimedOut,
+        cues: "[]".into(),
+        took_ms: 0,
+        challenge,
+        cause: Some(if check.is_none() {
+            Cause::NoFace
+        } else {
+            Cause::Timing
+        }),
+    })
 }
 
 /// One challenge session with frames from the scripted clip set `dir`, played by `script`.
@@ -180,7 +305,7 @@ fn scripted_session(
     dir: &Path,
     script: Script,
     max_frames: usize,
-) -> anyhow::Result<(Verdict, String, u64, Vec<Direction>)> {
+) -> anyhow::Result<Ended> {
     let mut src = ScriptedSource::open(dir, 1000, script)?.unpaced();
     drive(ctx, cfg, steps, board, max_frames, || {
         let f = src.next_frame()?;
@@ -210,13 +335,63 @@ fn load(path: &Path) -> anyhow::Result<RgbImage> {
     RgbImage::from_raw(w, h, data).context("bad frame")
 }
 
+/// A bona fide clip set to evaluate: whose it is, where, at what frame rate.
+#[derive(Debug, Clone)]
+struct Set {
+    person: String,
+    dir: PathBuf,
+    fps: u32,
+}
+
+/// The clip sets of `--scripted` folders: a folder with `neutral/` is one set; a folder of
+/// such folders (what `eval answer-clips` writes) is one set per person. A set's `fps` file
+/// (written by `answer-clips`) overrides `--fps`.
+fn sets(dirs: &[PathBuf], fps: u32) -> anyhow::Result<Vec<Set>> {
+    let one = |dir: &Path| -> Set {
+        let fps = std::fs::read_to_string(dir.join("fps"))
+            .ok()
+            .and_then(|t| t.trim().parse::<f32>().ok())
+            .filter(|f| *f >= 1.0)
+            .map_or(fps, |f| f.round() as u32);
+        Set {
+            person: dir
+                .file_name()
+                .map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into()),
+            dir: dir.to_owned(),
+            fps,
+        }
+    };
+    let mut out = Vec::new();
+    for dir in dirs {
+        if dir.join("neutral").is_dir() {
+            out.push(one(dir));
+            continue;
+        }
+        let mut people: Vec<PathBuf> = std::fs::read_dir(dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.join("neutral").is_dir())
+            .collect();
+        if people.is_empty() {
+            bail!(
+                "{}: neither a scripted clip set (no neutral/) nor a folder of them",
+                dir.display()
+            );
+        }
+        people.sort();
+        out.extend(people.iter().map(|p| one(p)));
+    }
+    Ok(out)
+}
+
 /// Runs the plan; returns the printable report.
 pub fn run(engine: &Engine, base: &LivenessConfig, plan: &Plan) -> anyhow::Result<String> {
-    let period = Duration::from_secs(1) / plan.fps.max(1);
-    let ctx = Ctx {
+    let mut ctx = Ctx {
         engine,
-        period,
+        period: Duration::from_secs(1) / plan.fps.max(1),
         trace: plan.trace,
+        seen: Default::default(),
     };
     let mut results: Vec<Outcome> = Vec::new();
     let mut out = String::new();
@@ -236,60 +411,71 @@ pub fn run(engine: &Engine, base: &LivenessConfig, plan: &Plan) -> anyhow::Resul
         );
         let mut it = files.iter();
         let board = PromptBoard::new();
-        let (verdict, cues, took_ms, _) =
-            drive(&ctx, &passive, Vec::new(), &board, files.len(), || {
-                it.next().map(|f| load(f)).transpose()
-            })?;
+        let e = drive(&ctx, &passive, Vec::new(), &board, files.len(), || {
+            it.next().map(|f| load(f)).transpose()
+        })?;
         results.push(Outcome {
             kind: format!("passive/{label}"),
+            who: dir.display().to_string(),
             name: dir.display().to_string(),
             challenge: Vec::new(),
-            verdict,
-            cues,
-            took_ms,
+            verdict: e.verdict,
+            cues: e.cues,
+            took_ms: e.took_ms,
+            cause: None,
         });
     }
     let challenge_cfg = LivenessConfig {
         mode: Mode::Challenge,
         ..base.clone()
     };
-    let max_frames = |c: &LivenessConfig| {
+    let max_frames = |c: &LivenessConfig, fps: u32| {
         let secs = c.step_timeout_ms * u64::from(c.challenge_steps) / 1000 + 3;
-        usize::try_from(secs * u64::from(plan.fps)).unwrap_or(usize::MAX)
+        usize::try_from(secs * u64::from(fps)).unwrap_or(usize::MAX)
     };
     // Bona fide sets answering, and the same sets replayed ignoring the challenge, on the
     // directions each set has clips of.
     let mut scripted_odds = Vec::new();
-    for set in &plan.scripted {
+    for set in sets(&plan.scripted, plan.fps)? {
         let available: Vec<Direction> = Direction::ALL
             .into_iter()
-            .filter(|d| set.join(d.as_str()).is_dir())
+            .filter(|d| set.dir.join(d.as_str()).is_dir())
             .filter(|d| base.directions.contains(d))
             .collect();
-        if available.len() < 2 {
-            bail!(
-                "{}: a scripted set needs clips of at least two of the configured directions",
-                set.display()
-            );
+        if available.is_empty() {
+            scripted_odds.push(format!(
+                "{}: no clip of a configured direction, not evaluated",
+                set.dir.display()
+            ));
+            continue;
         }
+        ctx.period = Duration::from_secs(1) / set.fps.max(1);
         let cfg = LivenessConfig {
             directions: available.clone(),
             ..challenge_cfg.clone()
         };
+        let names: Vec<&str> = available.iter().map(|d| d.as_str()).collect();
+        // With one direction every challenge is the same: a replay of it would pass, so the
+        // set measures the bona fide side only.
+        let replays = cfg.challenge_space() >= 2;
         scripted_odds.push(format!(
-            "challenge on {}: {} steps from {} = {} possible challenges (a fixed replay: ≤ 1/{})",
-            set.display(),
+            "challenge on {} ({} fps): {} steps from {} = {} possible challenges{}",
+            set.dir.display(),
+            set.fps,
             cfg.challenge_steps,
-            available
-                .iter()
-                .map(|d| d.as_str())
-                .collect::<Vec<_>>()
-                .join("/"),
+            names.join("/"),
             cfg.challenge_space(),
-            cfg.challenge_space()
+            if replays {
+                format!(" (a fixed replay: ≤ 1/{})", cfg.challenge_space())
+            } else {
+                " (bona fide only: one direction)".into()
+            }
         ));
         let mut previous: Option<Vec<Direction>> = None;
         for (follow, kind) in [(true, "challenge/bona_fide"), (false, "challenge/replay")] {
+            if !follow && !replays {
+                continue;
+            }
             for s in 0..plan.sessions {
                 let steps = draw_with(&cfg, previous.as_deref(), &mut rng);
                 previous = Some(steps.clone());
@@ -309,23 +495,33 @@ pub fn run(engine: &Engine, base: &LivenessConfig, plan: &Plan) -> anyhow::Resul
                 };
                 eprintln!(
                     "eval liveness: {kind} {} session {}/{}",
-                    set.display(),
+                    set.dir.display(),
                     s + 1,
                     plan.sessions
                 );
-                let (verdict, cues, took_ms, challenge) =
-                    scripted_session(&ctx, &cfg, steps, &board, set, script, max_frames(&cfg))?;
+                let e = scripted_session(
+                    &ctx,
+                    &cfg,
+                    steps,
+                    &board,
+                    &set.dir,
+                    script,
+                    max_frames(&cfg, set.fps),
+                )?;
                 results.push(Outcome {
                     kind: kind.into(),
-                    name: format!("{} #{}", set.display(), s + 1),
-                    challenge,
-                    verdict,
-                    cues,
-                    took_ms,
+                    who: set.person.clone(),
+                    name: format!("{} #{}", set.dir.display(), s + 1),
+                    challenge: e.challenge,
+                    verdict: e.verdict,
+                    cues: e.cues,
+                    took_ms: e.took_ms,
+                    cause: e.cause,
                 });
             }
         }
     }
+    ctx.period = Duration::from_secs(1) / plan.fps.max(1);
     // Attack sequences held up as the answer to each challenge step.
     for (label, dir) in plan.sequences.iter().filter(|(l, _)| l != "bona_fide") {
         let files = frames(dir)?;
@@ -337,12 +533,12 @@ pub fn run(engine: &Engine, base: &LivenessConfig, plan: &Plan) -> anyhow::Resul
         let mut i = 0usize;
         // Played forward and back, looping, whatever is asked.
         let n = files.len();
-        let (verdict, cues, took_ms, challenge) = drive(
+        let e = drive(
             &ctx,
             &challenge_cfg,
             steps,
             &board,
-            max_frames(&challenge_cfg),
+            max_frames(&challenge_cfg, plan.fps),
             || {
                 let cycle = (2 * n).saturating_sub(2).max(1);
                 let k = i % cycle;
@@ -353,11 +549,13 @@ pub fn run(engine: &Engine, base: &LivenessConfig, plan: &Plan) -> anyhow::Resul
         )?;
         results.push(Outcome {
             kind: format!("challenge/{label}"),
+            who: dir.display().to_string(),
             name: dir.display().to_string(),
-            challenge,
-            verdict,
-            cues,
-            took_ms,
+            challenge: e.challenge,
+            verdict: e.verdict,
+            cues: e.cues,
+            took_ms: e.took_ms,
+            cause: e.cause,
         });
     }
     // Synthetic prints tilted in the asked direction.
@@ -368,43 +566,60 @@ pub fn run(engine: &Engine, base: &LivenessConfig, plan: &Plan) -> anyhow::Resul
         for s in 0..plan.sessions.clamp(1, 8) {
             let steps = draw_with(&challenge_cfg, None, &mut rng);
             let board = PromptBoard::new();
-            let (verdict, cues, took_ms, challenge) = scripted_session(
+            let e = scripted_session(
                 &ctx,
                 &challenge_cfg,
                 steps,
                 &board,
                 &tmp.0,
                 Script::Follow(board.clone()),
-                max_frames(&challenge_cfg),
+                max_frames(&challenge_cfg, plan.fps),
             )?;
             results.push(Outcome {
                 kind: "challenge/synthetic_print".into(),
+                who: photo.display().to_string(),
                 name: format!("{} #{}", photo.display(), s + 1),
-                challenge,
-                verdict,
-                cues,
-                took_ms,
+                challenge: e.challenge,
+                verdict: e.verdict,
+                cues: e.cues,
+                took_ms: e.took_ms,
+                cause: e.cause,
             });
         }
     }
+    report(&mut out, &results, &challenge_cfg, &scripted_odds);
+    Ok(out)
+}
+
+fn pct(k: usize, n: usize) -> f64 {
+    #[allow(clippy::cast_precision_loss)]
+    let r = 100.0 * k as f64 / n.max(1) as f64;
+    r
+}
+
+/// The report: every presentation, the ISO/IEC 30107-3 summary, then the bona fide side per
+/// person and per rejecting cue.
+fn report(out: &mut String, results: &[Outcome], cfg: &LivenessConfig, odds: &[String]) {
     use std::fmt::Write as _;
     let _ = writeln!(out, "# per presentation");
-    for r in &results {
+    for r in results {
         let ch: Vec<&str> = r.challenge.iter().map(|d| d.as_str()).collect();
         let _ = writeln!(
             out,
-            "{:<28} {:<9} [{}] {:?} {} ms {}  {}",
+            "{:<28} {:<9} [{}] {:?} {} ms {}  {}{}",
             r.kind,
             if r.accepted() { "accepted" } else { "rejected" },
             ch.join(","),
             r.verdict,
             r.took_ms,
             r.cues,
-            r.name
+            r.name,
+            r.cause
+                .map_or(String::new(), |c| format!("  ({})", c.as_str()))
         );
     }
     let mut by_kind: BTreeMap<&str, (usize, usize, Vec<u64>)> = BTreeMap::new();
-    for r in &results {
+    for r in results {
         let e = by_kind.entry(&r.kind).or_default();
         e.0 += 1;
         if r.accepted() {
@@ -415,14 +630,12 @@ pub fn run(engine: &Engine, base: &LivenessConfig, plan: &Plan) -> anyhow::Resul
     let _ = writeln!(out, "\n# summary (ISO/IEC 30107-3)");
     for (kind, (n, accepted, mut times)) in by_kind {
         times.sort_unstable();
-        #[allow(clippy::cast_precision_loss)]
-        let rate = |k: usize| 100.0 * k as f64 / n.max(1) as f64;
         if kind.ends_with("bona_fide") {
             let median = times.get(times.len() / 2).copied();
             let _ = writeln!(
                 out,
                 "{kind:<28} BPCER {:5.1} % ({} of {n} rejected){}",
-                rate(n - accepted),
+                pct(n - accepted, n),
                 n - accepted,
                 median.map_or(String::new(), |m| format!(", median time to pass {m} ms"))
             );
@@ -430,20 +643,119 @@ pub fn run(engine: &Engine, base: &LivenessConfig, plan: &Plan) -> anyhow::Resul
             let _ = writeln!(
                 out,
                 "{kind:<28} APCER {:5.1} % ({accepted} of {n} accepted)",
-                rate(accepted)
+                pct(accepted, n)
             );
         }
     }
     let _ = writeln!(
         out,
         "challenge: {} steps from {} directions = {} possible challenges (a fixed replay: ≤ 1/{})",
-        challenge_cfg.challenge_steps,
-        challenge_cfg.directions.len(),
-        challenge_cfg.challenge_space(),
-        challenge_cfg.challenge_space()
+        cfg.challenge_steps,
+        cfg.directions.len(),
+        cfg.challenge_space(),
+        cfg.challenge_space()
     );
-    for line in scripted_odds {
+    for line in odds {
         let _ = writeln!(out, "{line}");
     }
-    Ok(out)
+    // The bona fide challenge side, per person and per cue.
+    let bona: Vec<&Outcome> = results
+        .iter()
+        .filter(|r| r.kind == "challenge/bona_fide")
+        .collect();
+    if bona.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n# bona fide challenge sessions per person");
+    let mut people: BTreeMap<&str, Vec<&Outcome>> = BTreeMap::new();
+    for r in &bona {
+        people.entry(&r.who).or_default().push(r);
+    }
+    let mut worst = 100.0f64;
+    for (who, rs) in &people {
+        let passed = rs.iter().filter(|r| r.accepted()).count();
+        let mut times: Vec<u64> = rs
+            .iter()
+            .filter(|r| r.accepted())
+            .map(|r| r.took_ms)
+            .collect();
+        times.sort_unstable();
+        let mut causes: BTreeMap<Cause, usize> = BTreeMap::new();
+        for r in rs.iter().filter_map(|r| r.cause) {
+            *causes.entry(r).or_default() += 1;
+        }
+        let causes: Vec<String> = causes
+            .iter()
+            .map(|(c, k)| format!("{} {k}", c.as_str()))
+            .collect();
+        worst = worst.min(pct(passed, rs.len()));
+        let _ = writeln!(
+            out,
+            "{who:<40} passed {passed:>3} of {:>3} ({:5.1} %){}{}",
+            rs.len(),
+            pct(passed, rs.len()),
+            times
+                .get(times.len() / 2)
+                .map_or(String::new(), |m| format!(", median {m} ms")),
+            if causes.is_empty() {
+                String::new()
+            } else {
+                format!("; rejected by: {}", causes.join(", "))
+            }
+        );
+    }
+    let passed = bona.iter().filter(|r| r.accepted()).count();
+    let _ = writeln!(
+        out,
+        "all: {passed} of {} sessions passed ({:.1} %) over {} people; the lowest person {worst:.1} %",
+        bona.len(),
+        pct(passed, bona.len()),
+        people.len()
+    );
+    let mut causes: BTreeMap<Cause, usize> = BTreeMap::new();
+    for c in bona.iter().filter_map(|r| r.cause) {
+        *causes.entry(c).or_default() += 1;
+    }
+    let _ = writeln!(out, "\n# bona fide rejections by cue");
+    for (c, k) in causes {
+        let _ = writeln!(out, "{:<16} {k}", c.as_str());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_of_people_is_one_set_per_person_on_its_own_frame_rate() {
+        let root = tempfile::tempdir().unwrap();
+        for p in ["ann/neutral", "ann/left", "bob/neutral", "notes"] {
+            std::fs::create_dir_all(root.path().join(p)).unwrap();
+        }
+        std::fs::write(root.path().join("ann/fps"), "4.2\n").unwrap();
+        let s = sets(&[root.path().to_owned()], 12).unwrap();
+        let got: Vec<(&str, u32)> = s.iter().map(|s| (s.person.as_str(), s.fps)).collect();
+        assert_eq!(got, vec![("ann", 4), ("bob", 12)], "notes/ is no clip set");
+        // A clip set given itself is one set.
+        let one = sets(&[root.path().join("bob")], 12).unwrap();
+        assert_eq!(one.len(), 1);
+        assert!(sets(&[root.path().join("notes")], 12).is_err());
+    }
+
+    #[test]
+    fn rejections_are_put_down_to_the_cue_that_caused_them() {
+        let cfg = LivenessConfig::default();
+        let check = LivenessCheck::start(&cfg, vec![Direction::Left], Duration::ZERO);
+        let of = |v| Cause::of(&check, v, &cfg, 10);
+        assert_eq!(
+            of(Verdict::Failed(Failure::WrongDirection)),
+            Cause::WrongDirection
+        );
+        assert_eq!(
+            of(Verdict::Failed(Failure::IdentityChanged)),
+            Cause::Identity
+        );
+        // Never centred, never turned: the person did not get going in time.
+        assert_eq!(of(Verdict::TimedOut), Cause::Timing);
+    }
 }

@@ -15,7 +15,9 @@
 //! | [`lists`] | `eval lists`: gallery / probe / stranger lists from a `people/<id>/` tree |
 //! | [`liveness`] | `eval liveness`: APCER / BPCER of the liveness check, passive and challenge |
 //! | [`print_attack`] | synthetic prints tilted on cue, for `eval liveness --print-photo` |
+//! | [`answer_clips`] | `eval answer-clips`: recordings of people cut into challenge answer clips |
 
+pub mod answer_clips;
 pub mod identify;
 pub mod lists;
 pub mod liveness;
@@ -89,7 +91,8 @@ pub enum EvalCmd {
         #[arg(value_name = "DIR")]
         sequences: Vec<PathBuf>,
         /// A scripted clip set of a live person (`neutral/`, `left/`, `right/`, …, as
-        /// `camera.source = "scripted"` reads it); repeatable.
+        /// `camera.source = "scripted"` reads it), or a folder of them, one per person (what
+        /// `eval answer-clips` writes: each is evaluated and reported on its own); repeatable.
         #[arg(long, value_name = "DIR")]
         scripted: Vec<PathBuf>,
         /// A face photo to print: tilted on cue in every direction; repeatable.
@@ -107,6 +110,25 @@ pub enum EvalCmd {
         /// Print every frame's head pose and identity similarity.
         #[arg(long)]
         trace: bool,
+    },
+    /// Cuts recordings of live people into challenge answer clips (`neutral/`, `left/`,
+    /// `right/`, `up/`, `down/`) from the face mesh's own yaw and pitch, one clip set per
+    /// person, for `eval liveness --scripted OUT`. Reads the bona fide sequences of a folder
+    /// with a MANIFEST.csv (`set,sequence,label,…,fps`), as ../shared/pad-dev has.
+    AnswerClips {
+        /// Folder with MANIFEST.csv and `<set>/<sequence>/` frame folders.
+        #[arg(value_name = "DIR")]
+        recordings: PathBuf,
+        /// CSV `set,sequence,person` (with a header) naming who is in each sequence, so that
+        /// recordings of one person make one clip set [default: each sequence its own person].
+        #[arg(long, value_name = "CSV")]
+        people: Option<PathBuf>,
+        /// Folder to write `<person>/<movement>/<clip>/` into.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// The smallest turn cut as an answer clip, degrees.
+        #[arg(long, default_value_t = 8.0)]
+        min_turn: f32,
     },
     /// Writes a print attack as a scripted clip set: the photo on a flat sheet, tilted left,
     /// right, up and down (up to 35°) as an attacker holding a print does to mimic the asked
@@ -162,6 +184,27 @@ pub fn run(cfg: &crate::config::Config, cmd: EvalCmd) -> anyhow::Result<()> {
             enrol,
             max_strangers,
         } => lists::write(&root, &out, enrol, max_strangers),
+        EvalCmd::AnswerClips {
+            recordings,
+            people,
+            out,
+            min_turn,
+        } => {
+            if !(min_turn.is_finite() && min_turn > 0.0) {
+                bail!("--min-turn must be a positive number of degrees");
+            }
+            let recs = answer_clips::recordings(&recordings, people.as_deref())?;
+            if recs.is_empty() {
+                bail!(
+                    "{}: no bona fide sequence in its MANIFEST.csv",
+                    recordings.display()
+                );
+            }
+            let engine = Engine::load(&cfg.vision)?;
+            print!("{}", answer_clips::write(&engine, &recs, &out, min_turn)?);
+            println!("answer clips in {}", out.display());
+            Ok(())
+        }
         EvalCmd::Liveness {
             sequences,
             scripted,

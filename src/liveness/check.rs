@@ -4,14 +4,19 @@
 //! A challenge step, from the door's side:
 //! 1. the step is announced (the door display shows the arrow);
 //! 2. the step's reference view is the first frame in which the head is back near the pose it
-//!    had when it was identified (within half of `min_turn_deg`): the person may first have to
-//!    come back from the previous step's turn, and that return is not judged;
-//! 3. from there, a turn of `min_turn_deg` in any other direction fails the check at once (a
-//!    replay following its own script moves the wrong way); a turn of `min_turn_deg` in the
-//!    asked direction passes the step when the motion from the reference view is 3-D (gain
-//!    and planar floor, [`super::geometry`]) and the turned face still matches the identified
-//!    one; `flat_frames_to_fail` turned frames whose motion is flat fail the check (a print
-//!    tilted on cue);
+//!    had when it was identified (within `centre_tolerance_deg`): the person may first have to
+//!    come back from the previous step's turn, and that return is not judged; while the head
+//!    still moves the other way inside that zone the reference follows it, so the turn is
+//!    measured from where it really starts;
+//! 3. a head `min_turn_deg` away from the identified pose in any other direction fails the
+//!    check at once (a replay following its own script moves the wrong way); a turn of
+//!    `min_turn_deg` in the asked direction from the reference view passes the step when the
+//!    motion is 3-D (gain and planar floor, [`super::geometry`]) and the turned face still
+//!    matches the identified one; `flat_frames_to_fail` turned frames whose motion is flat fail
+//!    the check (a print tilted on cue); while the step runs the person is guided
+//!    ([`Prompt::Guide`]): the share of the turn made (quarters), "a little further" when a
+//!    turn the right way stalls, "come closer" when the face is too small to judge, "look back
+//!    at the camera" when the head does not come back;
 //! 4. nothing within `step_timeout_ms`: `liveness_timeout`.
 
 use std::time::Duration;
@@ -87,7 +92,36 @@ pub enum Prompt {
     },
     /// The step was verified.
     StepPassed { step: u32 },
+    /// While step `step` runs: how far the head has turned towards what is needed, in
+    /// quarters (`filled` 0–4, the arrow that fills), and what the person can do about it.
+    /// Announced when either changes; carries no cue value an attacker could tune against.
+    Guide {
+        step: u32,
+        of: u32,
+        direction: Direction,
+        filled: u8,
+        hint: Option<Hint>,
+    },
 }
+
+/// What the door tells a person whose step is not going anywhere (docs/decisions/0105).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Hint {
+    /// The head turned the asked way, then stopped short of enough: "a little further".
+    Further,
+    /// The face is too small to judge its motion: "come closer".
+    Closer,
+    /// The head has not come back to the camera to start the step: "look at the camera".
+    FaceCamera,
+}
+
+/// How long a turn may stall before the person is told to go on, and how long the head may
+/// stay away from the camera at a step's start before they are told to look back.
+const STALL: Duration = Duration::from_millis(700);
+const CENTRING_HINT_AFTER: Duration = Duration::from_millis(1000);
+/// A turn below this share of `min_turn_deg` is jitter, not a start: no "further" for it.
+const STARTED_SHARE: f32 = 0.25;
 
 #[derive(Debug, Clone)]
 enum Phase {
@@ -113,6 +147,13 @@ pub struct LivenessCheck {
     identity_misses: u32,
     /// Frames not judged because the face was too small (`liveness.min_eye_distance_px`).
     small_frames: u32,
+    /// Consecutive frames too small to judge, now.
+    small_run: u32,
+    /// The furthest the head has turned the asked way in this step, and when it got there.
+    step_max_turn: f32,
+    step_max_at: Duration,
+    /// The guidance last announced for this step (fill in quarters, hint).
+    guide: (u8, Option<Hint>),
     cues: Vec<StepCues>,
     /// The best flat-or-not evidence of the current step, recorded when it fails or times out.
     best: Option<StepCues>,
@@ -140,6 +181,10 @@ impl LivenessCheck {
             flat_frames: 0,
             identity_misses: 0,
             small_frames: 0,
+            small_run: 0,
+            step_max_turn: 0.0,
+            step_max_at: at,
+            guide: (0, None),
             cues: Vec::new(),
             best: None,
             seen: Vec::new(),
@@ -176,6 +221,16 @@ impl LivenessCheck {
     /// Frames not judged because the face was too small for its motion to be measured.
     pub fn small_frames(&self) -> u32 {
         self.small_frames
+    }
+
+    /// Whether the current step's reference view was taken (the head came back to the camera).
+    pub fn centred(&self) -> bool {
+        matches!(self.phase, Phase::Turning { .. })
+    }
+
+    /// The furthest the head turned the asked way in the current (or failing) step, degrees.
+    pub fn step_max_turn(&self) -> f32 {
+        self.step_max_turn
     }
 
     /// `strict`: the infrared cross-check's counts.
@@ -272,16 +327,74 @@ impl LivenessCheck {
     }
 
     fn announce(&mut self) {
+        self.guide = (0, None);
+        self.step_max_turn = 0.0;
+        self.step_max_at = self.step_started;
         if let Some(p) = self.current() {
             self.prompts.push(p);
         }
     }
 
+    /// Announces the guidance for the running step when it changed: the share of the asked
+    /// turn made so far, and a hint when the step is stuck on something the person can fix.
+    fn guide(&mut self, at: Duration, turn: f32) {
+        if self.verdict.is_some() || !self.mode.challenges() || self.challenge_met() {
+            return;
+        }
+        let Some(Prompt::Challenge {
+            step,
+            of,
+            direction,
+        }) = self.current()
+        else {
+            return;
+        };
+        let centred = self.centred();
+        let hint = if self.small_run >= 2 {
+            Some(Hint::Closer)
+        } else if !centred && at.saturating_sub(self.step_started) >= CENTRING_HINT_AFTER {
+            Some(Hint::FaceCamera)
+        } else if centred
+            && self.step_max_turn >= STARTED_SHARE * self.cfg.min_turn_deg
+            && at.saturating_sub(self.step_max_at) >= STALL
+        {
+            Some(Hint::Further)
+        } else {
+            None
+        };
+        let share = if centred {
+            (turn / self.cfg.min_turn_deg).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let filled = (share * 4.0).floor() as u8;
+        if (filled, hint) != self.guide {
+            self.guide = (filled, hint);
+            self.prompts.push(Prompt::Guide {
+                step,
+                of,
+                direction,
+                filled,
+                hint,
+            });
+        }
+    }
+
     fn finish(&mut self, verdict: Verdict, at: Duration) {
         if verdict != Verdict::Passed {
+            let took_ms = ms(at.saturating_sub(self.step_started));
             if let Some(mut best) = self.best.take() {
-                best.took_ms = ms(at.saturating_sub(self.step_started));
+                best.took_ms = took_ms;
                 self.cues.push(best);
+            } else if self.mode.challenges() && !self.challenge_met() {
+                // A step that never reached a judged turn: how far the head did turn.
+                self.cues.push(StepCues {
+                    direction: self.steps.get(self.step).copied(),
+                    turn_deg: self.step_max_turn,
+                    took_ms,
+                    ..StepCues::default()
+                });
             }
         }
         self.verdict = Some(verdict);
@@ -317,8 +430,11 @@ impl LivenessCheck {
         }
         if obs.points.eye_distance < f64::from(self.cfg.min_eye_distance_px) {
             self.small_frames += 1;
+            self.small_run += 1;
+            self.guide(obs.at, 0.0);
             return;
         }
+        self.small_run = 0;
         let neutral = *self
             .neutral
             .get_or_insert((obs.points.yaw_deg, obs.points.pitch_deg));
@@ -335,38 +451,58 @@ impl LivenessCheck {
     fn observe_challenge(&mut self, obs: Observation, neutral: (f32, f32)) {
         let at = obs.at;
         let direction = self.steps[self.step];
-        let half = 0.5 * self.cfg.min_turn_deg;
+        let half = self.cfg.centre_tolerance_deg;
+        let (n_yaw, n_pitch) = (
+            obs.points.yaw_deg - neutral.0,
+            obs.points.pitch_deg - neutral.1,
+        );
+        let centred_now = n_yaw.abs() <= half && n_pitch.abs() <= half;
         let reference = match &self.phase {
             Phase::Centring => {
-                let (dy, dp) = (
-                    obs.points.yaw_deg - neutral.0,
-                    obs.points.pitch_deg - neutral.1,
-                );
-                if dy.abs() <= half && dp.abs() <= half {
+                if centred_now {
                     self.phase = Phase::Turning {
                         reference: obs.points,
                     };
                 }
+                self.guide(at, 0.0);
                 return;
             }
-            Phase::Turning { reference } => reference,
+            Phase::Turning { reference } => reference.clone(),
         };
-        let d_yaw = obs.points.yaw_deg - reference.yaw_deg;
-        let d_pitch = obs.points.pitch_deg - reference.pitch_deg;
-        let along = direction.along(d_yaw, d_pitch);
-        let off = Direction::ALL
+        // The wrong way is judged from where the person looks at the camera, not from the
+        // reference view: a head still swinging back from the last step's turn, and passing
+        // the camera a little, has not turned the wrong way (docs/decisions/0105).
+        let wrong = Direction::ALL
             .iter()
             .filter(|&&d| d != direction)
-            .map(|d| d.along(d_yaw, d_pitch))
+            .map(|d| d.along(n_yaw, n_pitch))
             .fold(f32::MIN, f32::max);
-        if off >= self.cfg.min_turn_deg && off > along {
+        if wrong >= self.cfg.min_turn_deg && wrong > direction.along(n_yaw, n_pitch) {
             self.finish(Verdict::Failed(Failure::WrongDirection), at);
             return;
         }
-        if along < self.cfg.min_turn_deg {
+        let d_yaw = obs.points.yaw_deg - reference.yaw_deg;
+        let d_pitch = obs.points.pitch_deg - reference.pitch_deg;
+        let along = direction.along(d_yaw, d_pitch);
+        // The turn starts where the head was furthest the other way while still facing the
+        // camera: the reference follows it there, so a turn is measured from its real start.
+        if along < 0.0 && centred_now {
+            self.phase = Phase::Turning {
+                reference: obs.points,
+            };
+            self.guide(at, 0.0);
             return;
         }
-        let Some(m) = fit(reference, &obs.points) else {
+        // Progress is a new furthest turn by more than the mesh's jitter.
+        if along > self.step_max_turn + 0.5 {
+            self.step_max_turn = along;
+            self.step_max_at = at;
+        }
+        if along < self.cfg.min_turn_deg {
+            self.guide(at, along);
+            return;
+        }
+        let Some(m) = fit(&reference, &obs.points) else {
             return;
         };
         #[allow(clippy::cast_possible_truncation)]
@@ -665,11 +801,107 @@ mod tests {
         let steps = vec![Direction::Left, Direction::Right];
         let mut check = LivenessCheck::start(&c, steps.clone(), Duration::ZERO);
         assert_eq!(session(&mut check, &steps, false, 0.9), Verdict::TimedOut);
-        assert!(check.cues().is_empty());
+        assert_eq!(check.cues().len(), 1, "the timed-out step, never judged");
+        assert!(!check.cues()[0].passed && check.cues()[0].turn_deg == 0.0);
         assert!(check.small_frames() > 20, "{}", check.small_frames());
+        assert!(
+            check.take_prompts().iter().any(|p| matches!(
+                p,
+                Prompt::Guide {
+                    hint: Some(Hint::Closer),
+                    ..
+                }
+            )),
+            "a face too small to judge is asked to come closer"
+        );
         let mut check = LivenessCheck::start(&cfg(), steps.clone(), Duration::ZERO);
         assert_eq!(session(&mut check, &steps, false, 0.9), Verdict::Passed);
         assert_eq!(check.small_frames(), 0);
+    }
+
+    /// Feeds `poses` (yaw, pitch in degrees) every 100 ms, the first at `(from + 1) × 100 ms`,
+    /// and returns the guidance announced.
+    fn guided(
+        check: &mut LivenessCheck,
+        poses: &[(f64, f64)],
+        from: u32,
+    ) -> Vec<(u8, Option<Hint>)> {
+        let h = head(64);
+        let mut out = Vec::new();
+        for (k, &(y, p)) in poses.iter().enumerate() {
+            let (y, p) = (y.to_radians(), p.to_radians());
+            let mut points = view(&h, y, p, 600.0, 0.2);
+            points.yaw_deg = y.to_degrees() as f32;
+            points.pitch_deg = p.to_degrees() as f32;
+            check.observe(Observation {
+                at: (from + k as u32 + 1) * 100 * MS,
+                points,
+                identity_similarity: 0.9,
+            });
+            for pr in check.take_prompts() {
+                if let Prompt::Guide { filled, hint, .. } = pr {
+                    out.push((filled, hint));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_arrow_fills_as_the_head_turns_and_a_stalled_turn_is_told_to_go_on() {
+        let mut c = LivenessCheck::start(
+            &cfg(),
+            vec![Direction::Left, Direction::Right],
+            Duration::ZERO,
+        );
+        // Centred, then a turn to the left that stops at 7° (of the 12 needed) and stays.
+        let mut poses = vec![(0.0, 0.0), (0.0, 0.0), (3.0, 0.0), (5.0, 0.0), (7.0, 0.0)];
+        poses.extend(std::iter::repeat_n((7.0, 0.0), 10));
+        let g = guided(&mut c, &poses, 0);
+        assert_eq!(
+            g.first(),
+            Some(&(1, None)),
+            "3° of 12 fills a quarter: {g:?}"
+        );
+        assert!(g.contains(&(2, None)), "7° fills half: {g:?}");
+        assert_eq!(g.last(), Some(&(2, Some(Hint::Further))), "{g:?}");
+        assert_eq!(
+            g.iter().filter(|x| x.1 == Some(Hint::Further)).count(),
+            1,
+            "announced once, not every frame: {g:?}"
+        );
+        // Going on: the hint clears as the turn grows again, and the step passes.
+        let more = guided(&mut c, &[(10.0, 0.0)], poses.len() as u32);
+        assert_eq!(more, vec![(3, None)]);
+    }
+
+    #[test]
+    fn a_head_that_stays_turned_at_a_steps_start_is_asked_to_look_back() {
+        // Step 1 answered by a turn to the left, and the head then kept there: step 2 never
+        // starts from the camera.
+        let mut c =
+            LivenessCheck::start(&cfg(), vec![Direction::Left, Direction::Up], Duration::ZERO);
+        let mut poses = vec![
+            (0.0, 0.0),
+            (5.0, 0.0),
+            (10.0, 0.0),
+            (15.0, 0.0),
+            (20.0, 0.0),
+        ];
+        poses.extend(std::iter::repeat_n((20.0, 0.0), 14));
+        let g = guided(&mut c, &poses, 0);
+        assert!(
+            c.verdict().is_none() && c.cues().len() == 1,
+            "{:?}",
+            c.cues()
+        );
+        assert!(g.contains(&(0, Some(Hint::FaceCamera))), "{g:?}");
+        // A jitter-sized wobble after centring is no turn: no "further" for it.
+        let mut c =
+            LivenessCheck::start(&cfg(), vec![Direction::Up, Direction::Left], Duration::ZERO);
+        let wobble = [(0.0, 0.0), (1.0, 0.0), (0.0, -1.0), (0.0, 0.0), (1.0, 0.0)];
+        let g = guided(&mut c, &[&wobble[..], &[(0.0, 0.0); 8]].concat(), 0);
+        assert!(g.iter().all(|x| x.1.is_none()), "{g:?}");
     }
 
     fn strict() -> LivenessConfig {

@@ -106,6 +106,11 @@ pub struct LivenessConfig {
     pub step_timeout_ms: u64,
     /// Least head turn (mesh yaw or pitch, degrees) in the asked direction for a step.
     pub min_turn_deg: f32,
+    /// How close (degrees of yaw and pitch) to the pose at identification the head must come
+    /// back for a step to start. People do not come back to exactly the same pose: measured
+    /// on natural turns, the start of a turn lies up to 4–8° from the pose the person was
+    /// identified in (docs/decisions/0105).
+    pub centre_tolerance_deg: f32,
     /// Least planar/rigid residual ratio (see `liveness::geometry`) for the motion to count
     /// as 3-D; a flat picture gives about 1.
     pub min_gain: f32,
@@ -154,6 +159,7 @@ impl Default for LivenessConfig {
             step_timeout_ms: 5000,
             // docs/decisions/0103-liveness-challenge.md
             min_turn_deg: 12.0,
+            centre_tolerance_deg: 6.0,
             min_gain: 1.6,
             min_planar_residual: 0.012,
             min_identity_similarity: 0.35,
@@ -195,6 +201,9 @@ impl LivenessConfig {
         }
         if !(5.0..=40.0).contains(&self.min_turn_deg) {
             return bad("liveness.min_turn_deg", "must be 5 to 40 degrees");
+        }
+        if !(1.0..=20.0).contains(&self.centre_tolerance_deg) {
+            return bad("liveness.centre_tolerance_deg", "must be 1 to 20 degrees");
         }
         if !(1.0..=10.0).contains(&self.min_gain) {
             return bad("liveness.min_gain", "must be 1 to 10");

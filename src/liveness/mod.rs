@@ -25,7 +25,7 @@ pub mod config;
 pub mod geometry;
 pub mod nir;
 
-pub use check::{draw, Failure, LivenessCheck, Observation, Prompt, StepCues, Verdict};
+pub use check::{draw, Failure, Hint, LivenessCheck, Observation, Prompt, StepCues, Verdict};
 pub use config::{Direction, LivenessConfig, Mode};
 pub use geometry::FacePoints;
 

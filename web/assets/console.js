@@ -158,9 +158,12 @@
         let p;
         try { p = JSON.parse(m.data); } catch (e) { return; }
         const t = $("#door-prompt");
-        t.className = p.state === "challenge" ? "" : p.state === "decided" ? (p.granted ? "ok" : "error") : "muted";
+        const hints = { further: "a little further", closer: "come closer", face_camera: "look back at the camera" };
+        t.className = p.state === "challenge" || p.state === "guide" ? "" : p.state === "decided" ? (p.granted ? "ok" : "error") : "muted";
         t.dataset.state = p.state;
         t.textContent = p.state === "challenge" ? "Challenge step " + p.step + " of " + p.of + ": turn " + (words[p.direction] || p.direction)
+          : p.state === "guide" ? "Challenge step " + p.step + " of " + p.of + ": turn " + (words[p.direction] || p.direction)
+            + " — " + p.filled + "/4 of the turn" + (p.hint ? ", told: " + (hints[p.hint] || p.hint) : "")
           : p.state === "step_passed" ? "Step " + p.step + " passed"
           : p.state === "decided" ? (p.granted ? "Granted" : "Denied: " + reasonWords(p.reason))
           : p.state === "looking" ? "Recognising a face" : "Nobody at the door";

@@ -6,6 +6,12 @@
 
 const ARROWS = { left: "←", right: "→", up: "↑", down: "↓" };
 const WORDS = { left: "LEFT", right: "RIGHT", up: "UP", down: "DOWN" };
+// What the door says when a step is stuck on something the person can fix.
+const HINTS = {
+  further: "A little further",
+  closer: "Please come closer",
+  face_camera: "Look back at the camera",
+};
 // How long a decision stays on screen before the display returns to its resting state.
 const DECIDED_HOLD_MS = 5000;
 
@@ -20,8 +26,11 @@ function token() {
   try { return localStorage.getItem("wardgate-display-token") || ""; } catch (_) { return ""; }
 }
 
-function show(state, headline, detail, arrow, steps) {
+function show(state, headline, detail, arrow, steps, filled) {
   document.body.dataset.state = state;
+  // The arrow fills in quarters as the head turns towards what the step needs.
+  document.body.style.setProperty("--filled", String((filled || 0) / 4));
+  document.body.dataset.filled = String(filled || 0);
   document.getElementById("headline").textContent = headline;
   document.getElementById("detail").textContent = detail || "";
   const a = document.getElementById("arrow");
@@ -38,6 +47,7 @@ let holdTimer = null;
 
 function render(p) {
   clearTimeout(holdTimer);
+  document.body.dataset.hint = "";
   switch (p.state) {
     case "idle":
       resting();
@@ -49,6 +59,12 @@ function render(p) {
       show("challenge", `Turn your head to the ${WORDS[p.direction] || p.direction}`,
         "then look back at the camera", p.direction, `Step ${p.step} of ${p.of}`);
       break;
+    case "guide":
+      show("challenge", `Turn your head to the ${WORDS[p.direction] || p.direction}`,
+        HINTS[p.hint] || "then look back at the camera", p.direction,
+        `Step ${p.step} of ${p.of}`, p.filled);
+      document.body.dataset.hint = p.hint || "";
+      return;
     case "step_passed":
       show("step_passed", "Good", "Look back at the camera", null, `Step ${p.step} done`);
       break;

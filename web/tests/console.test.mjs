@@ -260,7 +260,7 @@ await check("a camera decision opens its details with the per-frame stage timing
   await page.keyboard.press("Escape");
 });
 
-await check("the door display shows the challenge arrow, then the denial in words; a wrong token shows it is not connected", async () => {
+await check("the door display shows the challenge arrow, fills it with guidance, then the denial in words; a wrong token shows it is not connected", async () => {
   // The enrolled doctor's photos in front of the replay camera cannot turn their head: the
   // door challenges the recognised face and, the step timing out, denies it.
   const made = await pageFetch(admin.page, "POST", "/api/v1/tokens", { label: "door screen", role: "display" });
@@ -277,6 +277,20 @@ await check("the door display shows the challenge arrow, then the denial in word
   assert(headline.includes(direction.toUpperCase()), headline);
   assert(/Step 1 of 2/.test(await page.textContent("#steps")), await page.textContent("#steps"));
   await page.screenshot({ path: path.join(ART, "door-display-challenge.png") });
+  // Guidance while a step runs: the arrow fills by quarters and the hint is said in words.
+  // Rendered and read in one synchronous call, so no message of the live stream comes between.
+  const guided = await page.evaluate(() => {
+    render({ type: "prompt", seq: 1e9, state: "guide", step: 1, of: 2, direction: "left", filled: 3, hint: "further" });
+    const seen = { state: document.body.dataset.state, filled: document.body.dataset.filled, hint: document.body.dataset.hint,
+      fill: getComputedStyle(document.body).getPropertyValue("--filled").trim(), detail: document.querySelector("#detail").textContent,
+      arrow: document.querySelector("#arrow").textContent };
+    render({ type: "prompt", seq: 1e9 + 1, state: "guide", step: 1, of: 2, direction: "left", filled: 0, hint: "closer" });
+    seen.closer = document.querySelector("#detail").textContent;
+    return seen;
+  });
+  assert(guided.state === "challenge" && guided.filled === "3" && guided.fill === "0.75" && guided.arrow === "←", JSON.stringify(guided));
+  assert(guided.hint === "further" && /A little further/.test(guided.detail), JSON.stringify(guided));
+  assert(/come closer/.test(guided.closer), JSON.stringify(guided));
   await page.waitForFunction(() => document.body.dataset.state === "denied", null, { timeout: 30000 });
   const detail = await page.textContent("#detail");
   assert(/Access denied/.test(await page.textContent("#headline")), await page.textContent("#headline"));
