@@ -109,7 +109,7 @@ pub fn recordings(root: &Path, people: Option<&Path>) -> anyhow::Result<Vec<Reco
 }
 
 /// Splits CSV text into rows of fields (double quotes around a field, `""` inside one).
-fn csv_rows(text: &str) -> impl Iterator<Item = Vec<String>> + '_ {
+pub(crate) fn csv_rows(text: &str) -> impl Iterator<Item = Vec<String>> + '_ {
     text.lines().filter(|l| !l.trim().is_empty()).map(|line| {
         let mut fields = Vec::new();
         let mut cur = String::new();

@@ -23,8 +23,9 @@ use rand::SeedableRng;
 
 use crate::camera::{FrameSource, Script, ScriptedSource};
 use crate::liveness::{
-    check::draw_with, Direction, FacePoints, Failure, LivenessCheck, LivenessConfig, Mode,
-    Observation, Prompt, Verdict,
+    check::{draw_with, STARTED_SHARE},
+    Direction, FacePoints, Failure, LivenessCheck, LivenessConfig, Mode, Observation, Prompt,
+    Verdict,
 };
 use crate::pipeline::FaceAnalyser;
 use crate::presentation::PromptBoard;
@@ -55,9 +56,8 @@ pub fn manifest(root: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
     let text =
         std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
     let mut out = Vec::new();
-    for line in text.lines().skip(1) {
-        let mut cols = line.split(',');
-        let (Some(set), Some(seq), Some(label)) = (cols.next(), cols.next(), cols.next()) else {
+    for row in super::answer_clips::csv_rows(&text).skip(1) {
+        let [set, seq, label, ..] = row.as_slice() else {
             continue;
         };
         let dir = root.join(set).join(seq);
@@ -160,7 +160,9 @@ impl Cause {
             Verdict::TimedOut => {
                 if check.small_frames() * 2 > frames {
                     Cause::FaceSize
-                } else if check.centred() && check.step_max_turn() >= 0.25 * cfg.min_turn_deg {
+                } else if check.centred()
+                    && check.step_max_turn() >= STARTED_SHARE * cfg.min_turn_deg
+                {
                     Cause::TurnAngle
                 } else {
                     Cause::Timing

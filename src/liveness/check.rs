@@ -105,7 +105,7 @@ pub enum Prompt {
 }
 
 /// What the door tells a person whose step is not going anywhere (docs/decisions/0105).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Hint {
     /// The head turned the asked way, then stopped short of enough: "a little further".
@@ -120,8 +120,9 @@ pub enum Hint {
 /// stay away from the camera at a step's start before they are told to look back.
 const STALL: Duration = Duration::from_millis(700);
 const CENTRING_HINT_AFTER: Duration = Duration::from_millis(1000);
-/// A turn below this share of `min_turn_deg` is jitter, not a start: no "further" for it.
-const STARTED_SHARE: f32 = 0.25;
+/// A turn below this share of `min_turn_deg` is jitter, not a start: no "further" for it
+/// (and, in `eval liveness`, a timed-out step that never got going).
+pub const STARTED_SHARE: f32 = 0.25;
 
 #[derive(Debug, Clone)]
 enum Phase {
