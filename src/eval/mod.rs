@@ -16,6 +16,7 @@
 //! | [`liveness`] | `eval liveness`: APCER / BPCER of the liveness check, passive and challenge |
 //! | [`print_attack`] | synthetic prints tilted on cue, for `eval liveness --print-photo` |
 //! | [`answer_clips`] | `eval answer-clips`: recordings of people cut into challenge answer clips |
+//! | [`parity`] | `eval parity`: one photo's embedding from two builds (x86-64 and arm64) agrees |
 
 pub mod answer_clips;
 pub mod identify;
@@ -23,6 +24,7 @@ pub mod lists;
 pub mod liveness;
 pub mod metrics;
 pub mod pairs;
+pub mod parity;
 pub mod print_attack;
 pub mod tail;
 
@@ -142,6 +144,30 @@ pub enum EvalCmd {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
+    /// Embedding parity across builds: embed photos and write the vectors to a reference file
+    /// (`--write`, e.g. on the x86-64 build), or compare each photo's embedding with a
+    /// reference written by another build (`--against`, e.g. on the arm64 board), failing
+    /// below --min-cosine. Prints the time per stage of each photo. The reference file holds
+    /// face templates: keep it with the photos it was made from.
+    Parity {
+        /// The face photos (matched to the reference by file name).
+        #[arg(required = true, value_name = "PHOTO")]
+        photos: Vec<PathBuf>,
+        /// Write the reference file.
+        #[arg(
+            long,
+            value_name = "FILE",
+            conflicts_with = "against",
+            required_unless_present = "against"
+        )]
+        write: Option<PathBuf>,
+        /// Compare with this reference file.
+        #[arg(long, value_name = "FILE")]
+        against: Option<PathBuf>,
+        /// The lowest cosine accepted when comparing.
+        #[arg(long, default_value_t = 0.999)]
+        min_cosine: f32,
+    },
     /// Writes gallery.csv, probes.csv and strangers.csv for `eval identify` from a
     /// `people/<identity>/<photo>` tree: people with more than --enrol photos enrol their first
     /// --enrol (sorted by name) and probe with the rest; everybody else is a stranger.
@@ -176,6 +202,27 @@ pub fn run(cfg: &crate::config::Config, cmd: EvalCmd) -> anyhow::Result<()> {
                 photo.display(),
                 out.display()
             );
+            Ok(())
+        }
+        EvalCmd::Parity {
+            photos,
+            write,
+            against,
+            min_cosine,
+        } => {
+            if !(-1.0..=1.0).contains(&min_cosine) {
+                bail!("--min-cosine must lie in -1..=1");
+            }
+            let mode = match (&write, &against) {
+                (Some(file), None) => parity::Mode::Write(file),
+                (None, Some(reference)) => parity::Mode::Against {
+                    reference,
+                    min_cosine,
+                },
+                _ => bail!("give exactly one of --write FILE and --against FILE"),
+            };
+            let engine = Engine::load(&cfg.vision)?;
+            print!("{}", parity::run(&engine, &photos, &mode)?);
             Ok(())
         }
         EvalCmd::Lists {
