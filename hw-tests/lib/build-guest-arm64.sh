@@ -29,20 +29,10 @@ sed -i "s#include /usr/src/#include $root/usr/src/#" "$hdr/Makefile"
 # The headers' .kernelvariables fix ARCH=arm64 and the compiler name (aarch64-linux-gnu-gcc-12).
 kmake() { make -s -C "$hdr" ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- "$@" 2>&1 | grep -v 'Skipping BTF' || true; }
 
-# gpio-sim and irq_sim, exactly as for the x86-64 guest (lib/build-guest.sh explains the patch).
+# gpio-sim and irq_sim from linux-source (lib/gpio-sim-source.sh says why and how).
+. "$here/lib/gpio-sim-source.sh"
+gpio_sim_source "$debs" "$guest/build"
 gs=$guest/build/gpio-sim
-mkdir -p "$gs"
-dpkg-deb --fsys-tarfile "$debs"/linux-source-6.1_*.deb \
-    | tar -xO ./usr/src/linux-source-6.1.tar.xz \
-    | tar -xJ -C "$guest/build" linux-source-6.1/drivers/gpio/gpio-sim.c \
-        linux-source-6.1/drivers/gpio/gpiolib.h linux-source-6.1/kernel/irq/irq_sim.c
-cp "$guest/build/linux-source-6.1/drivers/gpio/gpio-sim.c" \
-   "$guest/build/linux-source-6.1/drivers/gpio/gpiolib.h" \
-   "$guest/build/linux-source-6.1/kernel/irq/irq_sim.c" "$gs/"
-sed -i 's/handle_simple_irq(irq_to_desc(irqnum));/generic_handle_irq(irqnum);/' "$gs/irq_sim.c"
-grep -q 'generic_handle_irq(irqnum)' "$gs/irq_sim.c" || { echo "irq_sim.c patch did not apply" >&2; exit 1; }
-printf '\nMODULE_LICENSE("GPL");\nMODULE_DESCRIPTION("Interrupt simulator, built out of tree");\n' >> "$gs/irq_sim.c"
-echo 'obj-m += irq_sim.o gpio-sim.o' > "$gs/Kbuild"
 kmake M="$gs" modules
 lb=$(ls -d "$root"/usr/src/v4l2loopback-*)
 kmake M="$lb" modules
