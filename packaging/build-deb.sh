@@ -39,24 +39,9 @@ install -m 0644 "$lib" "$ROOT/vendor/packaging/stage/libLiteRt.so"
 target_args=()
 if [ -n "$TARGET" ] && [ "$TARGET" != "$(rustc -vV | sed -n 's/^host: //p')" ]; then
   target_args=(--target "$TARGET")
-  case "$TARGET" in
-    aarch64-unknown-linux-gnu) cross=aarch64-linux-gnu debarch=arm64 ;;
-    *) echo "build-deb: no cross setup for $TARGET (aarch64-unknown-linux-gnu is supported)" >&2; exit 2 ;;
-  esac
-  # Rust's standard library for the target (rustup) and Debian's cross C toolchain (bundled
-  # SQLite, and the linker). Both are cached by their own tools and skipped when present.
-  rustup target list --installed | grep -qx "$TARGET" || rustup target add "$TARGET" >&2
-  if ! command -v "$cross-gcc" >/dev/null 2>&1; then
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      "gcc-$cross" "g++-$cross" "libc6-dev-$debarch-cross" >/dev/null
-  fi
-  triple_env="$(echo "$TARGET" | tr 'a-z-' 'A-Z_')"
-  export "CARGO_TARGET_${triple_env}_LINKER=$cross-gcc"
-  export "CC_${TARGET//-/_}=$cross-gcc" "CXX_${TARGET//-/_}=$cross-g++" "AR_${TARGET//-/_}=$cross-ar"
-  # Link against the LiteRT build for the board, not the host's.
-  export LITERT_LIB_DIR="$ROOT/vendor/litert/$arch"
-  export BINDGEN_EXTRA_CLANG_ARGS="--sysroot=/usr/$cross"
+  # The rustup target, the cross C toolchain and the environment: packaging/cross-env.sh.
+  . "$ROOT/packaging/cross-env.sh"
+  cross_env "$TARGET" "$ROOT"
 fi
 cargo build --quiet --release --locked "${target_args[@]}"
 out="$CACHE/deb"

@@ -229,6 +229,16 @@ runs_under_systemd() {
   head="$(in_container bash -c 'exec 3<>/dev/tcp/127.0.0.1/8080; printf "GET /healthz HTTP/1.0\r\n\r\n" >&3; head -1 <&3')"
   echo "GET /healthz: $head"
   [[ "$head" == HTTP/1.* ]] || return 1
+  # The models load inside the unit's sandbox (the arm64 guest's arm64-service checks the same).
+  local token status
+  token="$(in_container cat /etc/wardgate/credentials/admin_token)"
+  status="$(in_container bash -c "exec 3<>/dev/tcp/127.0.0.1/8080; printf 'GET /api/v1/status HTTP/1.0\r\nAuthorization: Bearer %s\r\n\r\n' '$token' >&3; cat <&3")"
+  grep -q '"models":{"loaded":true' <<<"$status" || {
+    echo "the vision models are not loaded under wardgate.service"
+    in_container journalctl -u wardgate -o cat --no-pager | grep -i 'vision\|litert' | tail -5
+    return 1
+  }
+  echo "vision models loaded under the unit"
   # HTTPS for the network: the board's certificate was created and 8443 accepts connections
   # (the unit's SocketBindAllow= lets the service bind it).
   in_container test -s /var/lib/wardgate/tls/cert.pem || { echo "no self-signed certificate in /var/lib/wardgate/tls"; return 1; }
@@ -252,7 +262,7 @@ runs_under_systemd() {
   grep -qx 'Result=success' <<<"$props" && grep -qx 'ExecMainStatus=0' <<<"$props" \
     && [ $(( (t1 - t0) / 1000000 )) -lt 5000 ]
 }
-check "systemd: the installed service starts (Type=notify), answers, pings the watchdog, stops cleanly (nspawn boot)" runs_under_systemd
+check "systemd: the installed service starts (Type=notify), answers, loads the models, pings the watchdog, stops cleanly (nspawn boot)" runs_under_systemd
 [ -f "$LOG/check.out" ] && sed 's/^/      /' "$LOG/check.out"
 stop_container
 
