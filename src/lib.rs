@@ -17,6 +17,7 @@
 //!    ▼
 //!  core     controller ─ access (presented → decide) · catalog · change_feed · tokens · events
 //!           presentation · privacy · store · gallery · matching · vision · liveness · camera · door
+//!           credentials
 //!    │
 //!  leaf     model · audit · clock · config_error · tasks
 //! ```
@@ -29,7 +30,7 @@
 //! | [`config_error`] | leaf | the error every section's validation returns, naming the key |
 //! | [`tasks`] | leaf | owned long-lived tasks with stop signals, stopped in order |
 //! | [`controller`] | core | the core: owns catalog, decision service, events, door, board, tokens, change feed, clock, tasks; ordered shutdown |
-//! | [`access`] | core | what is presented (`presented`: people, factors, liveness), the pure policy, the one decision service (`decider`) |
+//! | [`access`] | core | what is presented (`presented`: people, factors, liveness), the pure policy, the factor rules (`factors`: face/badge/PIN modes, schedules, the window), the one decision service (`decider`) |
 //! | [`catalog`] | core | the snapshot (directory + gallery) the door decides from, swapped on change |
 //! | [`change_feed`] | core | reads the store's change versions (≤ 1 s) and applies what moved to catalog and tokens |
 //! | [`tokens`] | core | API token hashing and the valid-token cache (a miss is looked up in the store) |
@@ -43,6 +44,7 @@
 //! | [`liveness`] | core | is the face live: the random head-movement challenge, 3-D motion check, passive watch, near-infrared cross-check |
 //! | [`camera`] | core | `FrameSource`: V4L2 capture and replay |
 //! | [`door`] | core | relay/inputs over GPIO and the door controller state machine |
+//! | [`credentials`] | core | second factors: Wiegand frames, keypad entries (badge numbers, PINs that never print), PIN rules, duress, lock-out |
 //! | [`api`] | edge | axum router: `/api/v1`, the original `/register_face`, `/create_access`, `/ws/auth`; abuse limits |
 //! | [`console`] | edge | web console: accounts (argon2id, optional TOTP second factor), sessions + CSRF, pages, Live camera view |
 //! | [`pipeline`] | edge | the camera door loop: frames → face tracks → presentations → the core's decision; stage timings |
@@ -70,6 +72,7 @@ pub mod config;
 pub mod config_error;
 pub mod console;
 pub mod controller;
+pub mod credentials;
 pub mod door;
 pub mod eval;
 pub mod events;

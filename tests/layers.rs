@@ -18,6 +18,7 @@ const CORE: &[&str] = &[
     "catalog",
     "change_feed",
     "controller",
+    "credentials",
     "door",
     "events",
     "gallery",

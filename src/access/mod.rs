@@ -3,6 +3,7 @@
 
 pub mod decider;
 pub mod directory;
+pub mod factors;
 pub mod policy;
 pub mod presented;
 
