@@ -1,5 +1,6 @@
 # Sourced by hw-tests/run: the aarch64 guest's part of a run. Uses run's variables (here, repo,
-# cache, results, faces, debs, KABI, KPKGVER, target, bin, plan_arm64) and functions (say).
+# cache, results, faces, debs, KABI, KPKGVER, target, bin, plan_arm64) and functions (say,
+# executables).
 #
 # 1. Debian's arm64 build of the x86-64 guest's kernel (same ABI and version, so the amd64
 #    kbuild, the common headers and linux-source already downloaded serve both) and busybox,
@@ -63,8 +64,7 @@ arm64_build() {
         # The package's profile (release) and target: the crates build-deb.sh built are reused.
         cd "$repo" && CARGO_TARGET_DIR=$target cargo build -q --release --locked --target "$ARM64_TRIPLE" \
             --message-format=json -p wardgate-hw-tests --bins
-    ) | grep -o '"executable":"[^"]*"' | cut -d'"' -f4 \
-      | while read -r exe; do cp "$exe" "$results/bin-arm64/"; done
+    ) | executables | while read -r exe; do cp "$exe" "$results/bin-arm64/"; done
     [[ -x $results/bin-arm64/hw-door ]] || { say "the cross build produced no hw-door"; exit 2; }
 
     local photos=() p

@@ -62,14 +62,17 @@ pub fn check_new_pin(pin: &Digits) -> Result<(), WeakPin> {
     Ok(())
 }
 
+/// `pin` with its last digit moved up by `step` (mod 10).
+fn shift_last_digit(pin: &str, step: u32) -> Option<String> {
+    let mut s = pin.to_owned();
+    let d = s.pop()?.to_digit(10)?;
+    s.push(char::from_digit((d + step) % 10, 10)?);
+    Some(s)
+}
+
 /// The duress PIN derived from `pin`: its last digit one higher, 9 wrapping to 0.
 pub fn duress_of(pin: &str) -> String {
-    let mut s = pin.to_owned();
-    if let Some(last) = s.pop() {
-        let d = last.to_digit(10).unwrap_or(0);
-        s.push(char::from_digit((d + 1) % 10, 10).unwrap_or('0'));
-    }
-    s
+    shift_last_digit(pin, 1).unwrap_or_else(|| pin.to_owned())
 }
 
 /// How a duress PIN is recognised (`credentials.duress`).
@@ -100,16 +103,7 @@ pub fn classify(
     let duress = match rule {
         DuressRule::Off => false,
         // The entered digits are the duress code when one lower on the last digit is the PIN.
-        DuressRule::PlusOne => {
-            let mut candidate = entered.expose().to_owned();
-            match candidate.pop().and_then(|c| c.to_digit(10)) {
-                Some(d) => {
-                    candidate.push(char::from_digit((d + 9) % 10, 10).unwrap_or('0'));
-                    is_pin(&candidate)
-                }
-                None => false,
-            }
-        }
+        DuressRule::PlusOne => shift_last_digit(entered.expose(), 9).is_some_and(|p| is_pin(&p)),
         DuressRule::Separate => is_duress(entered.expose()),
     };
     if duress {
